@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sidkit._errors import InputTypeError, InputValueError
 
 BytesLike = bytes | bytearray | memoryview
@@ -45,3 +47,17 @@ def check_key(value: object, size: int, name: str = "key") -> bytes:
     if len(key) != size:
         raise InputValueError(f"{name} must be {size} bytes, got {len(key)}", code="bad-key-size")
     return key
+
+
+ByteOrder = Literal["little", "big"]
+
+
+def check_byteorder(value: object) -> ByteOrder:
+    """Return *value* as a byte-order literal, or raise: a typo must not pick an order."""
+    if value == "little":
+        return "little"
+    if value == "big":
+        return "big"
+    raise InputValueError(
+        f"byteorder must be 'little' or 'big', got {value!r}", code="bad-byteorder"
+    )

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Fetch Debian's linux-source packages and extract only the files the kernel-C oracle harness
+# compiles or reads. Everything lands in conformance/kernel/_work/ (gitignored); kernel source is
+# never committed.
+#
+#   conformance/kernel/fetch-kernel-source.sh [SERIES...]     (default: 6.12 6.1)
+#
+# Result, per series X:
+#   _work/linux-source-X/...        the chosen files, paths as in the kernel tree
+#   _work/linux-source-X.version    the exact Debian package version (dpkg-deb -f ... Version)
+#
+# Idempotent: a series whose .version file and tree exist is skipped; a .deb already downloaded is
+# not downloaded again. Installs gcc and xz-utils through apt-get when they are missing.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+work="${here}/_work"
+debs="${work}/debs"
+mkdir -p "${debs}"
+
+if [[ $# -gt 0 ]]; then
+    series=("$@")
+else
+    series=(6.12 6.1)
+fi
+
+# Paths (relative to the top of the kernel tree) that the harness needs. Globs are tar wildcards.
+paths=(
+    'include/linux/*.h'
+    'include/linux/unaligned/*'
+    'include/net/*.h'
+    'include/net/netfilter/*.h'
+    'include/net/netns/*.h'
+    'include/uapi/linux/*.h'
+    'include/uapi/linux/netfilter/*.h'
+    'include/asm-generic/unaligned.h'
+    'lib/siphash.c'
+    'lib/siphash_kunit.c'
+    'lib/test_siphash.c'
+    'lib/tests/siphash_kunit.c'
+    'lib/random32.c'
+    'net/ipv4/inet_hashtables.c'
+    'net/ipv4/udp.c'
+    'net/ipv6/inet6_hashtables.c'
+    'net/ipv6/udp.c'
+    'net/netfilter/nf_conntrack_core.c'
+    'net/core/flow_dissector.c'
+    'tools/testing/selftests/net/toeplitz.c'
+)
+
+apt_updated=0
+apt_update_once() {
+    if [[ ${apt_updated} -eq 0 ]]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+}
+
+need_tools=()
+command -v gcc >/dev/null 2>&1 || need_tools+=(gcc libc6-dev)
+command -v xz >/dev/null 2>&1 || need_tools+=(xz-utils)
+if [[ ${#need_tools[@]} -gt 0 ]]; then
+    echo "fetch-kernel-source: installing ${need_tools[*]}" >&2
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_tools[@]}" >&2
+fi
+
+for s in "${series[@]}"; do
+    pkg="linux-source-${s}"
+    tree="${work}/${pkg}"
+    verfile="${work}/${pkg}.version"
+    if [[ -s "${verfile}" && -f "${tree}/.extracted-paths" ]] \
+        && [[ "$(cat "${tree}/.extracted-paths")" == "$(printf '%s\n' "${paths[@]}")" ]]; then
+        echo "fetch-kernel-source: ${pkg} $(cat "${verfile}") already extracted" >&2
+        continue
+    fi
+
+    shopt -s nullglob
+    found=("${debs}/${pkg}"_*.deb)
+    shopt -u nullglob
+    if [[ ${#found[@]} -eq 0 ]]; then
+        echo "fetch-kernel-source: downloading ${pkg}" >&2
+        if ! (cd "${debs}" && apt-get download -q "${pkg}" >&2); then
+            apt_update_once
+            (cd "${debs}" && apt-get download -q "${pkg}" >&2)
+        fi
+        shopt -s nullglob
+        found=("${debs}/${pkg}"_*.deb)
+        shopt -u nullglob
+    fi
+    if [[ ${#found[@]} -ne 1 ]]; then
+        echo "fetch-kernel-source: expected one ${pkg} .deb in ${debs}, found ${#found[@]}" >&2
+        exit 1
+    fi
+    deb="${found[0]}"
+    version="$(dpkg-deb -f "${deb}" Version)"
+
+    echo "fetch-kernel-source: extracting ${pkg} ${version}" >&2
+    rm -rf "${tree}.tmp"
+    mkdir -p "${tree}.tmp"
+    wild=()
+    for p in "${paths[@]}"; do
+        wild+=("${pkg}/${p}")
+    done
+    # The inner tarball is /usr/src/linux-source-X.tar.xz; missing optional paths are fine
+    # (e.g. lib/test_siphash.c exists only in older trees), so tar's "not found" is tolerated.
+    dpkg-deb --fsys-tarfile "${deb}" \
+        | tar -xO "./usr/src/${pkg}.tar.xz" \
+        | tar -xJf - -C "${tree}.tmp" --wildcards --no-wildcards-match-slash "${wild[@]}" \
+            2>"${tree}.tmp.err" || true
+    if [[ ! -f "${tree}.tmp/${pkg}/include/linux/jhash.h" ]]; then
+        cat "${tree}.tmp.err" >&2
+        echo "fetch-kernel-source: extraction of ${pkg} failed" >&2
+        exit 1
+    fi
+    rm -f "${tree}.tmp.err"
+    printf '%s\n' "${paths[@]}" >"${tree}.tmp/${pkg}/.extracted-paths"
+    rm -rf "${tree}"
+    mv "${tree}.tmp/${pkg}" "${tree}"
+    rmdir "${tree}.tmp"
+    printf '%s\n' "${version}" >"${verfile}"
+    echo "fetch-kernel-source: ${pkg} ${version} ready in ${tree}" >&2
+done

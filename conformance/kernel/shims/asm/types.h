@@ -1,0 +1,2 @@
+/* Shim for <asm/types.h>. */
+#include <linux/types.h>

@@ -1,0 +1,2 @@
+/* Shim for <asm/unaligned.h> (the 6.1 spelling). */
+#include <linux/unaligned.h>

@@ -1,0 +1,295 @@
+# The socket-table hashes of the IPv4/IPv6 stack: the established-hash ("ehash") functions
+# that also drive SO_REUSEPORT selection for UDP, the (port, address) table hashes, and
+# __ipv6_addr_jhash. The kernel feeds them __be32 / struct in6_addr values reinterpreted
+# as host integers ((__force u32)addr), and ports partly in host order (the local port)
+# and partly in network order (the foreign port). sidkit's API takes addresses as
+# strings or ipaddress objects and ports as ordinary host-order ints, and performs the
+# kernel's reinterpretations itself according to the host byte order (little-endian by
+# default; big-endian through a kernel profile). Era differences (the v6.15 lport change,
+# the 2023 __ipv6_addr_jhash change) are separate functions; sidkit.kernel picks one.
+"""inet/udp ehash functions, port-address hashes and IPv6 address hashes."""
+
+from __future__ import annotations
+
+import ipaddress
+from struct import Struct
+
+from sidkit._errors import InputTypeError, InputValueError
+from sidkit._jhash import M32, jhash2, jhash_1word, jhash_3words
+from sidkit._validate import ByteOrder, check_byteorder, check_uint
+
+__all__ = [
+    "Address",
+    "inet6_ehashfn",
+    "inet6_ehashfn_pre615",
+    "inet_ehashfn",
+    "inet_ehashfn_pre615",
+    "ipv4_portaddr_hash",
+    "ipv6_addr_jhash",
+    "ipv6_addr_jhash_xorfold",
+    "ipv6_portaddr_hash",
+    "parse_ipv4",
+    "parse_ipv6",
+    "udp6_ehashfn",
+    "udp_ehashfn",
+]
+
+Address = str | bytes | ipaddress.IPv4Address | ipaddress.IPv6Address
+"""An address as sidkit accepts it: text, packed network-order bytes, or an ipaddress object."""
+
+_LE4 = {"little": Struct("<4I"), "big": Struct(">4I")}
+
+
+def parse_ipv4(addr: object, name: str = "address") -> bytes:
+    """Return the 4 network-order bytes of an IPv4 address given as text, bytes or object."""
+    try:
+        if isinstance(addr, ipaddress.IPv4Address):
+            return addr.packed
+        if isinstance(addr, str):
+            return ipaddress.IPv4Address(addr).packed
+        if isinstance(addr, bytes) and len(addr) == 4:
+            return addr
+    except ipaddress.AddressValueError as exc:
+        raise InputValueError(f"{name}: {exc}", code="bad-address") from None
+    if isinstance(addr, ipaddress.IPv6Address | bytes):
+        raise InputValueError(f"{name} must be an IPv4 address, got {addr!r}", code="bad-address")
+    raise InputTypeError(
+        f"{name} must be an IPv4 address (str, 4 bytes or IPv4Address), not {type(addr).__name__}",
+        code="bad-address",
+    )
+
+
+def parse_ipv6(addr: object, name: str = "address") -> bytes:
+    """Return the 16 network-order bytes of an IPv6 address given as text, bytes or object."""
+    try:
+        if isinstance(addr, ipaddress.IPv6Address):
+            return addr.packed
+        if isinstance(addr, str):
+            return ipaddress.IPv6Address(addr).packed
+        if isinstance(addr, bytes) and len(addr) == 16:
+            return addr
+    except ipaddress.AddressValueError as exc:
+        raise InputValueError(f"{name}: {exc}", code="bad-address") from None
+    if isinstance(addr, ipaddress.IPv4Address | bytes):
+        raise InputValueError(f"{name} must be an IPv6 address, got {addr!r}", code="bad-address")
+    raise InputTypeError(
+        f"{name} must be an IPv6 address (str, 16 bytes or IPv6Address), not {type(addr).__name__}",
+        code="bad-address",
+    )
+
+
+def _v4word(addr: object, name: str, byteorder: ByteOrder) -> int:
+    """``(__force u32)`` of a ``__be32`` address on a host of *byteorder*."""
+    return int.from_bytes(parse_ipv4(addr, name), byteorder)
+
+
+def _v6words(addr: object, name: str, byteorder: ByteOrder) -> tuple[int, int, int, int]:
+    """``s6_addr32[0..3]`` of an in6_addr as host integers."""
+    w: tuple[int, int, int, int] = _LE4[byteorder].unpack(parse_ipv6(addr, name))
+    return w
+
+
+def _be16(port: object, name: str, byteorder: ByteOrder) -> int:
+    """``(__force u32)`` of a ``__be16`` port: the host-order *port* stored big-endian."""
+    p = check_uint(port, 16, name)
+    return ((p & 0xFF) << 8) | (p >> 8) if byteorder == "little" else p
+
+
+def inet_ehashfn(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    *,
+    byteorder: str = "little",
+) -> int:
+    """TCP/IPv4 ``inet_ehashfn()`` from v6.15 on: ``lport + __inet_ehashfn(laddr, 0, ...)``.
+
+    Kernel source: ``net/ipv4/inet_hashtables.c`` ``inet_ehashfn()``, v6.15 to current
+    (commit "inet: change lport contribution to inet_ehashfn() and inet6_ehashfn()"):
+    ``lport + jhash_3words(laddr, faddr, fport, initval)`` (with ``(u32)0 << 16 | fport`` as
+    the third word), so that consecutive local ports land in consecutive buckets.
+    *initval* is ``inet_ehash_secret + net_hash_mix(net)``; *lport* is in host order,
+    *fport* is given in host order and hashed as the kernel's ``__be16``.
+    """
+    bo = check_byteorder(byteorder)
+    h = jhash_3words(
+        _v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), _be16(fport, "fport", bo), initval
+    )
+    return (check_uint(lport, 16, "lport") + h) & M32
+
+
+def inet_ehashfn_pre615(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    *,
+    byteorder: str = "little",
+) -> int:
+    """TCP/IPv4 ``inet_ehashfn()`` before v6.15: ``__inet_ehashfn(laddr, lport, faddr, fport)``.
+
+    Kernel source: ``net/ipv4/inet_hashtables.c`` (v3.13 to v6.14; before v3.13 the same
+    expression lived in ``include/net/inet_sock.h`` with the single ``inet_ehash_secret``):
+    ``jhash_3words(laddr, faddr, lport << 16 | fport, initval)``.
+    """
+    return udp_ehashfn(laddr, lport, faddr, fport, initval, byteorder=byteorder)
+
+
+def udp_ehashfn(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    *,
+    byteorder: str = "little",
+) -> int:
+    """UDP/IPv4 ``udp_ehashfn()``: ``jhash_3words(laddr, faddr, lport << 16 | fport, initval)``.
+
+    Kernel source: ``net/ipv4/udp.c`` ``udp_ehashfn()`` calling ``__inet_ehashfn()``
+    (``include/net/inet_hashtables.h``; earlier ``include/net/inet_sock.h``), v3.13 to
+    current -- not touched by the v6.15 lport change. *initval* is
+    ``udp_ehash_secret + net_hash_mix(net)``. For a received datagram *laddr*/*lport* are its
+    destination and *faddr*/*fport* its source. This is the hash the SO_REUSEPORT group of a
+    UDP socket uses (``ctx->hash`` in an SK_REUSEPORT program).
+    """
+    bo = check_byteorder(byteorder)
+    word = (check_uint(lport, 16, "lport") << 16) | _be16(fport, "fport", bo)
+    return jhash_3words(_v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), word, initval)
+
+
+def ipv6_addr_jhash(addr: Address, initval: int, *, byteorder: str = "little") -> int:
+    """``__ipv6_addr_jhash(a, initval)`` in its jhash2 form: ``jhash2(s6_addr32, 4, initval)``.
+
+    Kernel source: ``include/net/ipv6.h``; see sidkit.kernel for the release that replaced
+    the xor-fold (:func:`ipv6_addr_jhash_xorfold`).
+    """
+    return jhash2(_v6words(addr, "addr", check_byteorder(byteorder)), initval)
+
+
+def ipv6_addr_jhash_xorfold(addr: Address, initval: int, *, byteorder: str = "little") -> int:
+    """``__ipv6_addr_jhash(a, initval)`` in its older xor-fold form.
+
+    Kernel source: ``include/net/ipv6.h``: ``jhash_3words(a[0] ^ a[1], a[2], a[3], initval)``
+    over ``s6_addr32``; see sidkit.kernel for the releases.
+    """
+    w = _v6words(addr, "addr", check_byteorder(byteorder))
+    return jhash_3words(w[0] ^ w[1], w[2], w[3], initval)
+
+
+def _inet6(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    addr_secret: int,
+    byteorder: str,
+    xorfold: bool,
+    lport_outside: bool,
+) -> int:
+    bo = check_byteorder(byteorder)
+    lhash = _v6words(laddr, "laddr", bo)[3]
+    fjh = ipv6_addr_jhash_xorfold if xorfold else ipv6_addr_jhash
+    fhash = fjh(faddr, check_uint(addr_secret, 32, "ipv6_hash_secret"), byteorder=bo)
+    lp = check_uint(lport, 16, "lport")
+    if lport_outside:
+        return (lp + jhash_3words(lhash, fhash, _be16(fport, "fport", bo), initval)) & M32
+    return jhash_3words(lhash, fhash, (lp << 16) | _be16(fport, "fport", bo), initval)
+
+
+def inet6_ehashfn(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    ipv6_hash_secret: int,
+    *,
+    byteorder: str = "little",
+    xorfold: bool = False,
+) -> int:
+    """TCP/IPv6 ``inet6_ehashfn()`` from v6.15 on.
+
+    Kernel source: ``net/ipv6/inet6_hashtables.c``, v6.15 to current: ``lhash = laddr
+    s6_addr32[3]``, ``fhash = __ipv6_addr_jhash(faddr, ipv6_hash_secret)``, result
+    ``lport + __inet6_ehashfn(lhash, 0, fhash, fport, initval)``. *initval* is
+    ``inet6_ehash_secret + net_hash_mix(net)``. *xorfold* selects the older
+    ``__ipv6_addr_jhash`` (kernel profiles set it).
+    """
+    return _inet6(laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, True)
+
+
+def inet6_ehashfn_pre615(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    ipv6_hash_secret: int,
+    *,
+    byteorder: str = "little",
+    xorfold: bool = False,
+) -> int:
+    """TCP/IPv6 ``inet6_ehashfn()`` before v6.15: ``jhash_3words(lhash, fhash, lport << 16 |
+    fport, initval)``.
+
+    Kernel source: ``net/ipv6/inet6_hashtables.c``, v3.13 to v6.14.
+    """
+    return _inet6(laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, False)
+
+
+def udp6_ehashfn(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    ipv6_hash_secret: int,
+    *,
+    byteorder: str = "little",
+    xorfold: bool = False,
+) -> int:
+    """UDP/IPv6 ``udp6_ehashfn()``: ``jhash_3words(lhash, fhash, lport << 16 | fport, initval)``.
+
+    Kernel source: ``net/ipv6/udp.c``, v3.13 to current (not touched by the v6.15 change).
+    ``lhash`` is the last word of *laddr*; ``fhash = __ipv6_addr_jhash(faddr,
+    ipv6_hash_secret)`` where the secret is ``udp_ipv6_hash_secret``. *initval* is
+    ``udp6_ehash_secret + net_hash_mix(net)`` on fixed kernels; before the "udp6: fix
+    udp6_ehashfn() typo" fix it was ``udp_ipv6_hash_secret + net_hash_mix(net)`` --
+    sidkit.kernel's profile computes the right initval for an era.
+    """
+    return _inet6(laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, False)
+
+
+def ipv4_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str = "little") -> int:
+    """``ipv4_portaddr_hash(net, saddr, port)``: ``jhash_1word(saddr, net_hash_mix) ^ port``.
+
+    Kernel source: ``include/net/ip.h`` (earlier ``net/ipv4/udp.c``), v2.6.35 to current; the
+    UDP secondary (hash2) table and the 4-tuple table key on it.
+    """
+    a = _v4word(addr, "addr", check_byteorder(byteorder))
+    return jhash_1word(a, check_uint(net_mix, 32, "net_mix")) ^ check_uint(port, 16, "port")
+
+
+def ipv6_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str = "little") -> int:
+    """``ipv6_portaddr_hash(net, addr6, port)``.
+
+    Kernel source: ``include/net/ipv6.h``, v2.6.35 to current: the unspecified address hashes
+    as ``jhash_1word(0, mix)``, a v4-mapped one as ``jhash_1word(s6_addr32[3], mix)``, any
+    other as ``jhash2(s6_addr32, 4, mix)``; then ``^ port``.
+    """
+    bo = check_byteorder(byteorder)
+    w = _v6words(addr, "addr", bo)
+    mix = check_uint(net_mix, 32, "net_mix")
+    packed = parse_ipv6(addr, "addr")
+    if not any(packed):
+        h = jhash_1word(0, mix)
+    elif packed[:12] == b"\0" * 10 + b"\xff\xff":
+        h = jhash_1word(w[3], mix)
+    else:
+        h = jhash2(w, mix)
+    return h ^ check_uint(port, 16, "port")

@@ -1,0 +1,429 @@
+# Kernel eras are data. ERAS is the one table that says which algorithm each hash-related
+# function of the kernel uses from which release on; a KernelProfile (a version plus host
+# traits: byte order, BITS_PER_LONG) resolves a function name to the Python callable in
+# force, bound to the host traits. Nothing else in sidkit branches on kernel versions: a
+# model that needs "the jhash of 3.10" asks profile("3.10").function("jhash").
+# Each row cites the source file, the first release of the form, and how that release is
+# known (the commit, or the Debian source the harness compiled). Rows that no oracle has
+# checked say so in `evidence`.
+"""Kernel versions, the eras table, and kernel profiles."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from sidkit import _flow, _golden, _inet, _jhash, _nfct, _siphash, _toeplitz
+from sidkit._errors import UnknownKernelError
+
+__all__ = [
+    "ERAS",
+    "LATEST",
+    "Era",
+    "KernelProfile",
+    "KernelVersion",
+    "profile",
+]
+
+
+@functools.total_ordering
+@attrs.frozen(eq=True, order=False)
+class KernelVersion:
+    """A mainline kernel version ``major.minor[.patch]``; distribution suffixes are dropped."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str | KernelVersion) -> KernelVersion:
+        """Parse ``"6.12"``, ``"2.6.37"``, ``"6.18.44-fc-v782"`` (``uname -r``) and the like.
+
+        2.6.x releases keep three numbers (``2.6.37`` is minor 6, patch 37) because that is
+        how the era boundaries of that time are named.
+        """
+        if isinstance(text, KernelVersion):
+            return text
+        if not isinstance(text, str):
+            raise UnknownKernelError(f"kernel version must be a string like '6.12', not {text!r}")
+        m = re.match(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text)
+        if not m:
+            raise UnknownKernelError(f"not a kernel version: {text!r} (expected e.g. '6.12')")
+        major, minor, patch = int(m[1]), int(m[2]), int(m[3] or 0)
+        if major < 2 or (major == 2 and minor < 6) or major > 99:
+            raise UnknownKernelError(f"kernel {text!r} is outside the modelled range (2.6 .. )")
+        return cls(major, minor, patch)
+
+    def _key(self) -> tuple[int, int, int]:
+        return (self.major, self.minor, self.patch)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, KernelVersion):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __str__(self) -> str:
+        if self.major == 2 or self.patch:
+            return f"{self.major}.{self.minor}.{self.patch}"
+        return f"{self.major}.{self.minor}"
+
+
+V = KernelVersion.parse
+LATEST = V("6.18")
+"""The newest kernel sidkit models; the default profile."""
+FIRST = V("2.6.12")
+"""The first release in the kernel's git history; the oldest sidkit claims to know."""
+
+
+@attrs.frozen
+class Era:
+    """One row of the eras table: *function* uses *impl* from release *since* on.
+
+    The era lasts until the next row for the same function. ``impl`` is None for a
+    function that does not exist in that era (removed, or not yet added).
+    """
+
+    function: str
+    since: KernelVersion
+    variant: str
+    impl: Callable[..., Any] | None
+    source: str
+    evidence: str
+
+
+def _era(
+    function: str,
+    since: str,
+    variant: str,
+    impl: Callable[..., Any] | None,
+    source: str,
+    evidence: str,
+) -> Era:
+    return Era(function, V(since), variant, impl, source, evidence)
+
+
+_JH = "include/linux/jhash.h"
+_L3 = "lookup3 replaced lookup2 in commit 60d509c823cc ('The new jhash implementation'), v2.6.37"
+_HARNESS = "checked against Debian linux-source 6.1 and 6.12 by conformance/kernel"
+
+ERAS: tuple[Era, ...] = (
+    # --- jhash family ------------------------------------------------------------------
+    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, "no oracle yet: lookup2"),
+    _era("jhash", "2.6.37", "lookup3", _jhash.jhash, _JH, _L3 + "; " + _HARNESS),
+    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, "no oracle yet: lookup2"),
+    _era("jhash2", "2.6.37", "lookup3", _jhash.jhash2, _JH, _L3 + "; " + _HARNESS),
+    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, "no oracle yet"),
+    _era("jhash_3words", "2.6.37", "lookup3", _jhash.jhash_3words, _JH, _L3 + "; " + _HARNESS),
+    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, "no oracle yet"),
+    _era("jhash_2words", "2.6.37", "lookup3", _jhash.jhash_2words, _JH, _L3 + "; " + _HARNESS),
+    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, "no oracle yet"),
+    _era("jhash_1word", "2.6.37", "lookup3", _jhash.jhash_1word, _JH, _L3 + "; " + _HARNESS),
+    # --- multiplicative hashes -----------------------------------------------------------
+    _era(
+        "hash_32",
+        "2.6.12",
+        "golden-prime",
+        _golden.hash_32_legacy,
+        "include/linux/hash.h",
+        "GOLDEN_RATIO_PRIME_32 multiply; no oracle yet for this era",
+    ),
+    _era(
+        "hash_32",
+        "4.7",
+        "golden-ratio",
+        _golden.hash_32,
+        "include/linux/hash.h",
+        "commit ef703f49a6c5 ('Eliminate bad hash multipliers from hash_32() and "
+        "hash_64()'), v4.7; " + _HARNESS,
+    ),
+    _era(
+        "hash_64",
+        "2.6.12",
+        "golden-prime",
+        _golden.hash_64_legacy,
+        "include/linux/hash.h",
+        "shift-add GOLDEN_RATIO_PRIME_64; no oracle yet for this era",
+    ),
+    _era(
+        "hash_64",
+        "4.7",
+        "golden-ratio",
+        _golden.hash_64,
+        "include/linux/hash.h",
+        "commit ef703f49a6c5, v4.7; " + _HARNESS,
+    ),
+    _era(
+        "reciprocal_scale",
+        "3.18",
+        "u64-multiply",
+        _golden.reciprocal_scale,
+        "include/linux/kernel.h, later include/linux/math.h",
+        _HARNESS,
+    ),
+    _era(
+        "next_pseudo_random32",
+        "2.6.12",
+        "lcg",
+        _golden.next_pseudo_random32,
+        "include/linux/random.h",
+        "formula from the header; no compiled oracle",
+    ),
+    # --- siphash -------------------------------------------------------------------------
+    _era(
+        "siphash",
+        "4.11",
+        "siphash-2-4",
+        _siphash.siphash,
+        "lib/siphash.c",
+        "lib/siphash.c added in v4.11; " + _HARNESS,
+    ),
+    _era(
+        "hsiphash",
+        "4.11",
+        "siphash-1-3/halfsiphash-1-3",
+        _siphash.hsiphash,
+        "lib/siphash.c",
+        "v4.11; " + _HARNESS,
+    ),
+    *(
+        _era(n, "4.11", "siphash-2-4", getattr(_siphash, n), "include/linux/siphash.h", _HARNESS)
+        for n in (
+            "siphash_1u64",
+            "siphash_2u64",
+            "siphash_3u64",
+            "siphash_4u64",
+            "siphash_1u32",
+            "siphash_3u32",
+        )
+    ),
+    # --- inet / udp ehash ----------------------------------------------------------------
+    _era(
+        "udp_ehashfn",
+        "3.13",
+        "jhash_3words",
+        _inet.udp_ehashfn,
+        "net/ipv4/udp.c",
+        "per-protocol secrets since v3.13; unchanged to 6.18 (live kernel ctx->hash); " + _HARNESS,
+    ),
+    _era(
+        "inet_ehashfn",
+        "3.13",
+        "lport<<16",
+        _inet.inet_ehashfn_pre615,
+        "net/ipv4/inet_hashtables.c",
+        _HARNESS,
+    ),
+    _era(
+        "inet_ehashfn",
+        "6.15",
+        "lport-added",
+        _inet.inet_ehashfn,
+        "net/ipv4/inet_hashtables.c",
+        "commit 9544d60a2605 ('inet: change lport contribution to inet_ehashfn() and "
+        "inet6_ehashfn()'), v6.15; no compiled oracle for this era yet",
+    ),
+    _era(
+        "inet6_ehashfn",
+        "3.13",
+        "lport<<16",
+        _inet.inet6_ehashfn_pre615,
+        "net/ipv6/inet6_hashtables.c",
+        _HARNESS,
+    ),
+    _era(
+        "inet6_ehashfn",
+        "6.15",
+        "lport-added",
+        _inet.inet6_ehashfn,
+        "net/ipv6/inet6_hashtables.c",
+        "commit 9544d60a2605, v6.15; no compiled oracle yet",
+    ),
+    _era("udp6_ehashfn", "3.13", "jhash_3words", _inet.udp6_ehashfn, "net/ipv6/udp.c", _HARNESS),
+    _era(
+        "ipv6_addr_jhash",
+        "3.13",
+        "xor-fold",
+        _inet.ipv6_addr_jhash_xorfold,
+        "include/net/ipv6.h",
+        _HARNESS,
+    ),
+    _era(
+        "ipv6_addr_jhash",
+        "6.6",
+        "jhash2",
+        _inet.ipv6_addr_jhash,
+        "include/net/ipv6.h",
+        "to be confirmed",
+    ),
+    _era(
+        "ipv4_portaddr_hash",
+        "2.6.35",
+        "jhash_1word",
+        _inet.ipv4_portaddr_hash,
+        "include/net/ip.h",
+        _HARNESS,
+    ),
+    _era(
+        "ipv6_portaddr_hash",
+        "2.6.35",
+        "jhash2",
+        _inet.ipv6_portaddr_hash,
+        "include/net/ipv6.h",
+        _HARNESS,
+    ),
+    # --- nf_conntrack ----------------------------------------------------------------------
+    _era(
+        "hash_conntrack_raw",
+        "3.7",
+        "jhash2-zone-seed",
+        _nfct.hash_conntrack_raw_jhash2_zone,
+        "net/netfilter/nf_conntrack_core.c",
+        "to be confirmed",
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "4.7",
+        "jhash2-net-mix",
+        _nfct.hash_conntrack_raw_jhash2_netmix,
+        "net/netfilter/nf_conntrack_core.c",
+        "to be confirmed",
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "5.15",
+        "siphash-combined",
+        _nfct.hash_conntrack_raw_combined,
+        "net/netfilter/nf_conntrack_core.c",
+        _HARNESS + " (6.1)",
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "6.5",
+        "siphash-tuple-key-mix",
+        _nfct.hash_conntrack_raw,
+        "net/netfilter/nf_conntrack_core.c",
+        _HARNESS + " (6.12)",
+    ),
+    # --- flow dissector --------------------------------------------------------------------
+    _era(
+        "flow_hash_from_keys",
+        "5.12",
+        "siphash",
+        _flow.flow_hash_from_keys,
+        "net/core/flow_dissector.c",
+        _HARNESS,
+    ),
+    # --- NIC RSS (no kernel era) -----------------------------------------------------------
+    _era(
+        "toeplitz",
+        "2.6.12",
+        "toeplitz",
+        _toeplitz.toeplitz,
+        "(NIC hardware; Microsoft RSS)",
+        "Microsoft RSS verification suite",
+    ),
+)
+
+
+def _check_table(eras: tuple[Era, ...]) -> dict[str, tuple[Era, ...]]:
+    by_fn: dict[str, list[Era]] = {}
+    for e in eras:
+        by_fn.setdefault(e.function, []).append(e)
+    for fn, rows in by_fn.items():
+        if [r.since for r in rows] != sorted({r.since for r in rows}):
+            raise AssertionError(f"eras table: rows of {fn} must be in increasing release order")
+    return {fn: tuple(rows) for fn, rows in by_fn.items()}
+
+
+_BY_FUNCTION = _check_table(ERAS)
+
+
+@attrs.frozen
+class KernelProfile:
+    """A kernel version plus the host traits that change hash results.
+
+    ``byteorder`` matters wherever the kernel reinterprets network-order bytes as a host
+    integer (``(__force u32)addr``); ``bits_per_long`` selects ``hsiphash``'s and
+    ``hash_64``'s 32-bit forms.
+    """
+
+    version: KernelVersion = LATEST
+    byteorder: str = attrs.field(default="little")
+    bits_per_long: int = attrs.field(default=64)
+
+    @byteorder.validator
+    def _bo(self, _a: object, value: str) -> None:
+        if value not in ("little", "big"):
+            raise UnknownKernelError(f"byteorder must be 'little' or 'big', got {value!r}")
+
+    @bits_per_long.validator
+    def _bpl(self, _a: object, value: int) -> None:
+        if value not in (32, 64):
+            raise UnknownKernelError(f"bits_per_long must be 32 or 64, got {value!r}")
+
+    def era(self, function: str) -> Era:
+        """The eras-table row in force for *function* in this kernel."""
+        rows = _BY_FUNCTION.get(function)
+        if rows is None:
+            raise UnknownKernelError(
+                f"no kernel function {function!r} in the eras table "
+                f"(known: {', '.join(sorted(_BY_FUNCTION))})"
+            )
+        found = None
+        for row in rows:
+            if row.since <= self.version:
+                found = row
+        if found is None or found.impl is None:
+            first = rows[0].since
+            raise UnknownKernelError(
+                f"{function} does not exist in kernel {self.version} (modelled from {first})"
+            )
+        return found
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The callable for kernel function *name* in this era, bound to the host traits."""
+        impl = self.era(name).impl
+        assert impl is not None
+        params = inspect.signature(impl).parameters
+        bound: dict[str, object] = {}
+        if "byteorder" in params:
+            bound["byteorder"] = self.byteorder
+        if "bits_per_long" in params:
+            bound["bits_per_long"] = self.bits_per_long
+        if "xorfold" in params:
+            bound["xorfold"] = self.era("ipv6_addr_jhash").variant == "xor-fold"
+        return functools.partial(impl, **bound) if bound else impl
+
+    def __str__(self) -> str:
+        return f"Linux {self.version} ({self.byteorder}-endian, {self.bits_per_long}-bit)"
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(version: KernelVersion, byteorder: str, bits_per_long: int) -> KernelProfile:
+    return KernelProfile(version, byteorder, bits_per_long)
+
+
+def profile(
+    kernel: str | KernelVersion | KernelProfile | None = None,
+    *,
+    byteorder: str = "little",
+    bits_per_long: int = 64,
+) -> KernelProfile:
+    """Return the profile for *kernel* (a version string, a version, a profile, or None for
+    :data:`LATEST`)."""
+    if isinstance(kernel, KernelProfile):
+        return kernel
+    version = LATEST if kernel is None else KernelVersion.parse(kernel)
+    if version < FIRST:
+        raise UnknownKernelError(f"kernel {version} predates the modelled range ({FIRST}+)")
+    return _cached(version, byteorder, bits_per_long)
+
+
+def functions() -> tuple[str, ...]:
+    """Names of every kernel function the eras table knows."""
+    return tuple(sorted(_BY_FUNCTION))
