@@ -19,6 +19,7 @@ __all__ = [
     "hash_32_legacy",
     "hash_64",
     "hash_64_legacy",
+    "hash_64_v46",
     "next_pseudo_random32",
     "reciprocal_scale",
 ]
@@ -53,15 +54,17 @@ def hash_32(val: int, bits: int) -> int:
 
 
 def hash_64(val: int, bits: int, *, bits_per_long: int = 64) -> int:
-    """The kernel's ``hash_64(val, bits)`` (v4.7 to current).
+    """The kernel's ``hash_64(val, bits)`` (v4.7 to current), a **u32**.
 
-    Kernel source: ``include/linux/hash.h`` ``hash_64_generic()``. On 64-bit kernels:
-    ``(val * GOLDEN_RATIO_64) >> (64 - bits)``. On 32-bit kernels it folds to 32 bits first:
-    ``hash_32((u32)val ^ __hash_32(val >> 32), bits)``.
+    Kernel source: ``include/linux/hash.h`` ``hash_64_generic()``, which is declared to
+    return ``u32``: on 64-bit kernels ``(val * GOLDEN_RATIO_64) >> (64 - bits)`` truncated
+    to 32 bits, so ``bits`` above 32 keep only the low 32 bits of the shifted product (the
+    kernel harness showed this; every in-tree caller uses ``bits <= 32``). On 32-bit kernels
+    it folds to 32 bits first: ``hash_32((u32)val ^ __hash_32(val >> 32), bits)``.
     """
     v = check_uint(val, 64, "val")
     if bits_per_long == 64:
-        return ((v * GOLDEN_RATIO_64) & M64) >> (64 - _bits(bits, 64))
+        return (((v * GOLDEN_RATIO_64) & M64) >> (64 - _bits(bits, 64))) & M32
     if bits_per_long == 32:
         folded = (v & M32) ^ (((v >> 32) * GOLDEN_RATIO_32) & M32)
         return hash_32(folded, bits)
@@ -77,13 +80,18 @@ def hash_32_legacy(val: int, bits: int) -> int:
 
 
 def hash_64_legacy(val: int, bits: int) -> int:
-    """``hash_64(val, bits)`` before v4.7, 64-bit kernels.
+    """``hash_64(val, bits)`` before v4.6 (a u64), 64-bit kernels.
 
-    Kernel source: ``include/linux/hash.h`` to v4.6: the shift-and-add sequence
+    Kernel source: ``include/linux/hash.h`` v2.6.12 to v4.5: the shift-and-add sequence
     ``n <<= 18; h -= n; n <<= 33; h -= n; n <<= 3; h += n; n <<= 3; h -= n; n <<= 4;
     h += n; n <<= 2; h += n`` (a multiplication by ``GOLDEN_RATIO_PRIME_64`` written out
     for CPUs with slow multipliers), then ``>> (64 - bits)``. Written here as the same
-    sequence, not as the product, so a reader can hold it against the C.
+    sequence, not as the product, so a reader can hold it against the C. (From about v3.17
+    64-bit kernels with a fast multiplier multiply instead; the value is the same.) In v4.6
+    commit 689de1d6ca95 ("Minimal fix-up of bad hashing behavior of hash_64()") switched
+    64-bit kernels to ``val * GOLDEN_RATIO_64 >> (64 - bits)`` still returning u64
+    (:func:`hash_64_v46`); v4.7 made the result u32 (:func:`hash_64`). No compiled oracle
+    reaches this era.
     """
     h = check_uint(val, 64, "val")
     b = _bits(bits, 64)
@@ -103,6 +111,17 @@ def hash_64_legacy(val: int, bits: int) -> int:
     return h >> (64 - b)
 
 
+def hash_64_v46(val: int, bits: int) -> int:
+    """``hash_64(val, bits)`` of v4.6 on 64-bit kernels: ``val * GOLDEN_RATIO_64 >> (64 -
+    bits)`` as a u64.
+
+    Kernel source: ``include/linux/hash.h`` after commit 689de1d6ca95 (v4.6, Cc: stable);
+    the v4.7 rework made the return type u32 (:func:`hash_64`). From the commit text; no
+    compiled oracle.
+    """
+    return ((check_uint(val, 64, "val") * GOLDEN_RATIO_64) & M64) >> (64 - _bits(bits, 64))
+
+
 def reciprocal_scale(val: int, ep_ro: int) -> int:
     """The kernel's ``reciprocal_scale(val, ep_ro)``: ``(u32)(((u64)val * ep_ro) >> 32)``.
 
@@ -118,8 +137,9 @@ def reciprocal_scale(val: int, ep_ro: int) -> int:
 def next_pseudo_random32(seed: int) -> int:
     """The kernel's ``next_pseudo_random32(seed)``: ``seed * 1664525 + 1013904223`` (mod 2**32).
 
-    Kernel source: ``include/linux/random.h`` (v2.6.38 to v6.0; removed in the v6.1
-    prandom clean-up). The 3.9-4.4 SO_REUSEPORT score loop re-seeds with it to pick among
-    equally scored sockets.
+    Kernel source: ``include/linux/random.h``, later ``include/linux/prandom.h`` (about
+    v5.9); removed in v6.15 by commit 93354d866ac4 ("prandom: remove next_pseudo_random32").
+    The 3.9-4.4 SO_REUSEPORT score loop re-seeds with it to pick among equally scored
+    sockets (and kept it as a fallback after v4.5).
     """
     return (check_uint(seed, 32, "seed") * 1664525 + 1013904223) & M32

@@ -30,6 +30,8 @@ __all__ = [
     "ipv6_portaddr_hash",
     "parse_ipv4",
     "parse_ipv6",
+    "udp6_ehash_initval",
+    "udp6_ehash_initval_typo",
     "udp6_ehashfn",
     "udp_ehashfn",
 ]
@@ -293,3 +295,26 @@ def ipv6_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str
     else:
         h = jhash2(w, mix)
     return h ^ check_uint(port, 16, "port")
+
+
+def udp6_ehash_initval(udp6_ehash_secret: int, udp_ipv6_hash_secret: int, net_mix: int) -> int:
+    """The *initval* that ``udp6_ehashfn()`` passes on, on fixed kernels:
+    ``udp6_ehash_secret + net_hash_mix(net)``.
+
+    Kernel source: ``net/ipv6/udp.c`` after commit 51d03e2f2203 ("udp6: fix udp6_ehashfn()
+    typo", v6.5, backported to the 6.1, 5.15, 5.10, 5.4 and 4.19 stable branches).
+    *udp_ipv6_hash_secret* is accepted for symmetry with the buggy form and not used.
+    """
+    check_uint(udp_ipv6_hash_secret, 32, "udp_ipv6_hash_secret")
+    secret = check_uint(udp6_ehash_secret, 32, "udp6_ehash_secret")
+    return (secret + check_uint(net_mix, 32, "net_mix")) & M32
+
+
+def udp6_ehash_initval_typo(udp6_ehash_secret: int, udp_ipv6_hash_secret: int, net_mix: int) -> int:
+    """The *initval* of ``udp6_ehashfn()`` from v3.13 to v6.4: ``udp_ipv6_hash_secret +
+    net_hash_mix(net)`` -- the address-hash secret used twice, ``udp6_ehash_secret``
+    initialised but never used (the typo fixed by commit 51d03e2f2203 in v6.5).
+    """
+    check_uint(udp6_ehash_secret, 32, "udp6_ehash_secret")
+    secret = check_uint(udp_ipv6_hash_secret, 32, "udp_ipv6_hash_secret")
+    return (secret + check_uint(net_mix, 32, "net_mix")) & M32

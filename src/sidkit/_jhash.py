@@ -25,10 +25,13 @@ __all__ = [
     "jhash2_lookup2",
     "jhash_1word",
     "jhash_1word_lookup2",
+    "jhash_1word_v2637",
     "jhash_2words",
     "jhash_2words_lookup2",
+    "jhash_2words_v2637",
     "jhash_3words",
     "jhash_3words_lookup2",
+    "jhash_3words_v2637",
     "jhash_lookup2",
 ]
 
@@ -58,14 +61,19 @@ def _initval(initval: object) -> int:
 
 
 def _final(a: int, b: int, c: int) -> int:
-    """``__jhash_final`` of lookup3; returns c."""
-    c = ((c ^ b) - (((b << 14) | (b >> 18)) & M32)) & M32
-    a = ((a ^ c) - (((c << 11) | (c >> 21)) & M32)) & M32
-    b = ((b ^ a) - (((a << 25) | (a >> 7)) & M32)) & M32
-    c = ((c ^ b) - (((b << 16) | (b >> 16)) & M32)) & M32
-    a = ((a ^ c) - (((c << 4) | (c >> 28)) & M32)) & M32
-    b = ((b ^ a) - (((a << 14) | (a >> 18)) & M32)) & M32
-    return ((c ^ b) - (((b << 24) | (b >> 8)) & M32)) & M32
+    """``__jhash_final`` of lookup3; returns c.
+
+    The rotated terms are not masked: their bits above 32 only reach bits above 32 of the
+    difference, which the single mask per line removes; every value that is rotated next
+    has been masked. (Measured: a third faster than masking each rotation.)
+    """
+    c = ((c ^ b) - ((b << 14) | (b >> 18))) & M32
+    a = ((a ^ c) - ((c << 11) | (c >> 21))) & M32
+    b = ((b ^ a) - ((a << 25) | (a >> 7))) & M32
+    c = ((c ^ b) - ((b << 16) | (b >> 16))) & M32
+    a = ((a ^ c) - ((c << 4) | (c >> 28))) & M32
+    b = ((b ^ a) - ((a << 14) | (a >> 18))) & M32
+    return ((c ^ b) - ((b << 24) | (b >> 8))) & M32
 
 
 def jhash(key: BytesLike, initval: int = 0) -> int:
@@ -76,10 +84,11 @@ def jhash(key: BytesLike, initval: int = 0) -> int:
     models (lookup3's ``hashlittle``). A key of length 0 returns the start value
     ``0xdeadbeef + initval`` unmixed, exactly as the C ``case 0`` does.
     """
-    k = _key_bytes(key)
-    iv = _initval(initval)
+    k = key if type(key) is bytes else _key_bytes(key)
+    if type(initval) is not int or not 0 <= initval <= M32:
+        _initval(initval)
     length = len(k)
-    a = b = c = (JHASH_INITVAL + length + iv) & M32
+    a = b = c = (JHASH_INITVAL + length + initval) & M32
     off = 0
     unpack = _W3.unpack_from
     while length > 12:
@@ -104,13 +113,20 @@ def jhash(key: BytesLike, initval: int = 0) -> int:
         off += 12
     if length == 0:
         return c
-    tail = int.from_bytes(k[off : off + length], "little")
+    tail = int.from_bytes(k[off:], "little")
     a = (a + (tail & M32)) & M32
     if length > 4:
         b = (b + ((tail >> 32) & M32)) & M32
         if length > 8:
             c = (c + (tail >> 64)) & M32
-    return _final(a, b, c)
+    # __jhash_final, inlined (see _final)
+    c = ((c ^ b) - ((b << 14) | (b >> 18))) & M32
+    a = ((a ^ c) - ((c << 11) | (c >> 21))) & M32
+    b = ((b ^ a) - ((a << 25) | (a >> 7))) & M32
+    c = ((c ^ b) - ((b << 16) | (b >> 16))) & M32
+    a = ((a ^ c) - ((c << 4) | (c >> 28))) & M32
+    b = ((b ^ a) - ((a << 14) | (a >> 18))) & M32
+    return ((c ^ b) - ((b << 24) | (b >> 8))) & M32
 
 
 def _words(words: object) -> Sequence[int]:
@@ -170,27 +186,75 @@ def _u32(v: object, name: str) -> int:
 
 
 def jhash_3words(a: int, b: int, c: int, initval: int = 0) -> int:
-    """The kernel's ``jhash_3words(a, b, c, initval)`` (lookup3 form).
+    """The kernel's ``jhash_3words(a, b, c, initval)`` (lookup3, v4.1+ form).
 
     Kernel source: ``include/linux/jhash.h`` ``jhash_3words()`` / ``__jhash_nwords()``,
-    v2.6.37 to current: ``__jhash_final`` of ``(a, b, c) + initval + JHASH_INITVAL + 12``.
-    This is the hash behind ``inet_ehashfn`` and ``udp_ehashfn``, so it picks the
-    SO_REUSEPORT socket for every UDP datagram on a current kernel.
+    v4.1 to current (Alexander Duyck's "jhash: Update jhash_[321]words functions to use
+    correct initval"): ``__jhash_final`` of ``(a, b, c) + initval + JHASH_INITVAL + 12``.
+    v2.6.37 to v4.0 used :func:`jhash_3words_v2637`. This is the hash behind
+    ``inet_ehashfn`` and ``udp_ehashfn``, so it picks the SO_REUSEPORT socket for every UDP
+    datagram on a current kernel.
     """
-    iv = (_u32(initval, "initval") + JHASH_INITVAL + 12) & M32
-    return _final((_u32(a, "a") + iv) & M32, (_u32(b, "b") + iv) & M32, (_u32(c, "c") + iv) & M32)
+    if not (
+        type(a) is int
+        and type(b) is int
+        and type(c) is int
+        and type(initval) is int
+        and 0 <= a <= M32
+        and 0 <= b <= M32
+        and 0 <= c <= M32
+        and 0 <= initval <= M32
+    ):
+        _u32(a, "a"), _u32(b, "b"), _u32(c, "c"), _u32(initval, "initval")
+    iv = initval + 0xDEADBEEF + 12
+    a = (a + iv) & M32
+    b = (b + iv) & M32
+    c = (c + iv) & M32
+    c = ((c ^ b) - ((b << 14) | (b >> 18))) & M32
+    a = ((a ^ c) - ((c << 11) | (c >> 21))) & M32
+    b = ((b ^ a) - ((a << 25) | (a >> 7))) & M32
+    c = ((c ^ b) - ((b << 16) | (b >> 16))) & M32
+    a = ((a ^ c) - ((c << 4) | (c >> 28))) & M32
+    b = ((b ^ a) - ((a << 14) | (a >> 18))) & M32
+    return ((c ^ b) - ((b << 24) | (b >> 8))) & M32
 
 
 def jhash_2words(a: int, b: int, initval: int = 0) -> int:
-    """The kernel's ``jhash_2words(a, b, initval)`` (lookup3 form, v2.6.37+): start value + 8."""
+    """The kernel's ``jhash_2words(a, b, initval)`` (lookup3, v4.1+): start value + 8."""
     iv = (_u32(initval, "initval") + JHASH_INITVAL + 8) & M32
     return _final((_u32(a, "a") + iv) & M32, (_u32(b, "b") + iv) & M32, iv)
 
 
 def jhash_1word(a: int, initval: int = 0) -> int:
-    """The kernel's ``jhash_1word(a, initval)`` (lookup3 form, v2.6.37+): start value + 4."""
+    """The kernel's ``jhash_1word(a, initval)`` (lookup3, v4.1+): start value + 4."""
     iv = (_u32(initval, "initval") + JHASH_INITVAL + 4) & M32
     return _final((_u32(a, "a") + iv) & M32, iv, iv)
+
+
+def jhash_3words_v2637(a: int, b: int, c: int, initval: int = 0) -> int:
+    """``jhash_3words()`` of v2.6.37 to v4.0: ``__jhash_final(a + 0xdeadbeef, b + 0xdeadbeef,
+    c + initval)``.
+
+    Kernel source: ``include/linux/jhash.h`` as introduced by "The new jhash implementation"
+    (v2.6.37); replaced in v4.1 by the ``__jhash_nwords`` form (:func:`jhash_3words`).
+    No compiled oracle: no Debian source of that era is reachable here; the form is read
+    from the kernel history.
+    """
+    return _final(
+        (_u32(a, "a") + JHASH_INITVAL) & M32,
+        (_u32(b, "b") + JHASH_INITVAL) & M32,
+        (_u32(c, "c") + _u32(initval, "initval")) & M32,
+    )
+
+
+def jhash_2words_v2637(a: int, b: int, initval: int = 0) -> int:
+    """``jhash_2words()`` of v2.6.37 to v4.0: ``jhash_3words(a, b, 0, initval)``."""
+    return jhash_3words_v2637(a, b, 0, initval)
+
+
+def jhash_1word_v2637(a: int, initval: int = 0) -> int:
+    """``jhash_1word()`` of v2.6.37 to v4.0: ``jhash_3words(a, 0, 0, initval)``."""
+    return jhash_3words_v2637(a, 0, 0, initval)
 
 
 # --- lookup2 (before v2.6.37) ------------------------------------------------------------

@@ -13,7 +13,7 @@ from struct import Struct
 
 from sidkit._errors import InputValueError
 from sidkit._jhash import jhash2
-from sidkit._siphash import siphash
+from sidkit._siphash import siphash, siphash_4u64
 from sidkit._validate import check_byteorder, check_key, check_uint
 
 __all__ = [
@@ -21,8 +21,10 @@ __all__ = [
     "AF_INET6",
     "hash_conntrack_raw",
     "hash_conntrack_raw_combined",
+    "hash_conntrack_raw_jhash2",
     "hash_conntrack_raw_jhash2_netmix",
     "hash_conntrack_raw_jhash2_zone",
+    "hash_conntrack_raw_siphash_4u64",
     "pack_nf_conntrack_tuple",
 ]
 
@@ -206,3 +208,70 @@ def hash_conntrack_raw_jhash2_zone(
     image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=byteorder)
     seed = check_uint(zone_id, 16, "zone_id") ^ check_uint(secret, 32, "secret")
     return _jhash2_tuple(image, seed, byteorder)
+
+
+def hash_conntrack_raw_siphash_4u64(
+    src: object,
+    sport: int,
+    dst: object,
+    dport: int,
+    protonum: int,
+    zone_id: int,
+    net_mix: int,
+    secret: bytes,
+    *,
+    byteorder: str = "little",
+) -> int:
+    """``hash_conntrack_raw()`` as ``siphash_4u64`` over folded tuple words (a u32).
+
+    Kernel source: ``net/netfilter/nf_conntrack_core.c``, v6.2 to v6.4 (commit d2c806abcf0b
+    "netfilter: conntrack: use siphash_4u64"; replaced in v6.5 by eaf9e7192ec9 "don't fold
+    port numbers into addresses before hashing"). With ``all[]`` the address words and
+    ``u.all`` the raw ports: ``a = src[0] << 32 | src[3]``, ``b = dst[0] << 32 | dst[3]``,
+    ``c = (sport << 32 | dport << 16 | protonum) ^ (src[1] << 32 | src[2])``,
+    ``d = (zone << 32 | net_mix) + (dst[1] << 32 | dst[2])``. Read from the patch text;
+    no compiled oracle (no Debian source of 6.2-6.4 is reachable).
+    """
+    key = check_key(secret, 16, "secret")
+    bo = check_byteorder(byteorder)
+    image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=bo)
+    fmt = Struct(("<" if bo == "little" else ">") + "4I")
+    s0, s1, s2, s3 = fmt.unpack(image[0:16])
+    d0, d1, d2, d3 = fmt.unpack(image[20:36])
+    sp = int.from_bytes(image[16:18], bo)
+    dp = int.from_bytes(image[36:38], bo)
+    m64 = (1 << 64) - 1
+    a = s0 << 32 | s3
+    b = d0 << 32 | d3
+    c = ((sp << 32) | (dp << 16) | image[38]) ^ (s1 << 32 | s2)
+    d = (
+        (check_uint(zone_id, 16, "zone_id") << 32 | check_uint(net_mix, 32, "net_mix"))
+        + (d1 << 32 | d2)
+    ) & m64
+    return siphash_4u64(a, b, c, d, key) & M32
+
+
+def hash_conntrack_raw_jhash2(
+    src: object,
+    sport: int,
+    dst: object,
+    dport: int,
+    protonum: int,
+    zone_id: int,
+    net_mix: int,
+    secret: int,
+    *,
+    byteorder: str = "little",
+) -> int:
+    """``hash_conntrack_raw(tuple)``: jhash2 of the tuple's first 9 words seeded with
+    ``nf_conntrack_hash_rnd ^ (dport << 16 | protonum)`` -- neither zone nor namespace.
+
+    Kernel source: ``net/netfilter/nf_conntrack_core.c``, v4.3 to v4.6: commit deedb59039f1
+    ("netfilter: nf_conntrack: add direction support for zones") took the zone out of the
+    seed; the namespace mix came in v4.7. *zone_id* and *net_mix* are accepted and ignored.
+    From the kernel history; no compiled oracle.
+    """
+    check_uint(zone_id, 16, "zone_id")
+    check_uint(net_mix, 32, "net_mix")
+    image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=byteorder)
+    return _jhash2_tuple(image, check_uint(secret, 32, "secret"), byteorder)

@@ -22,8 +22,10 @@ from sidkit import _flow, _golden, _inet, _jhash, _nfct, _siphash, _toeplitz
 from sidkit._errors import UnknownKernelError
 
 __all__ = [
+    "ABSENT",
     "ERAS",
     "LATEST",
+    "NOT_MODELLED",
     "Era",
     "KernelProfile",
     "KernelVersion",
@@ -80,12 +82,21 @@ FIRST = V("2.6.12")
 """The first release in the kernel's git history; the oldest sidkit claims to know."""
 
 
+NOT_MODELLED = "not modelled"
+"""Variant name of rows that mark a range sidkit does not model (``impl`` is None)."""
+ABSENT = "absent"
+"""Variant name of rows that mark a range in which the function does not exist."""
+
+
 @attrs.frozen
 class Era:
     """One row of the eras table: *function* uses *impl* from release *since* on.
 
-    The era lasts until the next row for the same function. ``impl`` is None for a
-    function that does not exist in that era (removed, or not yet added).
+    The era lasts until the next row for the same function. ``backports`` lists the first
+    release of older stable branches that carry this form too (a stable backport makes,
+    say, 6.1.43 compute what mainline computes from 6.5 on). ``impl`` is None for a range
+    in which the function does not exist (variant :data:`ABSENT`) or that sidkit does not
+    model (variant :data:`NOT_MODELLED`).
     """
 
     function: str
@@ -94,6 +105,17 @@ class Era:
     impl: Callable[..., Any] | None
     source: str
     evidence: str
+    backports: tuple[KernelVersion, ...] = ()
+
+    def applies_to(self, version: KernelVersion) -> bool:
+        """True when *version* has this form: at or after *since*, or at or after a backport
+        release in *version*'s own stable branch."""
+        if self.since <= version:
+            return True
+        return any(
+            (b.major, b.minor) == (version.major, version.minor) and b <= version
+            for b in self.backports
+        )
 
 
 def _era(
@@ -103,26 +125,56 @@ def _era(
     impl: Callable[..., Any] | None,
     source: str,
     evidence: str,
+    backports: tuple[str, ...] = (),
 ) -> Era:
-    return Era(function, V(since), variant, impl, source, evidence)
+    return Era(function, V(since), variant, impl, source, evidence, tuple(map(V, backports)))
 
 
 _JH = "include/linux/jhash.h"
-_L3 = "lookup3 replaced lookup2 in commit 60d509c823cc ('The new jhash implementation'), v2.6.37"
-_HARNESS = "checked against Debian linux-source 6.1 and 6.12 by conformance/kernel"
+_L3 = (
+    "commit 60d509c823cc ('The new jhash implementation', Jozsef Kadlecsik): lookup2 -> "
+    "lookup3; release 2.6.37 per the kernel history (2.6.38 not excluded)"
+)
+_NW = (
+    "Alexander Duyck, 'jhash: Update jhash_[321]words functions to use correct initval' "
+    "(v4.1, release from the kernel history)"
+)
+_HARNESS = "kernel C compiled from Debian linux-source 6.1.192 and 6.12.117 (conformance/kernel)"
+_LIVE = "live-kernel bucket order of a BPF_F_ZERO_SEED hash map (tests/test_live_kernel_jhash.py)"
+_HIST = "read from the kernel history (patch text); no compiled oracle reaches this era"
+_NFCT = "net/netfilter/nf_conntrack_core.c"
+_I6 = (
+    "commit d11b0df7ddf1 ('tcp: Reduce chance of collisions in inet6_hashfn()'), v6.5; "
+    "backported to 6.1.y (present in Debian 6.1.192, checked by the harness; the first "
+    "6.1.y carrying it is not pinned down, so 6.1.192 is the bound used here)"
+)
+_U6 = (
+    "commit 51d03e2f2203 ('udp6: fix udp6_ehashfn() typo'), v6.5, Fixes: 1bbdceef1e53 "
+    "(v3.13); stable 6.1.y/5.10.y/5.4.y/4.19.y (present in Debian 6.1.192)"
+)
 
 ERAS: tuple[Era, ...] = (
     # --- jhash family ------------------------------------------------------------------
-    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, "no oracle yet: lookup2"),
-    _era("jhash", "2.6.37", "lookup3", _jhash.jhash, _JH, _L3 + "; " + _HARNESS),
-    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, "no oracle yet: lookup2"),
-    _era("jhash2", "2.6.37", "lookup3", _jhash.jhash2, _JH, _L3 + "; " + _HARNESS),
-    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, "no oracle yet"),
-    _era("jhash_3words", "2.6.37", "lookup3", _jhash.jhash_3words, _JH, _L3 + "; " + _HARNESS),
-    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, "no oracle yet"),
-    _era("jhash_2words", "2.6.37", "lookup3", _jhash.jhash_2words, _JH, _L3 + "; " + _HARNESS),
-    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, "no oracle yet"),
-    _era("jhash_1word", "2.6.37", "lookup3", _jhash.jhash_1word, _JH, _L3 + "; " + _HARNESS),
+    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, _HIST),
+    _era("jhash", "2.6.37", "lookup3", _jhash.jhash, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
+    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, _HIST),
+    _era("jhash2", "2.6.37", "lookup3", _jhash.jhash2, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
+    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, _HIST),
+    _era(
+        "jhash_3words",
+        "2.6.37",
+        "lookup3-golden",
+        _jhash.jhash_3words_v2637,
+        _JH,
+        f"{_L3}; {_HIST}",
+    ),
+    _era("jhash_3words", "4.1", "lookup3-nwords", _jhash.jhash_3words, _JH, f"{_NW}; {_HARNESS}"),
+    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, _HIST),
+    _era("jhash_2words", "2.6.37", "lookup3-golden", _jhash.jhash_2words_v2637, _JH, _HIST),
+    _era("jhash_2words", "4.1", "lookup3-nwords", _jhash.jhash_2words, _JH, f"{_NW}; {_HARNESS}"),
+    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, _HIST),
+    _era("jhash_1word", "2.6.37", "lookup3-golden", _jhash.jhash_1word_v2637, _JH, _HIST),
+    _era("jhash_1word", "4.1", "lookup3-nwords", _jhash.jhash_1word, _JH, f"{_NW}; {_HARNESS}"),
     # --- multiplicative hashes -----------------------------------------------------------
     _era(
         "hash_32",
@@ -130,7 +182,7 @@ ERAS: tuple[Era, ...] = (
         "golden-prime",
         _golden.hash_32_legacy,
         "include/linux/hash.h",
-        "GOLDEN_RATIO_PRIME_32 multiply; no oracle yet for this era",
+        "GOLDEN_RATIO_PRIME_32 = 0x9e370001; " + _HIST,
     ),
     _era(
         "hash_32",
@@ -138,24 +190,32 @@ ERAS: tuple[Era, ...] = (
         "golden-ratio",
         _golden.hash_32,
         "include/linux/hash.h",
-        "commit ef703f49a6c5 ('Eliminate bad hash multipliers from hash_32() and "
-        "hash_64()'), v4.7; " + _HARNESS,
+        "George Spelvin's hash.h rework (ef703f49a6c5), v4.7; " + _HARNESS,
     ),
     _era(
         "hash_64",
         "2.6.12",
-        "golden-prime",
+        "golden-prime-shift-add",
         _golden.hash_64_legacy,
         "include/linux/hash.h",
-        "shift-add GOLDEN_RATIO_PRIME_64; no oracle yet for this era",
+        _HIST,
+    ),
+    _era(
+        "hash_64",
+        "4.6",
+        "golden-ratio-u64",
+        _golden.hash_64_v46,
+        "include/linux/hash.h",
+        "commit 689de1d6ca95 ('Minimal fix-up of bad hashing behavior of hash_64()'), v4.6; "
+        + _HIST,
     ),
     _era(
         "hash_64",
         "4.7",
-        "golden-ratio",
+        "golden-ratio-u32",
         _golden.hash_64,
         "include/linux/hash.h",
-        "commit ef703f49a6c5, v4.7; " + _HARNESS,
+        "v4.7 rework: hash_64_generic returns u32; " + _HARNESS,
     ),
     _era(
         "reciprocal_scale",
@@ -170,8 +230,16 @@ ERAS: tuple[Era, ...] = (
         "2.6.12",
         "lcg",
         _golden.next_pseudo_random32,
-        "include/linux/random.h",
-        "formula from the header; no compiled oracle",
+        "include/linux/random.h, later include/linux/prandom.h",
+        _HARNESS,
+    ),
+    _era(
+        "next_pseudo_random32",
+        "6.15",
+        ABSENT,
+        None,
+        "include/linux/prandom.h",
+        "removed by commit 93354d866ac4 ('prandom: remove next_pseudo_random32'), v6.15",
     ),
     # --- siphash -------------------------------------------------------------------------
     _era(
@@ -180,7 +248,7 @@ ERAS: tuple[Era, ...] = (
         "siphash-2-4",
         _siphash.siphash,
         "lib/siphash.c",
-        "lib/siphash.c added in v4.11; " + _HARNESS,
+        "lib/siphash.c added in v4.11; " + _HARNESS + "; SipHash reference vectors",
     ),
     _era(
         "hsiphash",
@@ -204,18 +272,19 @@ ERAS: tuple[Era, ...] = (
     # --- inet / udp ehash ----------------------------------------------------------------
     _era(
         "udp_ehashfn",
-        "3.13",
+        "3.9",
         "jhash_3words",
         _inet.udp_ehashfn,
         "net/ipv4/udp.c",
-        "per-protocol secrets since v3.13; unchanged to 6.18 (live kernel ctx->hash); " + _HARNESS,
+        "before v3.13 UDP reuseport used inet_ehashfn (same expression, inet_ehash_secret); "
+        "per-protocol udp_ehash_secret from v3.13 (65cd8033ff37); unchanged to 6.18; " + _HARNESS,
     ),
     _era(
         "inet_ehashfn",
-        "3.13",
+        "2.6.12",
         "lport<<16",
         _inet.inet_ehashfn_pre615,
-        "net/ipv4/inet_hashtables.c",
+        "net/ipv4/inet_hashtables.c (include/net/inet_sock.h before v3.13)",
         _HARNESS,
     ),
     _era(
@@ -225,7 +294,7 @@ ERAS: tuple[Era, ...] = (
         _inet.inet_ehashfn,
         "net/ipv4/inet_hashtables.c",
         "commit 9544d60a2605 ('inet: change lport contribution to inet_ehashfn() and "
-        "inet6_ehashfn()'), v6.15; no compiled oracle for this era yet",
+        "inet6_ehashfn()'), v6.15; " + _HIST,
     ),
     _era(
         "inet6_ehashfn",
@@ -241,24 +310,42 @@ ERAS: tuple[Era, ...] = (
         "lport-added",
         _inet.inet6_ehashfn,
         "net/ipv6/inet6_hashtables.c",
-        "commit 9544d60a2605, v6.15; no compiled oracle yet",
+        "commit 9544d60a2605, v6.15; " + _HIST,
     ),
     _era("udp6_ehashfn", "3.13", "jhash_3words", _inet.udp6_ehashfn, "net/ipv6/udp.c", _HARNESS),
+    _era(
+        "udp6_ehash_initval",
+        "3.13",
+        "typo",
+        _inet.udp6_ehash_initval_typo,
+        "net/ipv6/udp.c",
+        "the bug named by 51d03e2f2203; " + _HIST,
+    ),
+    _era(
+        "udp6_ehash_initval",
+        "6.5",
+        "fixed",
+        _inet.udp6_ehash_initval,
+        "net/ipv6/udp.c",
+        _U6,
+        backports=("6.1.192",),
+    ),
     _era(
         "ipv6_addr_jhash",
         "3.13",
         "xor-fold",
         _inet.ipv6_addr_jhash_xorfold,
         "include/net/ipv6.h",
-        _HARNESS,
+        _HIST,
     ),
     _era(
         "ipv6_addr_jhash",
-        "6.6",
+        "6.5",
         "jhash2",
         _inet.ipv6_addr_jhash,
         "include/net/ipv6.h",
-        "to be confirmed",
+        _I6 + "; " + _HARNESS,
+        backports=("6.1.192",),
     ),
     _era(
         "ipv4_portaddr_hash",
@@ -279,44 +366,71 @@ ERAS: tuple[Era, ...] = (
     # --- nf_conntrack ----------------------------------------------------------------------
     _era(
         "hash_conntrack_raw",
-        "3.7",
+        "2.6.34",
         "jhash2-zone-seed",
         _nfct.hash_conntrack_raw_jhash2_zone,
-        "net/netfilter/nf_conntrack_core.c",
-        "to be confirmed",
+        _NFCT,
+        "conntrack zones (2.6.34); " + _HIST,
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "4.3",
+        "jhash2",
+        _nfct.hash_conntrack_raw_jhash2,
+        _NFCT,
+        "zone left the seed with deedb59039f1 ('add direction support for zones'); " + _HIST,
     ),
     _era(
         "hash_conntrack_raw",
         "4.7",
         "jhash2-net-mix",
         _nfct.hash_conntrack_raw_jhash2_netmix,
-        "net/netfilter/nf_conntrack_core.c",
-        "to be confirmed",
+        _NFCT,
+        "one table for all namespaces, seed ^ net_hash_mix (v4.7); " + _HIST,
     ),
     _era(
         "hash_conntrack_raw",
         "5.15",
         "siphash-combined",
         _nfct.hash_conntrack_raw_combined,
-        "net/netfilter/nf_conntrack_core.c",
-        _HARNESS + " (6.1)",
+        _NFCT,
+        "dd6d2910c5e0 ('switch to siphash') + b16ac3c4c886 ('include zone id in tuple "
+        "hash again'), v5.15; " + _HARNESS + " (6.1.192)",
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "6.2",
+        "siphash_4u64",
+        _nfct.hash_conntrack_raw_siphash_4u64,
+        _NFCT,
+        "d2c806abcf0b ('use siphash_4u64'), v6.2; " + _HIST,
     ),
     _era(
         "hash_conntrack_raw",
         "6.5",
         "siphash-tuple-key-mix",
         _nfct.hash_conntrack_raw,
-        "net/netfilter/nf_conntrack_core.c",
-        _HARNESS + " (6.12)",
+        _NFCT,
+        "eaf9e7192ec9 ('don't fold port numbers into addresses before hashing'), v6.5 "
+        "(stable 6.4.y only); " + _HARNESS + " (6.12.117)",
     ),
     # --- flow dissector --------------------------------------------------------------------
     _era(
         "flow_hash_from_keys",
-        "5.12",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        "net/core/flow_dissector.c",
+        "jhash forms before v5.4 and the older consistentify (5.4-5.19) are not modelled",
+    ),
+    _era(
+        "flow_hash_from_keys",
+        "6.0",
         "siphash",
         _flow.flow_hash_from_keys,
         "net/core/flow_dissector.c",
-        _HARNESS,
+        "siphash since 55667441c84f (v5.4); symmetric port/address sort of 64ae13ed4784 "
+        "('net: core: fix flow symmetric hash', v6.0); " + _HARNESS,
     ),
     # --- NIC RSS (no kernel era) -----------------------------------------------------------
     _era(
@@ -325,7 +439,7 @@ ERAS: tuple[Era, ...] = (
         "toeplitz",
         _toeplitz.toeplitz,
         "(NIC hardware; Microsoft RSS)",
-        "Microsoft RSS verification suite",
+        "Microsoft RSS verification suite; tools/testing/selftests/net/toeplitz.c",
     ),
 )
 
@@ -335,7 +449,7 @@ def _check_table(eras: tuple[Era, ...]) -> dict[str, tuple[Era, ...]]:
     for e in eras:
         by_fn.setdefault(e.function, []).append(e)
     for fn, rows in by_fn.items():
-        if [r.since for r in rows] != sorted({r.since for r in rows}):
+        if [r.since for r in rows] != sorted({r.since for r in rows}):  # strictly increasing
             raise AssertionError(f"eras table: rows of {fn} must be in increasing release order")
     return {fn: tuple(rows) for fn, rows in by_fn.items()}
 
@@ -376,19 +490,22 @@ class KernelProfile:
             )
         found = None
         for row in rows:
-            if row.since <= self.version:
+            if row.applies_to(self.version):
                 found = row
-        if found is None or found.impl is None:
-            first = rows[0].since
+        if found is None:
             raise UnknownKernelError(
-                f"{function} does not exist in kernel {self.version} (modelled from {first})"
+                f"{function} does not exist in kernel {self.version} "
+                f"(modelled from {rows[0].since})"
             )
         return found
 
     def function(self, name: str) -> Callable[..., Any]:
         """The callable for kernel function *name* in this era, bound to the host traits."""
-        impl = self.era(name).impl
-        assert impl is not None
+        era = self.era(name)
+        impl = era.impl
+        if impl is None:
+            what = "does not exist in" if era.variant == ABSENT else "is not modelled for"
+            raise UnknownKernelError(f"{name} {what} kernel {self.version}: {era.evidence}")
         params = inspect.signature(impl).parameters
         bound: dict[str, object] = {}
         if "byteorder" in params:

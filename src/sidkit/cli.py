@@ -1,0 +1,210 @@
+# The `sidkit` command. Subcommands answer the everyday questions of the foundation
+# ("what is jhash of these bytes", "which SO_REUSEPORT socket does this 5-tuple hit",
+# "which algorithm did kernel X use") and run the conformance vectors. Every error is
+# one readable line on stderr and exit status 2; --help on each subcommand teaches with
+# an example.
+"""Command-line interface."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sidkit import SidkitError, hashing
+from sidkit._inet import Address
+from sidkit.conformance import iter_vector_files, load_vector_file, run_group
+from sidkit.kernel import ERAS, KernelProfile, profile
+
+__all__ = ["main"]
+
+
+def _int(text: str) -> int:
+    """Parse decimal or 0x-prefixed hex integers."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.replace(":", "").replace(" ", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hex bytes: {text!r}") from None
+
+
+def _prof(args: argparse.Namespace) -> KernelProfile:
+    return profile(args.kernel, byteorder=args.byteorder)
+
+
+def _cmd_jhash(args: argparse.Namespace) -> int:
+    fn = _prof(args).function("jhash")
+    print(f"0x{fn(args.data, args.initval):08x}")
+    return 0
+
+
+def _cmd_siphash(args: argparse.Namespace) -> int:
+    fn = _prof(args).function("hsiphash" if args.half else "siphash")
+    width = 8 if args.half else 16
+    print(f"0x{fn(args.data, args.key):0{width}x}")
+    return 0
+
+
+def _cmd_toeplitz(args: argparse.Namespace) -> int:
+    print(f"0x{hashing.toeplitz(args.data, args.key):08x}")
+    return 0
+
+
+def _cmd_socket(args: argparse.Namespace) -> int:
+    prof = _prof(args)
+    v6 = ":" in args.laddr
+    laddr: Address = args.laddr
+    if v6:
+        h = prof.function("udp6_ehashfn")(
+            laddr, args.lport, args.faddr, args.fport, args.initval, args.addr_secret
+        )
+    else:
+        h = prof.function("udp_ehashfn")(laddr, args.lport, args.faddr, args.fport, args.initval)
+    idx = hashing.reciprocal_scale(h, args.sockets)
+    print(f"hash 0x{h:08x}  ->  socket {idx} of {args.sockets}  ({prof})")
+    return 0
+
+
+def _cmd_eras(args: argparse.Namespace) -> int:
+    rows = [e for e in ERAS if args.function in (None, e.function)]
+    if not rows:
+        raise SidkitError(f"no function {args.function!r} in the eras table", code="unknown")
+    for e in rows:
+        print(f"{e.function:22} {e.since!s:>8}+  {e.variant:28} {e.source}")
+        if args.verbose:
+            print(f"{'':33}{e.evidence}")
+    return 0
+
+
+def _cmd_vectors(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    files = list(iter_vector_files(root))
+    if not files:
+        raise SidkitError(f"no vector files in {root}", code="no-vectors")
+    total = bad = 0
+    for path in files:
+        vf = load_vector_file(path)
+        for group in vf.groups:
+            failures = run_group(group, path)
+            total += len(group.tests)
+            bad += len(failures)
+            status = "ok" if not failures else f"{len(failures)} FAILED"
+            print(
+                f"{path.name:34} {group.function:22} kernel {group.kernel or '-':6} "
+                f"{len(group.tests):5} vectors  {group.source['oracle']:10} {status}"
+            )
+            for f in failures[:5]:
+                print(f"    {f}")
+    print(f"{total - bad} passed, {bad} failed")
+    return 1 if bad else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sidkit",
+        description="How Linux identifies a UDP flow and which socket gets it, exactly.",
+        epilog="Each subcommand has its own --help with an example.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--kernel", default=None, help="kernel version whose era to use (default 6.18)"
+        )
+        sp.add_argument(
+            "--byteorder", choices=["little", "big"], default="little", help="host byte order"
+        )
+
+    hp = sub.add_parser("hash", help="compute one kernel hash", description="Compute one hash.")
+    hsub = hp.add_subparsers(dest="function", required=True)
+
+    j = hsub.add_parser(
+        "jhash",
+        help="the kernel's jhash of hex bytes",
+        epilog="example: sidkit hash jhash 616263  ->  0x0e397631 (lookup3); "
+        "add --kernel 2.6.36 for lookup2",
+    )
+    j.add_argument("data", type=_hex, help="key bytes in hex")
+    j.add_argument("--initval", type=_int, default=0, help="u32 seed (default 0)")
+    common(j)
+    j.set_defaults(run=_cmd_jhash)
+
+    s = hsub.add_parser(
+        "siphash",
+        help="the kernel's siphash / hsiphash of hex bytes",
+        epilog="example: sidkit hash siphash 00 --key 000102030405060708090a0b0c0d0e0f",
+    )
+    s.add_argument("data", type=_hex)
+    s.add_argument("--key", type=_hex, required=True, help="16 key bytes in hex")
+    s.add_argument("--half", action="store_true", help="hsiphash instead of siphash")
+    common(s)
+    s.set_defaults(run=_cmd_siphash)
+
+    t = hsub.add_parser(
+        "toeplitz",
+        help="RSS Toeplitz hash of hex bytes",
+        epilog="example: sidkit hash toeplitz 420995bba18e6450  ->  0x323e8fc2",
+    )
+    t.add_argument("data", type=_hex)
+    t.add_argument("--key", type=_hex, default=hashing.MICROSOFT_RSS_KEY, help="RSS key in hex")
+    t.set_defaults(run=_cmd_toeplitz)
+
+    so = hsub.add_parser(
+        "socket",
+        help="which SO_REUSEPORT socket a UDP datagram hits",
+        description="Hash a received datagram's 4-tuple the way the kernel does (udp_ehashfn "
+        "or udp6_ehashfn) and scale it onto a reuseport group (reciprocal_scale, v4.5+).",
+        epilog="example: sidkit hash socket --laddr 10.0.0.1 --lport 4433 --faddr 192.0.2.7 "
+        "--fport 50000 --initval 0x1234abcd --sockets 4. The initval is udp_ehash_secret + "
+        "net_hash_mix: random per boot and namespace; an SK_REUSEPORT program sees the "
+        "resulting hash as ctx->hash.",
+    )
+    so.add_argument("--laddr", required=True, help="local (destination) address")
+    so.add_argument("--lport", type=_int, required=True, help="local (destination) port")
+    so.add_argument("--faddr", required=True, help="foreign (source) address")
+    so.add_argument("--fport", type=_int, required=True, help="foreign (source) port")
+    so.add_argument("--initval", type=_int, required=True, help="udp ehash secret + net mix")
+    so.add_argument("--addr-secret", type=_int, default=0, help="IPv6 only: udp_ipv6_hash_secret")
+    so.add_argument("--sockets", type=_int, default=4, help="reuseport group size")
+    common(so)
+    so.set_defaults(run=_cmd_socket)
+
+    e = sub.add_parser(
+        "eras",
+        help="which algorithm each kernel function used, by release",
+        epilog="example: sidkit eras hash_conntrack_raw -v",
+    )
+    e.add_argument("function", nargs="?", default=None)
+    e.add_argument("-v", "--verbose", action="store_true", help="show the evidence for each row")
+    e.set_defaults(run=_cmd_eras)
+
+    v = sub.add_parser(
+        "vectors",
+        help="check sidkit against the conformance vectors",
+        epilog="example: sidkit vectors --dir conformance/vectors",
+    )
+    v.add_argument("--dir", default="conformance/vectors", help="folder of *.json vector files")
+    v.set_defaults(run=_cmd_vectors)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sidkit`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except SidkitError as exc:
+        print(f"sidkit: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
