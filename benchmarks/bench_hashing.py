@@ -15,6 +15,7 @@ baseline (a no-op Python call) and every row also shows its cost in no-op calls.
 from __future__ import annotations
 
 import argparse
+import importlib
 import random
 import sys
 import timeit
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("udp_ehashfn (str addrs)", t, "", None))
 
     try:
-        import siphash as pure
-        import siphash24
+        pure = importlib.import_module("siphash")
+        siphash24 = importlib.import_module("siphash24")
     except ImportError:
         print("install the test extra (pip install -e '.[test]') for the siphash comparisons")
         return 1

@@ -72,9 +72,9 @@ def test_era_changes_the_result() -> None:
     assert profile("2.6.36").function("jhash")(b"abc", 0) != h.jhash(b"abc", 0)
     assert profile("3.10").function("jhash_3words")(1, 2, 3, 0) != h.jhash_3words(1, 2, 3, 0)
     a = ("10.0.0.1", 4433, "192.0.2.7", 5000, 99)
-    assert profile("6.14").function("inet_ehashfn")(*a) != profile("6.15").function(
-        "inet_ehashfn"
-    )(*a)
+    assert profile("6.14").function("inet_ehashfn")(*a) != profile("6.15").function("inet_ehashfn")(
+        *a
+    )
     assert profile("6.4").function("udp6_ehash_initval")(1, 2, 3) == 5
     assert profile("6.5").function("udp6_ehash_initval")(1, 2, 3) == 4
 

@@ -9,8 +9,12 @@
 #   _work/linux-source-X/...        the chosen files, paths as in the kernel tree
 #   _work/linux-source-X.version    the exact Debian package version (dpkg-deb -f ... Version)
 #
-# Idempotent: a series whose .version file and tree exist is skipped; a .deb already downloaded is
-# not downloaded again. Installs gcc and xz-utils through apt-get when they are missing.
+# versions.txt pins the Debian version per series ("6.12 6.12.117-1~deb12u1"), so that
+# `generate.py --check` reproduces the committed vectors on a fresh machine.
+#
+# Idempotent: a series already extracted (at the pinned version, with the same paths) is
+# skipped, and a .deb already downloaded is not downloaded again. Installs gcc and xz-utils
+# through apt-get when they are missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -65,34 +69,67 @@ if [[ ${#need_tools[@]} -gt 0 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_tools[@]}" >&2
 fi
 
+# The pinned Debian version of each series (versions.txt beside this script) keeps the vectors
+# reproducible; when the archive no longer has it, the current version is used with a warning.
+pinned_version() {
+    if [[ -f "${here}/versions.txt" ]]; then
+        awk -v s="$1" '$1 == s { print $2 }' "${here}/versions.txt"
+    fi
+}
+
+# Print the .deb in debs/ for package $1 with version $2 (any version when $2 is empty).
+find_deb() {
+    local d best=""
+    shopt -s nullglob
+    for d in "${debs}/$1"_*.deb; do
+        if [[ -z "$2" || "$(dpkg-deb -f "${d}" Version)" == "$2" ]]; then
+            best="${d}"
+        fi
+    done
+    shopt -u nullglob
+    printf '%s' "${best}"
+}
+
+download() {
+    (cd "${debs}" && apt-get download -q "$1" >&2) && return 0
+    apt_update_once
+    (cd "${debs}" && apt-get download -q "$1" >&2)
+}
+
 for s in "${series[@]}"; do
     pkg="linux-source-${s}"
     tree="${work}/${pkg}"
     verfile="${work}/${pkg}.version"
+    pin="$(pinned_version "${s}")"
     if [[ -s "${verfile}" && -f "${tree}/.extracted-paths" ]] \
+        && [[ -z "${pin}" || "$(cat "${verfile}")" == "${pin}" ]] \
         && [[ "$(cat "${tree}/.extracted-paths")" == "$(printf '%s\n' "${paths[@]}")" ]]; then
         echo "fetch-kernel-source: ${pkg} $(cat "${verfile}") already extracted" >&2
         continue
     fi
 
-    shopt -s nullglob
-    found=("${debs}/${pkg}"_*.deb)
-    shopt -u nullglob
-    if [[ ${#found[@]} -eq 0 ]]; then
-        echo "fetch-kernel-source: downloading ${pkg}" >&2
-        if ! (cd "${debs}" && apt-get download -q "${pkg}" >&2); then
-            apt_update_once
-            (cd "${debs}" && apt-get download -q "${pkg}" >&2)
+    deb="$(find_deb "${pkg}" "${pin}")"
+    if [[ -z "${deb}" && -n "${pin}" ]]; then
+        echo "fetch-kernel-source: downloading ${pkg}=${pin}" >&2
+        if download "${pkg}=${pin}"; then
+            deb="$(find_deb "${pkg}" "${pin}")"
+        else
+            echo "fetch-kernel-source: WARNING: ${pkg} ${pin} is no longer in the archive;" \
+                "using the current version (vectors will differ in source.version)" >&2
         fi
-        shopt -s nullglob
-        found=("${debs}/${pkg}"_*.deb)
-        shopt -u nullglob
     fi
-    if [[ ${#found[@]} -ne 1 ]]; then
-        echo "fetch-kernel-source: expected one ${pkg} .deb in ${debs}, found ${#found[@]}" >&2
+    if [[ -z "${deb}" ]]; then
+        deb="$(find_deb "${pkg}" "")"
+    fi
+    if [[ -z "${deb}" ]]; then
+        echo "fetch-kernel-source: downloading ${pkg}" >&2
+        download "${pkg}"
+        deb="$(find_deb "${pkg}" "")"
+    fi
+    if [[ -z "${deb}" ]]; then
+        echo "fetch-kernel-source: no ${pkg} .deb could be downloaded" >&2
         exit 1
     fi
-    deb="${found[0]}"
     version="$(dpkg-deb -f "${deb}" Version)"
 
     echo "fetch-kernel-source: extracting ${pkg} ${version}" >&2

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || __SIZEOF_LONG__ != 8
 #error "the kernel-C harness shims assume a little-endian LP64 host (x86_64)"
@@ -27,10 +28,7 @@ typedef s16 __s16;
 typedef s32 __s32;
 typedef s64 __s64;
 
-typedef u8 u_int8_t;
-typedef u16 u_int16_t;
-typedef u32 u_int32_t;
-typedef u64 u_int64_t;
+/* u_int8_t, u_int16_t, u_int32_t come from the C library (BSD names, same widths). */
 
 typedef u16 __le16;
 typedef u32 __le32;
@@ -44,6 +42,7 @@ typedef u32 __wsum;
 #define __force
 #define __packed __attribute__((__packed__))
 #define __aligned(x) __attribute__((__aligned__(x)))
+#undef __always_inline /* glibc's sys/cdefs.h has its own */
 #define __always_inline inline __attribute__((__always_inline__))
 #define fallthrough __attribute__((__fallthrough__))
 #define __read_mostly

@@ -1,0 +1,1744 @@
+#!/usr/bin/env python3
+"""Kernel-C oracle: compile the kernel's own hash code and write conformance/vectors/kernel-*.json.
+
+Strategy. For each Debian kernel source package (linux-source-6.1, linux-source-6.12) this script
+builds a small userspace program from the kernel's *own text*: include/linux/jhash.h, hash.h and
+siphash.h are included as they are, lib/siphash.c is compiled as it is, and the functions that
+live inside big .c files (inet_ehashfn, udp_ehashfn, inet6_ehashfn, udp6_ehashfn,
+hash_conntrack_raw, __flow_hash_from_keys, ...) together with the structs and macros they need
+are copied verbatim out of the source files at build time, each behind a ``#line`` directive that
+names the file it came from. Only the environment is replaced, by the headers in ``shims/``: the
+types, byte order, ``struct net`` (its ``hash_mix``) and ``net_get_random_once`` /
+``get_random_once``, which fill a secret from the test case instead of from the RNG.
+
+Inputs are pseudo-random from fixed seeds, identical for both kernels, plus edge cases. The
+program reads one case per line and prints one result per line (see ``harness_main.c``).
+
+What it refuses to do: rewrite a kernel function. If a function cannot be copied out of the
+source, the build fails and says which one.
+
+    python3 conformance/kernel/generate.py           # (re)write conformance/vectors/kernel-*.json
+    python3 conformance/kernel/generate.py --check   # exit 1 and show differences if stale
+
+Exit status 2 (with a one-line message) when no compiler or no kernel source can be had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import random
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+WORK = HERE / "_work"
+SHIMS = HERE / "shims"
+VECTORS = ROOT / "conformance" / "vectors"
+FETCH = HERE / "fetch-kernel-source.sh"
+GENERATOR = "conformance/kernel/generate.py"
+KERNELS = ("6.12", "6.1")
+
+U32 = 0xFFFFFFFF
+U64 = 0xFFFFFFFFFFFFFFFF
+
+MS_RSS_KEY = bytes.fromhex(
+    "6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa"
+)
+
+
+class HarnessError(Exception):
+    """The harness could not be built or run, or a self-check failed."""
+
+
+class UnavailableError(Exception):
+    """A compiler or the kernel source is missing and cannot be fetched (exit status 2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Extraction of kernel text
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str  # relative to the top of the kernel tree
+    line: int  # 1-based line of the first copied line
+    text: str
+
+    def as_c(self) -> str:
+        return f'#line {self.line} "{self.path}"\n{self.text}\n'
+
+
+def _match_close(text: str, start: int, open_ch: str, close_ch: str) -> int:
+    """Index of the bracket closing text[start] (== open_ch), skipping comments and literals."""
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                break
+            i = end + 2
+            continue
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if ch in "\"'":
+            j = i + 1
+            while j < n and text[j] != ch:
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if ch == open_ch:
+            depth += 1
+        elif ch == close_ch:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise HarnessError(f"unbalanced {open_ch}{close_ch} from offset {start}")
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _line_end(text: str, pos: int) -> int:
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end
+
+
+def _lineno(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _declaration_start(text: str, pos: int) -> int:
+    """Walk back from the line holding pos over the lines that belong to the same declaration."""
+    start = _line_start(text, pos)
+    while start > 0:
+        prev_start = _line_start(text, start - 1)
+        prev = text[prev_start : start - 1].rstrip()
+        if (
+            not prev
+            or prev.endswith((";", "}", "*/", "{"))
+            or prev.lstrip().startswith(("#", "//", "*"))
+        ):
+            break
+        start = prev_start
+    return start
+
+
+class KernelTree:
+    """Read access to one extracted kernel tree, with a record of the files used."""
+
+    def __init__(self, series: str) -> None:
+        self.series = series
+        self.root = WORK / f"linux-source-{series}"
+        self.version = (WORK / f"linux-source-{series}.version").read_text().strip()
+        self._cache: dict[str, str] = {}
+
+    @property
+    def upstream(self) -> str:
+        """The kernel release the Debian package carries (``6.1.192-2`` -> ``6.1.192``).
+
+        Vector groups are labelled with it, not with the series: a longterm branch carries
+        stable backports (6.1.192 hashes IPv6 addresses as mainline 6.5 does), and
+        sidkit.kernel resolves eras down to the stable release.
+        """
+        return self.version.split("-")[0].split("+")[0]
+
+    def has(self, path: str) -> bool:
+        return (self.root / path).is_file()
+
+    def read(self, path: str) -> str:
+        if path not in self._cache:
+            self._cache[path] = (self.root / path).read_text(encoding="utf-8", errors="replace")
+        return self._cache[path]
+
+    def function(self, path: str, name: str) -> Snippet:
+        text = self.read(path)
+        for m in re.finditer(rf"\b{re.escape(name)}\s*\(", text):
+            line_start = _line_start(text, m.start())
+            if text[line_start] in " \t":  # definitions start in column 0 (kernel style)
+                continue
+            close = _match_close(text, m.end() - 1, "(", ")")
+            j = close + 1
+            while j < len(text) and text[j] in " \t\n":
+                j += 1
+            if j >= len(text) or text[j] != "{":
+                continue  # a prototype or a macro use
+            end = _match_close(text, j, "{", "}")
+            start = _declaration_start(text, m.start())
+            return Snippet(path, _lineno(text, start), text[start : _line_end(text, end)])
+        raise HarnessError(f"linux-source-{self.series}: no definition of {name}() in {path}")
+
+    def aggregate(self, path: str, kind_name: str) -> Snippet:
+        """A top-level ``struct X {...};``, ``union X {...};`` or ``enum X {...};``."""
+        text = self.read(path)
+        m = re.search(rf"^{re.escape(kind_name)}\s*\{{", text, re.MULTILINE)
+        if not m:
+            raise HarnessError(f"linux-source-{self.series}: no {kind_name} in {path}")
+        end = _match_close(text, m.end() - 1, "{", "}")
+        semi = text.index(";", end)
+        return Snippet(path, _lineno(text, m.start()), text[m.start() : _line_end(text, semi)])
+
+    def define(self, path: str, name: str) -> Snippet:
+        text = self.read(path)
+        m = re.search(rf"^#define\s+{re.escape(name)}\b", text, re.MULTILINE)
+        if not m:
+            raise HarnessError(f"linux-source-{self.series}: no #define {name} in {path}")
+        end = _line_end(text, m.start())
+        while text[end - 1] == "\\":
+            end = _line_end(text, end + 1)
+        return Snippet(path, _lineno(text, m.start()), text[m.start() : end])
+
+    def line(self, path: str, pattern: str) -> Snippet:
+        text = self.read(path)
+        m = re.search(pattern, text, re.MULTILINE)
+        if not m:
+            raise HarnessError(f"linux-source-{self.series}: no /{pattern}/ in {path}")
+        start = _line_start(text, m.start())
+        return Snippet(path, _lineno(text, start), text[start : _line_end(text, m.start())])
+
+
+# Files whose text the vectors of each function depend on (cited in source.files).
+JHASH_FILES = ["include/linux/jhash.h", "include/linux/unaligned/packed_struct.h"]
+SIPHASH_FILES = ["include/linux/siphash.h", "lib/siphash.c"]
+NETNS_HASH = "include/net/netns/hash.h"
+
+
+@dataclass
+class Build:
+    tree: KernelTree
+    exe: Path
+    toeplitz_exe: Path | None
+    has_prandom: bool
+    layout: dict[str, str] = field(default_factory=dict)
+
+
+def _net_snippets(t: KernelTree) -> list[Snippet]:
+    ipv6h = "include/net/ipv6.h"
+    flow_h = "include/net/flow_dissector.h"
+    flow_c = "net/core/flow_dissector.c"
+    nf_h = "include/net/netfilter/nf_conntrack_tuple.h"
+    out = [
+        t.define("include/linux/socket.h", "AF_INET"),
+        t.define("include/linux/socket.h", "AF_INET6"),
+        t.define("include/uapi/linux/if_ether.h", "ETH_P_IP"),
+        t.define("include/uapi/linux/if_ether.h", "ETH_P_IPV6"),
+        t.aggregate("include/uapi/linux/in.h", "struct in_addr"),
+        t.aggregate("include/uapi/linux/in6.h", "struct in6_addr"),
+        t.function(NETNS_HASH, "net_hash_mix"),
+        t.function("include/net/inet_sock.h", "__inet_ehashfn"),
+        t.function("include/net/inet6_hashtables.h", "__inet6_ehashfn"),
+        t.function(ipv6h, "ipv6_addr_any"),
+        t.function(ipv6h, "ipv6_addr_v4mapped"),
+        t.function(ipv6h, "__ipv6_addr_jhash"),
+        t.function("include/net/ip.h", "ipv4_portaddr_hash"),
+        t.function(ipv6h, "ipv6_portaddr_hash"),
+        t.function("net/ipv4/inet_hashtables.c", "inet_ehashfn"),
+        t.function("net/ipv4/udp.c", "udp_ehashfn"),
+        t.function("net/ipv6/inet6_hashtables.c", "inet6_ehashfn"),
+        t.function("net/ipv6/udp.c", "udp6_ehashfn"),
+        t.aggregate("include/uapi/linux/netfilter.h", "union nf_inet_addr"),
+        t.aggregate(
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h",
+            "union nf_conntrack_man_proto",
+        ),
+        t.aggregate(nf_h, "struct nf_conntrack_man"),
+        t.aggregate(nf_h, "struct nf_conntrack_tuple"),
+        t.line("net/netfilter/nf_conntrack_core.c", r"^static .*\bnf_conntrack_hash_rnd;"),
+        t.function("net/netfilter/nf_conntrack_core.c", "hash_conntrack_raw"),
+        t.aggregate(flow_h, "enum flow_dissector_key_id"),
+    ]
+    for name in (
+        "control",
+        "basic",
+        "tags",
+        "vlan",
+        "keyid",
+        "ipv4_addrs",
+        "ipv6_addrs",
+        "tipc",
+        "addrs",
+        "ports",
+        "icmp",
+    ):
+        out.append(t.aggregate(flow_h, f"struct flow_dissector_key_{name}"))
+    out += [
+        t.aggregate(flow_h, "struct flow_keys"),
+        t.define(flow_h, "FLOW_KEYS_HASH_OFFSET"),
+        t.function(flow_h, "flow_keys_have_l4"),
+        t.function(flow_c, "flow_keys_hash_start"),
+        t.function(flow_c, "flow_keys_hash_length"),
+        t.function(flow_c, "__flow_hash_consistentify"),
+        t.function(flow_c, "__flow_hash_from_keys"),
+    ]
+    return out
+
+
+# Stand-ins for the 6.12 net_hotdata fields (include/net/hotdata.h #defines these names to
+# net_hotdata.*.secret). In 6.1 the same names are function-local statics that shadow these.
+HOTDATA_SECRETS = (
+    "inet_ehash_secret",
+    "udp_ehash_secret",
+    "inet6_ehash_secret",
+    "tcp_ipv6_hash_secret",
+    "ipv6_hash_secret",
+    "udp6_ehash_secret",
+    "udp_ipv6_hash_secret",
+)
+
+CFLAGS = [
+    "-std=gnu11",
+    "-O2",
+    "-Wall",
+    "-Wno-unused-function",
+    "-Werror=implicit-function-declaration",
+    "-Werror=int-conversion",
+    "-Werror=incompatible-pointer-types",
+    "-fno-strict-aliasing",
+    "-fno-strict-overflow",
+    "-DCONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS=1",
+    "-D__UAPI_DEF_IN6_ADDR_ALT=1",
+]
+
+
+def _compile(cmd: list[str], log: Path) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise HarnessError(f"compilation failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}")
+
+
+def build(tree: KernelTree, gcc: str) -> Build:
+    out = WORK / f"build-{tree.series}"
+    out.mkdir(parents=True, exist_ok=True)
+    has_prandom = "next_pseudo_random32" in tree.read("include/linux/prandom.h")
+    parts = [
+        f"/* Generated by {GENERATOR} from linux-source-{tree.series} {tree.version}. */",
+        "#include <linux/types.h>",
+        "#include <linux/kernel.h>",
+        "#include <linux/jhash.h>",
+        "#include <linux/hash.h>",
+        "#include <linux/siphash.h>",
+        "#include <harness_env.h>",
+        "#define HARNESS_NET 1",
+    ]
+    parts.append(tree.function("include/linux/math.h", "reciprocal_scale").as_c())
+    if has_prandom:
+        parts.append("#define HARNESS_HAVE_NEXT_PSEUDO_RANDOM32 1")
+        parts.append(tree.function("include/linux/prandom.h", "next_pseudo_random32").as_c())
+    if "__nfct_hash_offsetend" in tree.read("include/net/netfilter/nf_conntrack_tuple.h"):
+        parts.append("#define HARNESS_HAVE_NFCT_HASH_OFFSETEND 1")
+    parts += [f"__attribute__((unused)) static u32 {name};" for name in HOTDATA_SECRETS]
+    parts += [s.as_c() for s in _net_snippets(tree)]
+    parts.append('#line 1 "harness_main.c"')
+    parts.append(f'#include "{HERE / "harness_main.c"}"')
+    src = out / "harness.c"
+    src.write_text("\n".join(parts) + "\n")
+    inc = ["-I", str(SHIMS), "-I", str(tree.root / "include")]
+    obj = out / "siphash.o"
+    _compile(
+        [gcc, *CFLAGS, *inc, "-c", str(tree.root / "lib/siphash.c"), "-o", str(obj)],
+        out / "siphash.log",
+    )
+    exe = out / "harness"
+    _compile([gcc, *CFLAGS, *inc, str(src), str(obj), "-o", str(exe)], out / "harness.log")
+
+    toeplitz_exe: Path | None = None
+    tpath = "tools/testing/selftests/net/toeplitz.c"
+    if tree.has(tpath):
+        tparts = [
+            f"/* Generated by {GENERATOR} from linux-source-{tree.series} {tree.version}. */",
+            "#include <stdint.h>",
+            "#include <stdio.h>",
+            "#include <stdlib.h>",
+            "#include <string.h>",
+            "#include <arpa/inet.h>",
+            "#include <netinet/in.h>",
+            tree.define(tpath, "TOEPLITZ_KEY_MAX_LEN").as_c(),
+            tree.define(tpath, "FOUR_TUPLE_MAX_LEN").as_c(),
+            tree.function(tpath, "toeplitz").as_c(),
+            '#line 1 "toeplitz_main"',
+            TOEPLITZ_MAIN,
+        ]
+        tsrc = out / "toeplitz.c"
+        tsrc.write_text("\n".join(tparts) + "\n")
+        toeplitz_exe = out / "toeplitz"
+        _compile(
+            [gcc, "-std=gnu11", "-O2", "-Wall", str(tsrc), "-o", str(toeplitz_exe)],
+            out / "toeplitz.log",
+        )
+    b = Build(tree, exe, toeplitz_exe, has_prandom)
+    layout_line = run(exe, ["layout"])[0]
+    for item in layout_line.split():
+        key, _, value = item.partition("=")
+        b.layout[key] = value
+    return b
+
+
+TOEPLITZ_MAIN = r"""
+/* Driver: "<data hex or -> <key hex>" per line. The data is zero-padded to FOUR_TUPLE_MAX_LEN
+ * and the key to TOEPLITZ_KEY_MAX_LEN, as in the selftest (its four_tuple and toeplitz_key). */
+static void hex(const char *t, unsigned char *out, size_t cap)
+{
+	size_t n = strlen(t), i;
+
+	if (strcmp(t, "-") == 0)
+		return;
+	if (n % 2 || n / 2 > cap)
+		exit(3);
+	for (i = 0; i < n / 2; i++) {
+		unsigned int b;
+
+		if (sscanf(t + 2 * i, "%2x", &b) != 1)
+			exit(3);
+		out[i] = (unsigned char)b;
+	}
+}
+
+int main(void)
+{
+	char line[1024];
+
+	while (fgets(line, sizeof(line), stdin)) {
+		unsigned char four_tuple[FOUR_TUPLE_MAX_LEN] = {0};
+		unsigned char key[TOEPLITZ_KEY_MAX_LEN] = {0};
+		char *d = strtok(line, " \n"), *k = strtok(NULL, " \n");
+
+		if (!d || !k)
+			exit(3);
+		hex(d, four_tuple, sizeof(four_tuple));
+		hex(k, key, sizeof(key));
+		printf("%u\n", (unsigned int)toeplitz(four_tuple, key));
+	}
+	return 0;
+}
+"""
+
+
+def run(exe: Path, lines: Sequence[str]) -> list[str]:
+    proc = subprocess.run(
+        [str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise HarnessError(f"{exe} exited {proc.returncode}: {proc.stderr.strip()}")
+    out = proc.stdout.splitlines()
+    if len(out) != len(lines):
+        raise HarnessError(f"{exe}: {len(lines)} cases in, {len(out)} results out")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Test cases
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    comment: str
+    flags: list[str]
+    args: dict[str, Any]
+    line: str  # harness command line
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    algorithm: str  # output file kernel-<algorithm>.json
+    arg_types: dict[str, str]
+    files: list[str]
+    cases: Callable[[random.Random], list[Case]]
+    toeplitz: bool = False
+    needs_prandom: bool = False
+
+
+def _hex(b: bytes) -> str:
+    return b.hex() if b else "-"
+
+
+def _ip_bytes(addr: str) -> bytes:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    return socket.inet_pton(family, addr)
+
+
+def _v4(rng: random.Random) -> str:
+    return socket.inet_ntop(socket.AF_INET, rng.randbytes(4))
+
+
+def _v6(rng: random.Random) -> str:
+    return socket.inet_ntop(socket.AF_INET6, rng.randbytes(16))
+
+
+def _u32(rng: random.Random) -> int:
+    return rng.getrandbits(32)
+
+
+def _u64(rng: random.Random) -> int:
+    return rng.getrandbits(64)
+
+
+EDGE32 = (0, 1, 0x7FFFFFFF, 0x80000000, U32)
+EDGE64 = (0, 1, 0x7FFFFFFFFFFFFFFF, 0x8000000000000000, U64)
+PORTS = (0, 1, 53, 443, 1024, 32768, 65535)
+V4_EDGE = ("0.0.0.0", "255.255.255.255", "127.0.0.1", "10.0.0.1", "192.0.2.1")
+V6_EDGE = (
+    "::",
+    "::1",
+    "::ffff:0.0.0.0",
+    "::ffff:192.0.2.1",
+    "::ffff:255.255.255.255",
+    "fe80::1",
+    "2001:db8::1",
+    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+)
+
+
+def _flags_for_ip(addr: str) -> list[str]:
+    b = _ip_bytes(addr)
+    flags: list[str] = []
+    if not any(b):
+        flags.append("AnyAddress")
+    if len(b) == 16 and b[:12] == b"\0" * 10 + b"\xff\xff":
+        flags.append("V4Mapped")
+    return flags
+
+
+def _cases_jhash(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(key: bytes, iv: int, comment: str, flags: list[str]) -> None:
+        cases.append(
+            Case(comment, flags, {"key": key.hex(), "initval": iv}, f"jhash {_hex(key)} {iv}")
+        )
+
+    add(b"", 0, "empty key, initval 0", ["EmptyInput", "EdgeValue"])
+    add(b"", U32, "empty key, initval 0xffffffff", ["EmptyInput", "EdgeValue"])
+    add(b"abc", 0, "ASCII 'abc'", [])
+    add(b"abcdefghijklm", 0, "ASCII, 13 bytes", [])
+    for n in (12, 13, 24, 25):
+        add(b"\xff" * n, U32, f"{n} bytes of 0xff, initval 0xffffffff", ["EdgeValue"])
+        add(b"\0" * n, 0, f"{n} zero bytes, initval 0", ["EdgeValue"])
+    for n in range(41):
+        add(rng.randbytes(n), _u32(rng), f"random key of length {n}", ["Random"])
+    for n in range(41):
+        iv = rng.choice((0, U32))
+        add(rng.randbytes(n), iv, f"random key of length {n}, initval {iv:#x}", ["EdgeValue"])
+    for _ in range(40):
+        n = rng.randrange(41, 300)
+        add(rng.randbytes(n), _u32(rng), f"random key of length {n}", ["Random", "LongInput"])
+    return cases
+
+
+def _cases_jhash2(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(words: list[int], iv: int, comment: str, flags: list[str]) -> None:
+        line = " ".join(["jhash2", str(len(words)), *map(str, words), str(iv)])
+        cases.append(Case(comment, flags, {"words": words, "initval": iv}, line))
+
+    add([], 0, "no words, initval 0", ["EmptyInput", "EdgeValue"])
+    add([], U32, "no words, initval 0xffffffff", ["EmptyInput", "EdgeValue"])
+    add([1, 2, 3], 0, "[1, 2, 3]", [])
+    add([1, 2, 3, 4], 0, "[1, 2, 3, 4]", [])
+    for n in (3, 4, 6, 7):
+        add([U32] * n, U32, f"{n} words of 0xffffffff", ["EdgeValue"])
+    for n in range(33):
+        add([_u32(rng) for _ in range(n)], _u32(rng), f"{n} random words", ["Random"])
+    for n in range(17):
+        iv = rng.choice((0, U32))
+        add([_u32(rng) for _ in range(n)], iv, f"{n} random words, initval {iv:#x}", ["EdgeValue"])
+    for _ in range(40):
+        n = rng.randrange(33, 80)
+        add([_u32(rng) for _ in range(n)], _u32(rng), f"{n} random words", ["Random"])
+    return cases
+
+
+def _cases_words(name: str, count: int) -> Callable[[random.Random], list[Case]]:
+    keys = ["a", "b", "c"][:count]
+
+    def make(rng: random.Random) -> list[Case]:
+        cases: list[Case] = []
+
+        def add(words: list[int], iv: int, comment: str, flags: list[str]) -> None:
+            args: dict[str, Any] = dict(zip(keys, words, strict=True))
+            args["initval"] = iv
+            line = " ".join([name, *map(str, words), str(iv)])
+            cases.append(Case(comment, flags, args, line))
+
+        for e in EDGE32:
+            for iv in (0, U32):
+                add([e] * count, iv, f"all words {e:#x}, initval {iv:#x}", ["EdgeValue"])
+        for i in range(count):
+            words = [0] * count
+            words[i] = 1
+            add(words, 0, f"word {i} is 1, others 0", ["EdgeValue"])
+        add(list(range(1, count + 1)), 0, "words 1..n, initval 0", [])
+        for _ in range(120):
+            add([_u32(rng) for _ in range(count)], _u32(rng), "random", ["Random"])
+        return cases
+
+    return make
+
+
+def _cases_hash_32(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(val: int, bits: int, comment: str, flags: list[str]) -> None:
+        cases.append(Case(comment, flags, {"val": val, "bits": bits}, f"hash_32 {val} {bits}"))
+
+    for bits in (1, 16, 31, 32):
+        for v in EDGE32:
+            add(v, bits, f"val {v:#x}, {bits} bits", ["EdgeValue"])
+    for bits in range(1, 33):
+        add(_u32(rng), bits, f"random val, {bits} bits", ["Random"])
+    for _ in range(100):
+        add(_u32(rng), rng.randint(1, 32), "random", ["Random"])
+    return cases
+
+
+def _cases_hash_64(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(val: int, bits: int, comment: str, flags: list[str]) -> None:
+        cases.append(Case(comment, flags, {"val": val, "bits": bits}, f"hash_64 {val} {bits}"))
+
+    for bits in (1, 32, 33, 63, 64):
+        for v in EDGE64:
+            add(v, bits, f"val {v:#x}, {bits} bits", ["EdgeValue"])
+    for bits in range(1, 65):
+        add(_u64(rng), bits, f"random val, {bits} bits", ["Random"])
+    for _ in range(100):
+        add(_u64(rng), rng.randint(1, 64), "random", ["Random"])
+    return cases
+
+
+def _cases_reciprocal_scale(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(val: int, ep_ro: int, comment: str, flags: list[str]) -> None:
+        cases.append(
+            Case(
+                comment,
+                flags,
+                {"val": val, "ep_ro": ep_ro},
+                f"reciprocal_scale {val} {ep_ro}",
+            )
+        )
+
+    for v in EDGE32:
+        for ep in EDGE32:
+            add(v, ep, f"val {v:#x}, ep_ro {ep:#x}", ["EdgeValue"])
+    for _ in range(60):
+        add(_u32(rng), rng.randint(1, 256), "random val, small ep_ro", ["Random"])
+    for _ in range(60):
+        add(_u32(rng), _u32(rng), "random", ["Random"])
+    return cases
+
+
+def _cases_prandom(rng: random.Random) -> list[Case]:
+    cases = [
+        Case(f"seed {v:#x}", ["EdgeValue"], {"seed": v}, f"next_pseudo_random32 {v}")
+        for v in EDGE32
+    ]
+    for _ in range(100):
+        v = _u32(rng)
+        cases.append(Case("random", ["Random"], {"seed": v}, f"next_pseudo_random32 {v}"))
+    return cases
+
+
+def _cases_siphash_bytes(name: str, max_len: int) -> Callable[[random.Random], list[Case]]:
+    def make(rng: random.Random) -> list[Case]:
+        cases: list[Case] = []
+
+        def add(data: bytes, key: bytes, comment: str, flags: list[str]) -> None:
+            cases.append(
+                Case(
+                    comment,
+                    flags,
+                    {"data": data.hex(), "key": key.hex()},
+                    f"{name} {_hex(data)} {key.hex()}",
+                )
+            )
+
+        add(b"", bytes(16), "empty data, zero key", ["EmptyInput", "EdgeValue"])
+        add(b"", b"\xff" * 16, "empty data, all-ones key", ["EmptyInput", "EdgeValue"])
+        add(b"\xff" * 15, b"\xff" * 16, "15 bytes 0xff, all-ones key", ["EdgeValue"])
+        for n in range(max_len + 1):
+            add(rng.randbytes(n), rng.randbytes(16), f"random data of length {n}", ["Random"])
+        for _ in range(40):
+            n = rng.randrange(max_len + 1, 300)
+            add(
+                rng.randbytes(n),
+                rng.randbytes(16),
+                f"random data of length {n}",
+                ["Random", "LongInput"],
+            )
+        return cases
+
+    return make
+
+
+def _cases_siphash_words(name: str, count: int, bits: int) -> Callable[[random.Random], list[Case]]:
+    keys = ["first", "second", "third", "forth"][:count]
+    top = (1 << bits) - 1
+
+    def make(rng: random.Random) -> list[Case]:
+        cases: list[Case] = []
+
+        def add(words: list[int], key: bytes, comment: str, flags: list[str]) -> None:
+            args: dict[str, Any] = dict(zip(keys, words, strict=True))
+            args["key"] = key.hex()
+            line = " ".join([name, *map(str, words), key.hex()])
+            cases.append(Case(comment, flags, args, line))
+
+        for e in (0, 1, top >> 1, top):
+            for key in (bytes(16), b"\xff" * 16):
+                add([e] * count, key, f"all words {e:#x}, key {key[:1].hex()}..", ["EdgeValue"])
+        for _ in range(120):
+            add(
+                [rng.getrandbits(bits) for _ in range(count)],
+                rng.randbytes(16),
+                "random",
+                ["Random"],
+            )
+        return cases
+
+    return make
+
+
+def _cases_ehash(name: str, v6: bool) -> Callable[[random.Random], list[Case]]:
+    edges = V6_EDGE if v6 else V4_EDGE
+    rand_ip = _v6 if v6 else _v4
+
+    def make(rng: random.Random) -> list[Case]:
+        cases: list[Case] = []
+
+        def add(
+            la: str, lp: int, fa: str, fp: int, iv: int, sec2: int, comment: str, flags: list[str]
+        ) -> None:
+            args: dict[str, Any] = {
+                "laddr": la,
+                "lport": lp,
+                "faddr": fa,
+                "fport": fp,
+                "initval": iv,
+            }
+            line = f"{name} {_ip_bytes(la).hex()} {lp} {_ip_bytes(fa).hex()} {fp} {iv}"
+            if v6:
+                args["ipv6_hash_secret"] = sec2
+                line += f" {sec2}"
+            line += " 0"  # net_hash_mix: the kernel adds it to the secret; see the header
+            fl = sorted(set(flags + _flags_for_ip(la) + _flags_for_ip(fa)))
+            cases.append(Case(comment, fl, args, line))
+
+        for a in edges:
+            for p in (0, 65535):
+                add(a, p, a, p, 0, 0, f"laddr = faddr = {a}, ports {p}", ["EdgeValue"])
+        for iv in (0, U32):
+            add(edges[0], 0, edges[1], 65535, iv, iv, f"initval {iv:#x}", ["EdgeValue"])
+        for _ in range(30):
+            add(
+                rng.choice(edges),
+                rng.choice(PORTS),
+                rng.choice(edges),
+                rng.choice(PORTS),
+                _u32(rng),
+                _u32(rng),
+                "edge addresses and ports, random secrets",
+                ["EdgeValue"],
+            )
+        for _ in range(120):
+            add(
+                rand_ip(rng),
+                rng.randrange(65536),
+                rand_ip(rng),
+                rng.randrange(65536),
+                _u32(rng),
+                _u32(rng),
+                "random",
+                ["Random"],
+            )
+        return cases
+
+    return make
+
+
+def _cases_ipv6_addr_jhash(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(a: str, iv: int, comment: str, flags: list[str]) -> None:
+        cases.append(
+            Case(
+                comment,
+                sorted(set(flags + _flags_for_ip(a))),
+                {"addr": a, "initval": iv},
+                f"ipv6_addr_jhash {_ip_bytes(a).hex()} {iv}",
+            )
+        )
+
+    for a in V6_EDGE:
+        for iv in (0, U32):
+            add(a, iv, f"{a}, initval {iv:#x}", ["EdgeValue"])
+    for _ in range(120):
+        add(_v6(rng), _u32(rng), "random", ["Random"])
+    return cases
+
+
+def _cases_portaddr(name: str, v6: bool) -> Callable[[random.Random], list[Case]]:
+    edges = V6_EDGE if v6 else V4_EDGE
+    rand_ip = _v6 if v6 else _v4
+
+    def make(rng: random.Random) -> list[Case]:
+        cases: list[Case] = []
+
+        def add(mix: int, a: str, port: int, comment: str, flags: list[str]) -> None:
+            cases.append(
+                Case(
+                    comment,
+                    sorted(set(flags + _flags_for_ip(a))),
+                    {"net_mix": mix, "addr": a, "port": port},
+                    f"{name} {mix} {_ip_bytes(a).hex()} {port}",
+                )
+            )
+
+        for a in edges:
+            for mix in (0, U32):
+                for p in (0, 65535):
+                    add(mix, a, p, f"{a} port {p}, net_mix {mix:#x}", ["EdgeValue"])
+        for _ in range(120):
+            add(_u32(rng), rand_ip(rng), rng.randrange(65536), "random", ["Random"])
+        return cases
+
+    return make
+
+
+def _pair(rng: random.Random, edge: bool) -> tuple[str, str]:
+    if rng.random() < 0.5:
+        if edge:
+            return rng.choice(V4_EDGE), rng.choice(V4_EDGE)
+        return _v4(rng), _v4(rng)
+    if edge:
+        return rng.choice(V6_EDGE), rng.choice(V6_EDGE)
+    return _v6(rng), _v6(rng)
+
+
+def _family(addr: str) -> int:
+    return 10 if ":" in addr else 2
+
+
+def _cases_conntrack(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(
+        src: str,
+        sp: int,
+        dst: str,
+        dp: int,
+        proto: int,
+        zone: int,
+        mix: int,
+        secret: bytes,
+        comment: str,
+        flags: list[str],
+    ) -> None:
+        args: dict[str, Any] = {
+            "src": src,
+            "sport": sp,
+            "dst": dst,
+            "dport": dp,
+            "protonum": proto,
+            "zone_id": zone,
+            "net_mix": mix,
+            "secret": secret.hex(),
+        }
+        line = (
+            f"hash_conntrack_raw {_family(src)} {_ip_bytes(src).hex()} {sp} "
+            f"{_ip_bytes(dst).hex()} {dp} {proto} {zone} {mix} {secret.hex()} 0"
+        )
+        cases.append(
+            Case(comment, sorted(set(flags + _flags_for_ip(src) + _flags_for_ip(dst))), args, line)
+        )
+
+    for src, dst in (
+        ("0.0.0.0", "0.0.0.0"),
+        ("::", "::"),
+        ("255.255.255.255", "10.0.0.1"),
+        ("::ffff:192.0.2.1", "2001:db8::1"),
+    ):
+        for proto in (6, 17):
+            for p in (0, 65535):
+                add(
+                    src,
+                    p,
+                    dst,
+                    p,
+                    proto,
+                    0,
+                    0,
+                    bytes(16),
+                    f"{src} -> {dst}, ports {p}",
+                    ["EdgeValue"],
+                )
+    for zone in (0, 1, 65535):
+        for mix in (0, U32):
+            add(
+                "192.0.2.1",
+                1234,
+                "198.51.100.7",
+                443,
+                17,
+                zone,
+                mix,
+                b"\xff" * 16,
+                f"zone {zone}, net_mix {mix:#x}",
+                ["EdgeValue"],
+            )
+    for _ in range(140):
+        src, dst = _pair(rng, edge=False)
+        zone = rng.choice((0, 0, rng.randrange(65536)))
+        add(
+            src,
+            rng.randrange(65536),
+            dst,
+            rng.randrange(65536),
+            rng.choice((6, 17)),
+            zone,
+            _u32(rng),
+            rng.randbytes(16),
+            "random",
+            ["Random"],
+        )
+    return cases
+
+
+def _cases_flow(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+
+    def add(
+        src: str, sp: int, dst: str, dp: int, proto: int, key: bytes, comment: str, flags: list[str]
+    ) -> None:
+        args: dict[str, Any] = {
+            "src": src,
+            "sport": sp,
+            "dst": dst,
+            "dport": dp,
+            "ip_proto": proto,
+            "key": key.hex(),
+        }
+        line = (
+            f"flow_hash_from_keys {_family(src)} {_ip_bytes(src).hex()} {sp} "
+            f"{_ip_bytes(dst).hex()} {dp} {proto} {key.hex()}"
+        )
+        cases.append(
+            Case(comment, sorted(set(flags + _flags_for_ip(src) + _flags_for_ip(dst))), args, line)
+        )
+
+    for src, dst in (
+        ("0.0.0.0", "0.0.0.0"),
+        ("::", "::"),
+        ("10.0.0.1", "10.0.0.2"),
+        ("10.0.0.2", "10.0.0.1"),
+        ("2001:db8::1", "2001:db8::2"),
+        ("2001:db8::2", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.2"),
+    ):
+        for proto in (6, 17):
+            for sp, dp in ((0, 0), (65535, 0), (0, 65535), (1000, 2000), (2000, 1000)):
+                add(src, sp, dst, dp, proto, bytes(16), f"{src}:{sp} -> {dst}:{dp}", ["EdgeValue"])
+    for _ in range(140):
+        src, dst = _pair(rng, edge=False)
+        add(
+            src,
+            rng.randrange(65536),
+            dst,
+            rng.randrange(65536),
+            rng.choice((6, 17)),
+            rng.randbytes(16),
+            "random",
+            ["Random"],
+        )
+    return cases
+
+
+def _cases_toeplitz(rng: random.Random) -> list[Case]:
+    cases: list[Case] = []
+    rand_key = rng.randbytes(52)
+
+    def add(data: bytes, key: bytes, comment: str, flags: list[str]) -> None:
+        cases.append(
+            Case(
+                comment, flags, {"data": data.hex(), "key": key.hex()}, f"{_hex(data)} {key.hex()}"
+            )
+        )
+
+    for key, kname in ((MS_RSS_KEY, "Microsoft 40-byte key"), (rand_key, "random 52-byte key")):
+        add(b"", key, f"empty input, {kname}", ["EmptyInput", "EdgeValue"])
+        add(b"\xff" * 36, key, f"36 bytes of 0xff, {kname}", ["EdgeValue"])
+        for _ in range(40):
+            src, dst = _v4(rng), _v4(rng)
+            data = (
+                _ip_bytes(src)
+                + _ip_bytes(dst)
+                + struct.pack("!HH", rng.randrange(65536), rng.randrange(65536))
+            )
+            add(data, key, f"IPv4 4-tuple {src} -> {dst}, {kname}", ["Random"])
+        for _ in range(40):
+            src, dst = _v6(rng), _v6(rng)
+            data = (
+                _ip_bytes(src)
+                + _ip_bytes(dst)
+                + struct.pack("!HH", rng.randrange(65536), rng.randrange(65536))
+            )
+            add(data, key, f"IPv6 4-tuple, {kname}", ["Random"])
+        for n in range(1, 37, 5):
+            add(rng.randbytes(n), key, f"random input of length {n}, {kname}", ["Random"])
+    return cases
+
+
+T_BYTES = "bytes"
+SPECS: list[FunctionSpec] = [
+    FunctionSpec("jhash", "jhash", {"key": T_BYTES, "initval": "u32"}, JHASH_FILES, _cases_jhash),
+    FunctionSpec(
+        "jhash2", "jhash", {"words": "u32list", "initval": "u32"}, JHASH_FILES, _cases_jhash2
+    ),
+    FunctionSpec(
+        "jhash_1word",
+        "jhash",
+        {"a": "u32", "initval": "u32"},
+        JHASH_FILES,
+        _cases_words("jhash_1word", 1),
+    ),
+    FunctionSpec(
+        "jhash_2words",
+        "jhash",
+        {"a": "u32", "b": "u32", "initval": "u32"},
+        JHASH_FILES,
+        _cases_words("jhash_2words", 2),
+    ),
+    FunctionSpec(
+        "jhash_3words",
+        "jhash",
+        {"a": "u32", "b": "u32", "c": "u32", "initval": "u32"},
+        JHASH_FILES,
+        _cases_words("jhash_3words", 3),
+    ),
+    FunctionSpec(
+        "hash_32", "hash", {"val": "u32", "bits": "int"}, ["include/linux/hash.h"], _cases_hash_32
+    ),
+    FunctionSpec(
+        "hash_64", "hash", {"val": "u64", "bits": "int"}, ["include/linux/hash.h"], _cases_hash_64
+    ),
+    FunctionSpec(
+        "reciprocal_scale",
+        "reciprocal_scale",
+        {"val": "u32", "ep_ro": "u32"},
+        ["include/linux/math.h"],
+        _cases_reciprocal_scale,
+    ),
+    FunctionSpec(
+        "next_pseudo_random32",
+        "prandom",
+        {"seed": "u32"},
+        ["include/linux/prandom.h"],
+        _cases_prandom,
+        needs_prandom=True,
+    ),
+    FunctionSpec(
+        "siphash",
+        "siphash",
+        {"data": T_BYTES, "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_bytes("siphash", 64),
+    ),
+    FunctionSpec(
+        "siphash_1u64",
+        "siphash",
+        {"first": "u64", "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_words("siphash_1u64", 1, 64),
+    ),
+    FunctionSpec(
+        "siphash_2u64",
+        "siphash",
+        {"first": "u64", "second": "u64", "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_words("siphash_2u64", 2, 64),
+    ),
+    FunctionSpec(
+        "siphash_3u64",
+        "siphash",
+        {"first": "u64", "second": "u64", "third": "u64", "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_words("siphash_3u64", 3, 64),
+    ),
+    FunctionSpec(
+        "siphash_4u64",
+        "siphash",
+        {"first": "u64", "second": "u64", "third": "u64", "forth": "u64", "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_words("siphash_4u64", 4, 64),
+    ),
+    FunctionSpec(
+        "siphash_1u32",
+        "siphash",
+        {"first": "u32", "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_words("siphash_1u32", 1, 32),
+    ),
+    FunctionSpec(
+        "siphash_3u32",
+        "siphash",
+        {"first": "u32", "second": "u32", "third": "u32", "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_words("siphash_3u32", 3, 32),
+    ),
+    FunctionSpec(
+        "hsiphash",
+        "siphash",
+        {"data": T_BYTES, "key": T_BYTES},
+        SIPHASH_FILES,
+        _cases_siphash_bytes("hsiphash", 64),
+    ),
+    FunctionSpec(
+        "inet_ehashfn",
+        "ehash",
+        {"laddr": "ip", "lport": "u16", "faddr": "ip", "fport": "u16", "initval": "u32"},
+        [
+            "net/ipv4/inet_hashtables.c",
+            "include/net/inet_sock.h",
+            NETNS_HASH,
+            "include/linux/jhash.h",
+        ],
+        _cases_ehash("inet_ehashfn", v6=False),
+    ),
+    FunctionSpec(
+        "udp_ehashfn",
+        "ehash",
+        {"laddr": "ip", "lport": "u16", "faddr": "ip", "fport": "u16", "initval": "u32"},
+        ["net/ipv4/udp.c", "include/net/inet_sock.h", NETNS_HASH, "include/linux/jhash.h"],
+        _cases_ehash("udp_ehashfn", v6=False),
+    ),
+    FunctionSpec(
+        "inet6_ehashfn",
+        "ehash",
+        {
+            "laddr": "ip",
+            "lport": "u16",
+            "faddr": "ip",
+            "fport": "u16",
+            "initval": "u32",
+            "ipv6_hash_secret": "u32",
+        },
+        [
+            "net/ipv6/inet6_hashtables.c",
+            "include/net/inet6_hashtables.h",
+            "include/net/ipv6.h",
+            NETNS_HASH,
+            "include/linux/jhash.h",
+        ],
+        _cases_ehash("inet6_ehashfn", v6=True),
+    ),
+    FunctionSpec(
+        "udp6_ehashfn",
+        "ehash",
+        {
+            "laddr": "ip",
+            "lport": "u16",
+            "faddr": "ip",
+            "fport": "u16",
+            "initval": "u32",
+            "ipv6_hash_secret": "u32",
+        },
+        [
+            "net/ipv6/udp.c",
+            "include/net/inet6_hashtables.h",
+            "include/net/ipv6.h",
+            NETNS_HASH,
+            "include/linux/jhash.h",
+        ],
+        _cases_ehash("udp6_ehashfn", v6=True),
+    ),
+    FunctionSpec(
+        "ipv6_addr_jhash",
+        "ehash",
+        {"addr": "ip", "initval": "u32"},
+        ["include/net/ipv6.h", "include/linux/jhash.h"],
+        _cases_ipv6_addr_jhash,
+    ),
+    FunctionSpec(
+        "ipv4_portaddr_hash",
+        "portaddr_hash",
+        {"net_mix": "u32", "addr": "ip", "port": "u16"},
+        ["include/net/ip.h", NETNS_HASH, "include/linux/jhash.h"],
+        _cases_portaddr("ipv4_portaddr_hash", v6=False),
+    ),
+    FunctionSpec(
+        "ipv6_portaddr_hash",
+        "portaddr_hash",
+        {"net_mix": "u32", "addr": "ip", "port": "u16"},
+        ["include/net/ipv6.h", NETNS_HASH, "include/linux/jhash.h"],
+        _cases_portaddr("ipv6_portaddr_hash", v6=True),
+    ),
+    FunctionSpec(
+        "hash_conntrack_raw",
+        "conntrack",
+        {
+            "src": "ip",
+            "sport": "u16",
+            "dst": "ip",
+            "dport": "u16",
+            "protonum": "u8",
+            "zone_id": "u16",
+            "net_mix": "u32",
+            "secret": T_BYTES,
+        },
+        [
+            "net/netfilter/nf_conntrack_core.c",
+            "include/net/netfilter/nf_conntrack_tuple.h",
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h",
+            "include/uapi/linux/netfilter.h",
+            NETNS_HASH,
+            *SIPHASH_FILES,
+        ],
+        _cases_conntrack,
+    ),
+    FunctionSpec(
+        "flow_hash_from_keys",
+        "flow_dissector",
+        {
+            "src": "ip",
+            "sport": "u16",
+            "dst": "ip",
+            "dport": "u16",
+            "ip_proto": "u8",
+            "key": T_BYTES,
+        },
+        ["net/core/flow_dissector.c", "include/net/flow_dissector.h", *SIPHASH_FILES],
+        _cases_flow,
+    ),
+    FunctionSpec(
+        "toeplitz",
+        "toeplitz",
+        {"data": T_BYTES, "key": T_BYTES},
+        ["tools/testing/selftests/net/toeplitz.c"],
+        _cases_toeplitz,
+        toeplitz=True,
+    ),
+]
+
+FLAG_NOTES = {
+    "EdgeValue": "an edge value: zero, all-ones, boundary ports/lengths or special addresses",
+    "EmptyInput": "empty byte string or word list",
+    "Random": "pseudo-random input from a fixed seed",
+    "LongInput": "input longer than the exhaustive length range",
+    "AnyAddress": "an all-zero address (0.0.0.0 or ::)",
+    "V4Mapped": "an IPv4-mapped IPv6 address (::ffff:a.b.c.d)",
+    "SelfTest": "vector from the kernel's SipHash self-test (the reference implementation's)",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Published SipHash vectors carried by the kernel self-test
+# --------------------------------------------------------------------------------------------
+
+
+def _c_array(text: str, name: str) -> list[int]:
+    m = re.search(rf"\b{re.escape(name)}\[\d+\]\s*=\s*\{{(.*?)\}};", text, re.DOTALL)
+    if not m:
+        raise HarnessError(f"no array {name}")
+    return [int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]+)", m.group(1))]
+
+
+def _c_key(text: str, name: str) -> bytes:
+    m = re.search(rf"\b{re.escape(name)}\s*=\s*\{{\{{([^}}]*)\}}\}};", text)
+    if not m:
+        raise HarnessError(f"no key {name}")
+    words = [int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]+)", m.group(1))]
+    return struct.pack("<2Q", *words)
+
+
+def selftest_path(tree: KernelTree) -> str:
+    for p in ("lib/tests/siphash_kunit.c", "lib/siphash_kunit.c", "lib/test_siphash.c"):
+        if tree.has(p):
+            return p
+    raise HarnessError(f"linux-source-{tree.series}: no SipHash self-test file")
+
+
+@dataclass
+class SelfTest:
+    path: str
+    key_siphash: bytes
+    key_hsiphash: bytes
+    siphash: list[int]
+    hsiphash: list[int]
+    words: list[tuple[str, list[int], str, int]]  # (function, words, which vector, index)
+
+
+def parse_selftest(tree: KernelTree) -> SelfTest:
+    path = selftest_path(tree)
+    text = tree.read(path)
+    # The 64-bit branch (#if BITS_PER_LONG == 64) comes first in the file.
+    m64 = re.search(r"#if BITS_PER_LONG == 64(.*?)#else", text, re.DOTALL)
+    if not m64:
+        raise HarnessError(f"{path}: no BITS_PER_LONG == 64 branch")
+    words = []
+    for m in re.finditer(
+        r"\b(h?siphash_\d+u\d+)\(([^;]*?)&test_key_(h?siphash)\)\s*(?:!=|,)\s*"
+        r"test_vectors_(h?siphash)\[(\d+)\]",
+        text,
+    ):
+        func, argtext, keyname, vec, idx = m.groups()
+        if keyname != vec:
+            raise HarnessError(f"{path}: {func} checked against another key's vectors")
+        nums = [int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]+)", argtext)]
+        words.append((func, nums, vec, int(idx)))
+    st = SelfTest(
+        path,
+        _c_key(text, "test_key_siphash"),
+        _c_key(m64.group(1), "test_key_hsiphash"),
+        _c_array(text, "test_vectors_siphash"),
+        _c_array(m64.group(1), "test_vectors_hsiphash"),
+        words,
+    )
+    if len(st.siphash) != 64 or len(st.hsiphash) != 64 or not st.words:
+        raise HarnessError(f"{path}: unexpected self-test shape")
+    return st
+
+
+# --------------------------------------------------------------------------------------------
+# Self-checks of the harness (abort on failure; nothing here is written to the vectors)
+# --------------------------------------------------------------------------------------------
+
+
+def self_checks(b: Build, st: SelfTest, rng: random.Random) -> list[str]:
+    """Return notes on what was verified; raise HarnessError on any mismatch."""
+    known = [
+        ("jhash - 0", 0xDEADBEEF),
+        (f"jhash {b'abc'.hex()} 0", 0x0E397631),
+        (f"jhash {b'abcdefghijklm'.hex()} 0", 0x928128F9),
+        ("jhash_3words 1 2 3 0", 0xA46158F5),
+        ("jhash2 3 1 2 3 0", 0xA46158F5),
+        ("jhash2 4 1 2 3 4 0", 0x66491246),
+    ]
+    got = run(b.exe, [c for c, _ in known])
+    for (cmd, expected), res in zip(known, got, strict=True):
+        if int(res) != expected:
+            raise HarnessError(f"{b.tree.series}: {cmd} = {res}, expected {expected:#x}")
+
+    lines = [f"siphash {_hex(bytes(range(i)))} {st.key_siphash.hex()}" for i in range(64)]
+    lines += [f"hsiphash {_hex(bytes(range(i)))} {st.key_hsiphash.hex()}" for i in range(64)]
+    spec_names = {spec.name for spec in SPECS}
+    want: list[int] = st.siphash + st.hsiphash
+    for func, nums, vec, idx in st.words:
+        if func not in spec_names:
+            continue
+        key = st.key_siphash if vec == "siphash" else st.key_hsiphash
+        lines.append(" ".join([func, *map(str, nums), key.hex()]))
+        want.append((st.siphash if vec == "siphash" else st.hsiphash)[idx])
+    got = run(b.exe, lines)
+    for line, res, w in zip(lines, got, want, strict=True):
+        if int(res) != w:
+            raise HarnessError(f"{b.tree.series}: self-test vector mismatch: {line} = {res}")
+
+    # Only secret + net_hash_mix matters for the ehash functions.
+    pairs: list[tuple[str, str]] = []
+    for _ in range(50):
+        sec, mix, s2 = _u32(rng), _u32(rng), _u32(rng)
+        la, fa = rng.randbytes(4).hex(), rng.randbytes(4).hex()
+        la6, fa6 = rng.randbytes(16).hex(), rng.randbytes(16).hex()
+        lp, fp = rng.randrange(65536), rng.randrange(65536)
+        tot = (sec + mix) & U32
+        for fn in ("inet_ehashfn", "udp_ehashfn"):
+            pairs.append(
+                (f"{fn} {la} {lp} {fa} {fp} {sec} {mix}", f"{fn} {la} {lp} {fa} {fp} {tot} 0")
+            )
+        for fn in ("inet6_ehashfn", "udp6_ehashfn"):
+            pairs.append(
+                (
+                    f"{fn} {la6} {lp} {fa6} {fp} {sec} {s2} {mix}",
+                    f"{fn} {la6} {lp} {fa6} {fp} {tot} {s2} 0",
+                )
+            )
+        # conntrack: the direction byte is not hashed
+        ckey = rng.randbytes(16).hex()
+        pairs.append(
+            (
+                f"hash_conntrack_raw 2 {la} {lp} {fa} {fp} 17 7 {mix} {ckey} 0",
+                f"hash_conntrack_raw 2 {la} {lp} {fa} {fp} 17 7 {mix} {ckey} 1",
+            )
+        )
+        # flow hash: symmetric in the two directions (__flow_hash_consistentify)
+        pairs.append(
+            (
+                f"flow_hash_from_keys 2 {la} {lp} {fa} {fp} 6 {ckey}",
+                f"flow_hash_from_keys 2 {fa} {fp} {la} {lp} 6 {ckey}",
+            )
+        )
+        pairs.append(
+            (
+                f"flow_hash_from_keys 10 {la6} {lp} {fa6} {fp} 17 {ckey}",
+                f"flow_hash_from_keys 10 {fa6} {fp} {la6} {lp} 17 {ckey}",
+            )
+        )
+    got = run(b.exe, [p for pair in pairs for p in pair])
+    for i, (x, y) in enumerate(pairs):
+        if got[2 * i] != got[2 * i + 1]:
+            raise HarnessError(f"{b.tree.series}: {x} -> {got[2 * i]} but {y} -> {got[2 * i + 1]}")
+    return [
+        "harness reproduces jhash known answers and all 64+64 SipHash/HSipHash self-test "
+        f"vectors of {st.path} (plus its word-variant checks)",
+        "ehash functions: (secret s, net_hash_mix m) and (s + m mod 2^32, 0) give the same "
+        "hash in 50 random cases per function, so vectors carry only initval = s + m",
+        "hash_conntrack_raw ignores tuple->dst.dir; __flow_hash_from_keys is symmetric in "
+        "(src, sport) <-> (dst, dport)",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def render(doc: dict[str, Any]) -> str:
+    """Stable, diff-friendly JSON: one test per line."""
+    out = ["{"]
+    keys = [k for k in doc if k != "testGroups"]
+    for k in keys:
+        v = doc[k]
+        if k == "header":
+            out.append('  "header": [')
+            out.append(",\n".join(f"    {_dump(line)}" for line in v))
+            out.append("  ],")
+        else:
+            out.append(f"  {_dump(k)}: {_dump(v)},")
+    out.append('  "testGroups": [')
+    groups = []
+    for g in doc["testGroups"]:
+        lines = ["    {"]
+        for k, v in g.items():
+            if k != "tests":
+                lines.append(f"      {_dump(k)}: {_dump(v)},")
+        lines.append('      "tests": [')
+        lines.append(",\n".join(f"        {_dump(t)}" for t in g["tests"]))
+        lines.append("      ]")
+        lines.append("    }")
+        groups.append("\n".join(lines))
+    out.append(",\n".join(groups))
+    out.append("  ]")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def kernel_source(tree: KernelTree, files: list[str]) -> dict[str, Any]:
+    return {
+        "oracle": "kernel-c",
+        "name": f"linux-source-{tree.series}",
+        "version": tree.version,
+        "files": files,
+    }
+
+
+def generate(outdir: Path, builds: list[Build]) -> list[Path]:
+    docs: dict[str, dict[str, Any]] = {}
+    counter: dict[str, int] = {}
+    flags_used: dict[str, set[str]] = {}
+    checks: list[str] = []
+
+    def group_list(algorithm: str) -> list[dict[str, Any]]:
+        if algorithm not in docs:
+            docs[algorithm] = {"testGroups": []}
+            counter[algorithm] = 0
+            flags_used[algorithm] = set()
+        groups: list[dict[str, Any]] = docs[algorithm]["testGroups"]
+        return groups
+
+    def tests_of(algorithm: str, cases: list[Case], results: list[str]) -> list[dict[str, Any]]:
+        tests = []
+        for c, r in zip(cases, results, strict=True):
+            counter[algorithm] += 1
+            flags_used[algorithm].update(c.flags)
+            tests.append(
+                {
+                    "tcId": counter[algorithm],
+                    "comment": c.comment,
+                    "flags": c.flags,
+                    "args": c.args,
+                    "result": int(r),
+                }
+            )
+        return tests
+
+    selftests = {b.tree.series: parse_selftest(b.tree) for b in builds}
+    for b in builds:
+        rng = random.Random(f"sidkit-selfcheck-{b.tree.series}")
+        for note in self_checks(b, selftests[b.tree.series], rng):
+            checks.append(f"Checked when generating ({b.tree.series}): {note}")
+
+    for spec in SPECS:
+        cases = spec.cases(random.Random(f"sidkit-kernel-vectors-{spec.name}"))
+        for b in builds:
+            if spec.needs_prandom and not b.has_prandom:
+                continue
+            if spec.toeplitz:
+                if b.toeplitz_exe is None:
+                    continue
+                results = run(b.toeplitz_exe, [c.line for c in cases])
+            else:
+                results = run(b.exe, [c.line for c in cases])
+            group_list(spec.algorithm).append(
+                {
+                    "type": "HashTest",
+                    "function": spec.name,
+                    "kernel": b.tree.upstream,
+                    "source": kernel_source(b.tree, spec.files),
+                    "argTypes": spec.arg_types,
+                    "tests": tests_of(spec.algorithm, cases, results),
+                }
+            )
+
+    # Published SipHash vectors, as the newest kernel's self-test builds them.
+    primary = builds[0]
+    st = selftests[primary.tree.series]
+    same = all(
+        (s.siphash, s.hsiphash, s.key_siphash, s.key_hsiphash)
+        == (st.siphash, st.hsiphash, st.key_siphash, st.key_hsiphash)
+        for s in selftests.values()
+    )
+    if not same:
+        raise HarnessError("the SipHash self-test vectors differ between kernels")
+    published = {
+        "oracle": "published",
+        "name": "SipHash reference vectors as carried by the kernel self-test",
+        "version": f"linux-source-{primary.tree.series} {primary.tree.version}",
+        "files": [st.path],
+    }
+    for fname, vectors, vkey in (
+        ("siphash", st.siphash, st.key_siphash),
+        ("hsiphash", st.hsiphash, st.key_hsiphash),
+    ):
+        cases = [
+            Case(
+                f"self-test vector {i}: in[j] = j for j < {i}, key bytes 00..0f",
+                ["SelfTest"],
+                {"data": bytes(range(i)).hex(), "key": vkey.hex()},
+                "",
+            )
+            for i in range(64)
+        ]
+        group_list("siphash").append(
+            {
+                "type": "HashTest",
+                "function": fname,
+                "kernel": None,
+                "source": published,
+                "argTypes": {"data": T_BYTES, "key": T_BYTES},
+                "tests": tests_of("siphash", cases, [str(v) for v in vectors]),
+            }
+        )
+    names = {s.name: s for s in SPECS}
+    for func, nums, vec, idx in st.words:
+        if func not in names:
+            continue
+        spec = names[func]
+        key = st.key_siphash if vec == "siphash" else st.key_hsiphash
+        argnames = [k for k in spec.arg_types if k != "key"]
+        args: dict[str, Any] = dict(zip(argnames, nums, strict=True))
+        args["key"] = key.hex()
+        value = (st.siphash if vec == "siphash" else st.hsiphash)[idx]
+        case = Case(
+            f"self-test: {func} checked against test_vectors_{vec}[{idx}]", ["SelfTest"], args, ""
+        )
+        group_list("siphash").append(
+            {
+                "type": "HashTest",
+                "function": func,
+                "kernel": None,
+                "source": published,
+                "argTypes": spec.arg_types,
+                "tests": tests_of("siphash", [case], [str(value)]),
+            }
+        )
+
+    versions = ", ".join(f"linux-source-{b.tree.series} {b.tree.version}" for b in builds)
+    written = []
+    outdir.mkdir(parents=True, exist_ok=True)
+    for algorithm, body in docs.items():
+        header = [
+            f"Generated by {GENERATOR} -- do not edit; regenerate with "
+            f"`python3 {GENERATOR}`, verify with `--check`.",
+            f"Oracle: the kernel's own C from Debian {versions}, compiled in userspace with "
+            "the shims in conformance/kernel/shims/ (little-endian x86_64, "
+            "CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS).",
+            "Ports are host-order integers (the harness applies htons() where the kernel takes "
+            "a __be16); addresses are strings whose inet_pton bytes are what the kernel holds.",
+            *checks,
+        ]
+        header += HEADER_EXTRA.get(algorithm, [])
+        if algorithm == "flow_dissector":
+            for b in builds:
+                header.append(
+                    f"struct flow_keys layout in {b.tree.series} (offset+size): "
+                    + " ".join(f"{k}={v}" for k, v in b.layout.items())
+                )
+        n = counter[algorithm]
+        doc = {
+            "algorithm": algorithm,
+            "schema": "hash_vectors.schema.json",
+            "generator": GENERATOR,
+            "header": header,
+            "notes": {f: FLAG_NOTES[f] for f in sorted(flags_used[algorithm])},
+            "numberOfTests": n,
+            "testGroups": body["testGroups"],
+        }
+        path = outdir / f"kernel-{algorithm}.json"
+        path.write_text(render(doc))
+        written.append(path)
+    return written
+
+
+HEADER_EXTRA: dict[str, list[str]] = {
+    "ehash": [
+        "inet_ehashfn/udp_ehashfn: jhash_3words(laddr, faddr, lport << 16 | fport_be, "
+        "initval) with addresses as raw network-order words; lport host order.",
+        "inet6_ehashfn: initval = inet6_ehash_secret + net_hash_mix; ipv6_hash_secret = the "
+        "secret of __ipv6_addr_jhash(faddr) (6.1: ipv6_hash_secret, 6.12: "
+        "tcp_ipv6_hash_secret). udp6_ehashfn: udp6_ehash_secret + net_hash_mix, and "
+        "udp_ipv6_hash_secret for the foreign address.",
+    ],
+    "hash": [
+        "hash_64_generic returns u32: for bits > 32 the result is the low 32 bits of "
+        "(val * GOLDEN_RATIO_64) >> (64 - bits).",
+    ],
+    "conntrack": [
+        "Tuple: memset 0, src.l3num = AF_INET (2) or AF_INET6 (10), src.u.all / dst.u.all = "
+        "htons(port), dst.protonum, dst.dir = 0; secret = nf_conntrack_hash_rnd bytes "
+        "(siphash_key_t memory, little-endian words).",
+    ],
+    "flow_dissector": [
+        "struct flow_keys: memset 0; control.addr_type = FLOW_DISSECTOR_KEY_IPV4_ADDRS or "
+        "_IPV6_ADDRS; basic.n_proto = htons(ETH_P_IP / ETH_P_IPV6); basic.ip_proto; "
+        "ports.src/dst = htons(port); addrs.v4addrs or v6addrs; then "
+        "__flow_hash_from_keys(&keys, key).",
+    ],
+    "toeplitz": [
+        "toeplitz() of the selftest: the input is zero-padded to FOUR_TUPLE_MAX_LEN (36) "
+        "bytes and the key to TOEPLITZ_KEY_MAX_LEN (60); only key bytes 0..39 are ever used.",
+    ],
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+
+def ensure_inputs(fetch: bool = True) -> str:
+    ready = all(
+        (WORK / f"linux-source-{s}.version").is_file()
+        and (WORK / f"linux-source-{s}" / ".extracted-paths").is_file()
+        for s in KERNELS
+    )
+    if not fetch:
+        if not ready:
+            raise UnavailableError(
+                "kernel source not fetched: run `bash conformance/kernel/fetch-kernel-source.sh`"
+                " as root first"
+            )
+        gcc = shutil.which("gcc") or shutil.which("cc")
+        if gcc is None:
+            raise UnavailableError("no C compiler (gcc) found")
+        return gcc
+    proc = subprocess.run(
+        ["bash", str(FETCH), *KERNELS], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0 and not ready:
+        last = (proc.stderr.strip().splitlines() or ["fetch failed"])[-1]
+        raise UnavailableError(f"kernel source unavailable and cannot be fetched: {last}")
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise UnavailableError("no C compiler (gcc) found and none could be installed")
+    return gcc
+
+
+def compare(fresh: Path) -> int:
+    status = 0
+    new = {p.name: p for p in fresh.glob("kernel-*.json")}
+    old = {p.name: p for p in VECTORS.glob("kernel-*.json")}
+    for name in sorted(set(new) | set(old)):
+        if name not in old:
+            print(f"missing: conformance/vectors/{name}")
+            status = 1
+            continue
+        if name not in new:
+            print(f"stale (no longer generated): conformance/vectors/{name}")
+            status = 1
+            continue
+        a = old[name].read_text().splitlines()
+        b = new[name].read_text().splitlines()
+        if a != b:
+            status = 1
+            diff = list(
+                difflib.unified_diff(
+                    a, b, f"committed/{name}", f"regenerated/{name}", n=1, lineterm=""
+                )
+            )
+            print("\n".join(diff[:40]))
+            if len(diff) > 40:
+                print(f"... ({len(diff) - 40} more diff lines)")
+    if status == 0:
+        print(f"conformance/vectors/kernel-*.json up to date ({len(new)} files)")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--check", action="store_true", help="regenerate into a temporary directory and compare"
+    )
+    parser.add_argument(
+        "--no-fetch",
+        action="store_true",
+        help="use only kernel source already fetched (exit 2 if it is missing)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        gcc = ensure_inputs(fetch=not args.no_fetch)
+        builds = [build(KernelTree(s), gcc) for s in KERNELS]
+        if args.check:
+            with tempfile.TemporaryDirectory() as tmp:
+                generate(Path(tmp), builds)
+                return compare(Path(tmp))
+        for path in generate(VECTORS, builds):
+            print(f"wrote {path.relative_to(ROOT)}")
+        return 0
+    except UnavailableError as e:
+        print(f"generate.py: {e}", file=sys.stderr)
+        return 2
+    except HarnessError as e:
+        print(f"generate.py: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
