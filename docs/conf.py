@@ -56,4 +56,33 @@ def _eras_table() -> None:
     (out / "eras_table.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _vector_counts() -> None:
+    """Count the conformance vectors per function and oracle, for the conformance page."""
+    from sidkit.conformance import iter_vector_files, load_vector_file
+
+    counts: dict[tuple[str, str], int] = {}
+    for path in iter_vector_files(HERE.parent / "conformance" / "vectors"):
+        for g in load_vector_file(path).groups:
+            label = f"{g.oracle}: {g.source['name']}" + (f" ({g.kernel})" if g.kernel else "")
+            key = (g.function, label)
+            counts[key] = counts.get(key, 0) + len(g.tests)
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 25 60 15",
+        "",
+        "   * - function",
+        "     - oracle",
+        "     - vectors",
+    ]
+    for (fn, label), n in sorted(counts.items()):
+        lines += [f"   * - ``{fn}``", f"     - {label}", f"     - {n}"]
+    total = sum(counts.values())
+    lines += ["", f"{total} vectors in all."]
+    out = HERE / "_generated"
+    out.mkdir(exist_ok=True)
+    (out / "vector_counts.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 _eras_table()
+_vector_counts()

@@ -151,3 +151,30 @@ def test_bytes_like_inputs_agree(kind: type) -> None:
     assert h.jhash(kind(data), 7) == h.jhash(data, 7)
     assert h.siphash(kind(data), kind(key)) == h.siphash(data, key)
     assert h.toeplitz(kind(data[:36])) == h.toeplitz(data[:36])
+
+
+_junk = st.one_of(
+    st.binary(max_size=20),
+    st.text(max_size=40),
+    st.integers(-5, 2**33),
+    st.none(),
+    st.ip_addresses(),
+    st.sampled_from(["10.0.0.1", "::1", "::ffff:10.0.0.1", "1.2.3", "fe80::1%eth0"]),
+)
+
+
+@given(_junk, _junk, _junk, _junk, _junk)
+def test_network_hashes_accept_or_raise_sidkit_errors(
+    a: object, p: object, b: object, q: object, iv: object
+) -> None:
+    for fn in (h.udp_ehashfn, h.inet_ehashfn, h.hash_conntrack_raw, h.flow_hash_from_keys):
+        try:
+            if fn is h.hash_conntrack_raw:
+                r = fn(a, p, b, q, 17, 0, 0, iv)  # type: ignore[operator]
+            elif fn is h.flow_hash_from_keys:
+                r = fn(a, p, b, q, 17, iv)  # type: ignore[operator]
+            else:
+                r = fn(a, p, b, q, iv)  # type: ignore[operator]
+        except sidkit.SidkitError:
+            continue
+        assert 0 <= r < 2**32

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 
 from sidkit._errors import InputValueError
+from sidkit._inet import parse_ip
 from sidkit._siphash import siphash
 from sidkit._validate import check_byteorder, check_key, check_uint
 
@@ -44,11 +45,8 @@ def pack_flow_keys(
     ``(u16)dst < (u16)src`` on the raw __be16 values. *flow_label* is the IPv6 flow label as
     the dissector stores it (``ntohl`` of the header word's label bits).
     """
-    try:
-        s = ipaddress.ip_address(src) if isinstance(src, str | bytes) else src
-        d = ipaddress.ip_address(dst) if isinstance(dst, str | bytes) else dst
-    except ValueError as exc:
-        raise InputValueError(f"bad address: {exc}", code="bad-address") from None
+    s = parse_ip(src, "src")
+    d = parse_ip(dst, "dst")
     bo = check_byteorder(byteorder)
     sp = check_uint(sport, 16, "sport").to_bytes(2, "big")
     dp = check_uint(dport, 16, "dport").to_bytes(2, "big")

@@ -28,6 +28,7 @@ __all__ = [
     "ipv6_addr_jhash",
     "ipv6_addr_jhash_xorfold",
     "ipv6_portaddr_hash",
+    "parse_ip",
     "parse_ipv4",
     "parse_ipv6",
     "udp6_ehash_initval",
@@ -42,42 +43,44 @@ Address = str | bytes | ipaddress.IPv4Address | ipaddress.IPv6Address
 _LE4 = {"little": Struct("<4I"), "big": Struct(">4I")}
 
 
-def parse_ipv4(addr: object, name: str = "address") -> bytes:
-    """Return the 4 network-order bytes of an IPv4 address given as text, bytes or object."""
-    try:
-        if isinstance(addr, ipaddress.IPv4Address):
-            return addr.packed
-        if isinstance(addr, str):
-            return ipaddress.IPv4Address(addr).packed
-        if isinstance(addr, bytes) and len(addr) == 4:
-            return addr
-    except ipaddress.AddressValueError as exc:
-        raise InputValueError(f"{name}: {exc}", code="bad-address") from None
-    if isinstance(addr, ipaddress.IPv6Address | bytes):
-        raise InputValueError(f"{name} must be an IPv4 address, got {addr!r}", code="bad-address")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip(addr: object, name: str = "address") -> IPAddress:
+    """Return *addr* (text, 4 or 16 packed network-order bytes, or an ``ipaddress`` object)
+    as an ``ipaddress`` object; anything else is a sidkit error naming the argument."""
+    if isinstance(addr, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return addr
+    if isinstance(addr, str) or (isinstance(addr, bytes) and len(addr) in (4, 16)):
+        try:
+            return ipaddress.ip_address(addr)
+        except ValueError as exc:
+            raise InputValueError(f"{name}: {exc}", code="bad-address") from None
+    if isinstance(addr, bytes):
+        raise InputValueError(
+            f"{name}: packed addresses are 4 or 16 bytes, got {len(addr)}", code="bad-address"
+        )
     raise InputTypeError(
-        f"{name} must be an IPv4 address (str, 4 bytes or IPv4Address), not {type(addr).__name__}",
+        f"{name} must be an address (str, packed bytes or ipaddress object), "
+        f"not {type(addr).__name__}",
         code="bad-address",
     )
+
+
+def parse_ipv4(addr: object, name: str = "address") -> bytes:
+    """Return the 4 network-order bytes of an IPv4 address given as text, bytes or object."""
+    ip = parse_ip(addr, name)
+    if ip.version != 4:
+        raise InputValueError(f"{name} must be an IPv4 address, got {ip}", code="bad-address")
+    return ip.packed
 
 
 def parse_ipv6(addr: object, name: str = "address") -> bytes:
     """Return the 16 network-order bytes of an IPv6 address given as text, bytes or object."""
-    try:
-        if isinstance(addr, ipaddress.IPv6Address):
-            return addr.packed
-        if isinstance(addr, str):
-            return ipaddress.IPv6Address(addr).packed
-        if isinstance(addr, bytes) and len(addr) == 16:
-            return addr
-    except ipaddress.AddressValueError as exc:
-        raise InputValueError(f"{name}: {exc}", code="bad-address") from None
-    if isinstance(addr, ipaddress.IPv4Address | bytes):
-        raise InputValueError(f"{name} must be an IPv6 address, got {addr!r}", code="bad-address")
-    raise InputTypeError(
-        f"{name} must be an IPv6 address (str, 16 bytes or IPv6Address), not {type(addr).__name__}",
-        code="bad-address",
-    )
+    ip = parse_ip(addr, name)
+    if ip.version != 6:
+        raise InputValueError(f"{name} must be an IPv6 address, got {ip}", code="bad-address")
+    return ip.packed
 
 
 def _v4word(addr: object, name: str, byteorder: ByteOrder) -> int:

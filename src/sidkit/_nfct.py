@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from struct import Struct
 
 from sidkit._errors import InputValueError
+from sidkit._inet import parse_ip
 from sidkit._jhash import jhash2
 from sidkit._siphash import siphash, siphash_4u64
 from sidkit._validate import check_byteorder, check_key, check_uint
@@ -38,17 +38,10 @@ _HASH_END = 39
 
 def _addr16(addr: object, name: str) -> tuple[bytes, int]:
     """``union nf_inet_addr`` image (16 bytes, IPv4 in the first 4, rest zero) and family."""
-    try:
-        ip = ipaddress.ip_address(addr) if isinstance(addr, str | bytes) else addr
-    except ValueError as exc:
-        raise InputValueError(f"{name}: {exc}", code="bad-address") from None
-    if isinstance(ip, ipaddress.IPv4Address):
+    ip = parse_ip(addr, name)
+    if ip.version == 4:
         return ip.packed + bytes(12), AF_INET
-    if isinstance(ip, ipaddress.IPv6Address):
-        return ip.packed, AF_INET6
-    raise InputValueError(
-        f"{name} must be an IPv4 or IPv6 address, got {addr!r}", code="bad-address"
-    )
+    return ip.packed, AF_INET6
 
 
 def _addrs(src: object, dst: object) -> tuple[bytes, bytes, int]:
