@@ -8,6 +8,7 @@ properties cover the input space between the vectors and the error model.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import pytest
 import siphash24
@@ -167,14 +168,15 @@ _junk = st.one_of(
 def test_network_hashes_accept_or_raise_sidkit_errors(
     a: object, p: object, b: object, q: object, iv: object
 ) -> None:
-    for fn in (h.udp_ehashfn, h.inet_ehashfn, h.hash_conntrack_raw, h.flow_hash_from_keys):
+    calls: list[Callable[[], int]] = [
+        lambda: h.udp_ehashfn(a, p, b, q, iv),  # type: ignore[arg-type]
+        lambda: h.inet_ehashfn(a, p, b, q, iv),  # type: ignore[arg-type]
+        lambda: h.hash_conntrack_raw(a, p, b, q, 17, 0, 0, iv),  # type: ignore[arg-type]
+        lambda: h.flow_hash_from_keys(a, p, b, q, 17, iv),  # type: ignore[arg-type]
+    ]
+    for call in calls:
         try:
-            if fn is h.hash_conntrack_raw:
-                r = fn(a, p, b, q, 17, 0, 0, iv)  # type: ignore[operator]
-            elif fn is h.flow_hash_from_keys:
-                r = fn(a, p, b, q, 17, iv)  # type: ignore[operator]
-            else:
-                r = fn(a, p, b, q, iv)  # type: ignore[operator]
+            r = call()
         except sidkit.SidkitError:
             continue
         assert 0 <= r < 2**32
