@@ -41,7 +41,8 @@ def test_default_profile_is_latest_and_modern() -> None:
     ("kernel", "function", "variant"),
     [
         ("2.6.36", "jhash", "lookup2"),
-        ("2.6.37", "jhash", "lookup3"),
+        ("2.6.37", "jhash", "lookup2"),
+        ("2.6.38", "jhash", "lookup3"),
         ("3.10", "jhash_3words", "lookup3-golden"),
         ("4.1", "jhash_3words", "lookup3-nwords"),
         ("4.5", "hash_64", "golden-prime-shift-add"),
@@ -49,8 +50,14 @@ def test_default_profile_is_latest_and_modern() -> None:
         ("4.7", "hash_32", "golden-ratio"),
         ("6.14", "inet_ehashfn", "lport<<16"),
         ("6.15", "inet_ehashfn", "lport-added"),
-        ("6.1", "ipv6_addr_jhash", "xor-fold"),  # mainline 6.1.0
-        ("6.1.192", "ipv6_addr_jhash", "jhash2"),  # the stable backport
+        ("6.1.42", "ipv6_addr_jhash", "xor-fold"),
+        ("6.1.43", "ipv6_addr_jhash", "jhash2"),  # the stable backport
+        ("5.15.123", "ipv6_addr_jhash", "xor-fold"),
+        ("5.15.124", "ipv6_addr_jhash", "jhash2"),
+        ("6.1.39", "udp6_ehash_initval", "typo"),
+        ("6.1.40", "udp6_ehash_initval", "fixed"),
+        ("4.19.291", "udp6_ehash_initval", "fixed"),
+        ("6.0", "ipv6_addr_jhash", "xor-fold"),
         ("6.4", "ipv6_addr_jhash", "xor-fold"),
         ("6.5", "ipv6_addr_jhash", "jhash2"),
         ("4.2", "hash_conntrack_raw", "jhash2-zone-seed"),

@@ -74,7 +74,7 @@ def hash_64(val: int, bits: int, *, bits_per_long: int = 64) -> int:
 def hash_32_legacy(val: int, bits: int) -> int:
     """``hash_32(val, bits)`` before v4.7: ``(val * GOLDEN_RATIO_PRIME_32) >> (32 - bits)``.
 
-    Kernel source: ``include/linux/hash.h``, v2.6.37 (first ``hash_32``) to v4.6.
+    Kernel source: ``include/linux/hash.h`` before v4.7.
     """
     return ((check_uint(val, 32, "val") * GOLDEN_RATIO_PRIME_32) & M32) >> (32 - _bits(bits, 32))
 

@@ -1,5 +1,5 @@
 # Bob Jenkins' hashes as the Linux kernel compiles them. Two algorithms matter:
-#   lookup3 (include/linux/jhash.h, v2.6.37 and later) -- the modern default;
+#   lookup3 (include/linux/jhash.h, v2.6.38 and later) -- the modern default;
 #   lookup2 (include/linux/jhash.h, v2.6.12 .. v2.6.36) -- older kernels, reachable
 #   through a kernel profile (sidkit.kernel).
 # Strategy: pure functions of (bytes | ints, u32) -> u32, written out flat with local
@@ -7,7 +7,7 @@
 # mix and one final: unrolled it costs ~1 microsecond in CPython; a loop of helper calls
 # would cost three times that). Arguments are validated once at the top; the arithmetic
 # masks every step to 32 bits exactly where the C code's u32 wraps.
-"""Linux jhash: lookup3 (2.6.37+) and lookup2 (before 2.6.37)."""
+"""Linux jhash: lookup3 (2.6.38+) and lookup2 (before 2.6.38)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ __all__ = [
     "jhash2_lookup2",
     "jhash_1word",
     "jhash_1word_lookup2",
-    "jhash_1word_v2637",
+    "jhash_1word_pre41",
     "jhash_2words",
     "jhash_2words_lookup2",
-    "jhash_2words_v2637",
+    "jhash_2words_pre41",
     "jhash_3words",
     "jhash_3words_lookup2",
-    "jhash_3words_v2637",
+    "jhash_3words_pre41",
     "jhash_lookup2",
 ]
 
@@ -39,7 +39,7 @@ M32 = 0xFFFFFFFF
 JHASH_INITVAL = 0xDEADBEEF
 """lookup3's arbitrary start value (``JHASH_INITVAL`` in include/linux/jhash.h)."""
 JHASH_GOLDEN_RATIO = 0x9E3779B9
-"""lookup2's start value (``JHASH_GOLDEN_RATIO`` in include/linux/jhash.h before 2.6.37)."""
+"""lookup2's start value (``JHASH_GOLDEN_RATIO`` in include/linux/jhash.h before 2.6.38)."""
 
 _W3 = Struct("<3I")
 
@@ -79,7 +79,7 @@ def _final(a: int, b: int, c: int) -> int:
 def jhash(key: BytesLike, initval: int = 0) -> int:
     """Hash *key* with the kernel's ``jhash(key, length, initval)`` (lookup3).
 
-    Kernel source: ``include/linux/jhash.h`` ``jhash()``, v2.6.37 to current (6.18). Words are
+    Kernel source: ``include/linux/jhash.h`` ``jhash()``, v2.6.38 to current (6.18). Words are
     read with ``__get_unaligned_cpu32``, i.e. little-endian on the x86-64/arm64 hosts this
     models (lookup3's ``hashlittle``). A key of length 0 returns the start value
     ``0xdeadbeef + initval`` unmixed, exactly as the C ``case 0`` does.
@@ -143,7 +143,7 @@ def _words(words: object) -> Sequence[int]:
 def jhash2(words: Sequence[int], initval: int = 0) -> int:
     """Hash a sequence of u32 words with the kernel's ``jhash2(k, length, initval)`` (lookup3).
 
-    Kernel source: ``include/linux/jhash.h`` ``jhash2()``, v2.6.37 to current. Equals
+    Kernel source: ``include/linux/jhash.h`` ``jhash2()``, v2.6.38 to current. Equals
     lookup3's ``hashword``. *words* are host-order u32 values, as the C array holds them.
     """
     w = _words(words)
@@ -191,7 +191,7 @@ def jhash_3words(a: int, b: int, c: int, initval: int = 0) -> int:
     Kernel source: ``include/linux/jhash.h`` ``jhash_3words()`` / ``__jhash_nwords()``,
     v4.1 to current (Alexander Duyck's "jhash: Update jhash_[321]words functions to use
     correct initval"): ``__jhash_final`` of ``(a, b, c) + initval + JHASH_INITVAL + 12``.
-    v2.6.37 to v4.0 used :func:`jhash_3words_v2637`. This is the hash behind
+    v2.6.38 to v4.0 used :func:`jhash_3words_pre41`. This is the hash behind
     ``inet_ehashfn`` and ``udp_ehashfn``, so it picks the SO_REUSEPORT socket for every UDP
     datagram on a current kernel.
     """
@@ -231,12 +231,12 @@ def jhash_1word(a: int, initval: int = 0) -> int:
     return _final((_u32(a, "a") + iv) & M32, iv, iv)
 
 
-def jhash_3words_v2637(a: int, b: int, c: int, initval: int = 0) -> int:
-    """``jhash_3words()`` of v2.6.37 to v4.0: ``__jhash_final(a + 0xdeadbeef, b + 0xdeadbeef,
+def jhash_3words_pre41(a: int, b: int, c: int, initval: int = 0) -> int:
+    """``jhash_3words()`` of v2.6.38 to v4.0: ``__jhash_final(a + 0xdeadbeef, b + 0xdeadbeef,
     c + initval)``.
 
     Kernel source: ``include/linux/jhash.h`` as introduced by "The new jhash implementation"
-    (v2.6.37); replaced in v4.1 by the ``__jhash_nwords`` form (:func:`jhash_3words`).
+    (v2.6.38); replaced in v4.1 by the ``__jhash_nwords`` form (:func:`jhash_3words`).
     No compiled oracle: no Debian source of that era is reachable here; the form is read
     from the kernel history.
     """
@@ -247,21 +247,21 @@ def jhash_3words_v2637(a: int, b: int, c: int, initval: int = 0) -> int:
     )
 
 
-def jhash_2words_v2637(a: int, b: int, initval: int = 0) -> int:
-    """``jhash_2words()`` of v2.6.37 to v4.0: ``jhash_3words(a, b, 0, initval)``."""
-    return jhash_3words_v2637(a, b, 0, initval)
+def jhash_2words_pre41(a: int, b: int, initval: int = 0) -> int:
+    """``jhash_2words()`` of v2.6.38 to v4.0: ``jhash_3words(a, b, 0, initval)``."""
+    return jhash_3words_pre41(a, b, 0, initval)
 
 
-def jhash_1word_v2637(a: int, initval: int = 0) -> int:
-    """``jhash_1word()`` of v2.6.37 to v4.0: ``jhash_3words(a, 0, 0, initval)``."""
-    return jhash_3words_v2637(a, 0, 0, initval)
+def jhash_1word_pre41(a: int, initval: int = 0) -> int:
+    """``jhash_1word()`` of v2.6.38 to v4.0: ``jhash_3words(a, 0, 0, initval)``."""
+    return jhash_3words_pre41(a, 0, 0, initval)
 
 
-# --- lookup2 (before v2.6.37) ------------------------------------------------------------
+# --- lookup2 (before v2.6.38) ------------------------------------------------------------
 
 
 def _mix2(a: int, b: int, c: int) -> tuple[int, int, int]:
-    """lookup2's ``__jhash_mix(a, b, c)`` (include/linux/jhash.h before v2.6.37)."""
+    """lookup2's ``__jhash_mix(a, b, c)`` (include/linux/jhash.h before v2.6.38)."""
     a = ((a - b - c) & M32) ^ (c >> 13)
     b = ((b - c - a) & M32) ^ ((a << 8) & M32)
     c = ((c - a - b) & M32) ^ (b >> 13)
@@ -275,10 +275,10 @@ def _mix2(a: int, b: int, c: int) -> tuple[int, int, int]:
 
 
 def jhash_lookup2(key: BytesLike, initval: int = 0) -> int:
-    """The pre-2.6.37 kernel ``jhash(key, length, initval)`` (Bob Jenkins' lookup2).
+    """The pre-2.6.38 kernel ``jhash(key, length, initval)`` (Bob Jenkins' lookup2).
 
     Kernel source: ``include/linux/jhash.h``, v2.6.12 (first git tree) to v2.6.36; replaced
-    by lookup3 in v2.6.37. Bytes are assembled explicitly little-endian (``k[0] +
+    by lookup3 in v2.6.38. Bytes are assembled explicitly little-endian (``k[0] +
     (k[1] << 8) ...``), so unlike lookup3 the result does not depend on host byte order.
     The length is added to ``c`` after the 12-byte blocks, and the final mix always runs.
     """
@@ -303,7 +303,7 @@ def jhash_lookup2(key: BytesLike, initval: int = 0) -> int:
 
 
 def jhash2_lookup2(words: Sequence[int], initval: int = 0) -> int:
-    """The pre-2.6.37 kernel ``jhash2(k, length, initval)`` (lookup2 over u32 words).
+    """The pre-2.6.38 kernel ``jhash2(k, length, initval)`` (lookup2 over u32 words).
 
     Kernel source: ``include/linux/jhash.h``, v2.6.12 to v2.6.36. ``c`` gains ``length * 4``
     (bytes, not words) after the 3-word blocks.
@@ -326,7 +326,7 @@ def jhash2_lookup2(words: Sequence[int], initval: int = 0) -> int:
 
 
 def jhash_3words_lookup2(a: int, b: int, c: int, initval: int = 0) -> int:
-    """The pre-2.6.37 kernel ``jhash_3words()``: one lookup2 mix of
+    """The pre-2.6.38 kernel ``jhash_3words()``: one lookup2 mix of
     ``(a + GOLDEN_RATIO, b + GOLDEN_RATIO, c + initval)``.
 
     Kernel source: ``include/linux/jhash.h``, v2.6.12 to v2.6.36.
@@ -339,10 +339,10 @@ def jhash_3words_lookup2(a: int, b: int, c: int, initval: int = 0) -> int:
 
 
 def jhash_2words_lookup2(a: int, b: int, initval: int = 0) -> int:
-    """Pre-2.6.37 ``jhash_2words(a, b, initval)`` = ``jhash_3words(a, b, 0, initval)``."""
+    """Pre-2.6.38 ``jhash_2words(a, b, initval)`` = ``jhash_3words(a, b, 0, initval)``."""
     return jhash_3words_lookup2(a, b, 0, initval)
 
 
 def jhash_1word_lookup2(a: int, initval: int = 0) -> int:
-    """Pre-2.6.37 ``jhash_1word(a, initval)`` = ``jhash_3words(a, 0, 0, initval)``."""
+    """Pre-2.6.38 ``jhash_1word(a, initval)`` = ``jhash_3words(a, 0, 0, initval)``."""
     return jhash_3words_lookup2(a, 0, 0, initval)

@@ -132,12 +132,16 @@ def _era(
 
 _JH = "include/linux/jhash.h"
 _L3 = (
-    "commit 60d509c823cc ('The new jhash implementation', Jozsef Kadlecsik): lookup2 -> "
-    "lookup3; release 2.6.37 per the kernel history (2.6.38 not excluded)"
+    "commit 60d509c823cc ('The new jhash implementation', Jozsef Kadlecsik, 2010-12-09, "
+    "net-next after the 2.6.37 merge window closed): first in v2.6.38"
 )
 _NW = (
-    "Alexander Duyck, 'jhash: Update jhash_[321]words functions to use correct initval' "
-    "(v4.1, release from the kernel history)"
+    "commit 2e7056c433216f ('jhash: Update jhash_[321]words functions to use correct "
+    "initval', Alexander Duyck, 2015-04-03, net-next after v4.0): first in v4.1"
+)
+_FRR = (
+    "lookup2 as compiled in Debian's frr (libfrr.so, lib/jhash.c: the kernel's lookup2 "
+    "jhash.h), tests/test_lookup2_oracle.py"
 )
 _HARNESS = "kernel C compiled from Debian linux-source 6.1.192 and 6.12.117 (conformance/kernel)"
 _LIVE = "live-kernel bucket order of a BPF_F_ZERO_SEED hash map (tests/test_live_kernel_jhash.py)"
@@ -145,35 +149,35 @@ _HIST = "read from the kernel history (patch text); no compiled oracle reaches t
 _NFCT = "net/netfilter/nf_conntrack_core.c"
 _I6 = (
     "commit d11b0df7ddf1 ('tcp: Reduce chance of collisions in inet6_hashfn()'), v6.5; "
-    "backported to 6.1.y (present in Debian 6.1.192, checked by the harness; the first "
-    "6.1.y carrying it is not pinned down, so 6.1.192 is the bound used here)"
+    "stable backports from the 6.1.43, 5.15.124 and 5.10.190 review series (Aug 2023)"
 )
 _U6 = (
     "commit 51d03e2f2203 ('udp6: fix udp6_ehashfn() typo'), v6.5, Fixes: 1bbdceef1e53 "
-    "(v3.13); stable 6.1.y/5.10.y/5.4.y/4.19.y (present in Debian 6.1.192)"
+    "(v3.13); stable backports from the 6.1.40, 5.15.121, 5.10.188, 5.4.251 and 4.19.291 "
+    "review series (Jul-Aug 2023)"
 )
 
 ERAS: tuple[Era, ...] = (
     # --- jhash family ------------------------------------------------------------------
-    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, _HIST),
-    _era("jhash", "2.6.37", "lookup3", _jhash.jhash, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
-    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, _HIST),
-    _era("jhash2", "2.6.37", "lookup3", _jhash.jhash2, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
-    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, _HIST),
+    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, _FRR),
+    _era("jhash", "2.6.38", "lookup3", _jhash.jhash, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
+    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, _FRR),
+    _era("jhash2", "2.6.38", "lookup3", _jhash.jhash2, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
+    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, _FRR),
     _era(
         "jhash_3words",
-        "2.6.37",
+        "2.6.38",
         "lookup3-golden",
-        _jhash.jhash_3words_v2637,
+        _jhash.jhash_3words_pre41,
         _JH,
         f"{_L3}; {_HIST}",
     ),
     _era("jhash_3words", "4.1", "lookup3-nwords", _jhash.jhash_3words, _JH, f"{_NW}; {_HARNESS}"),
-    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, _HIST),
-    _era("jhash_2words", "2.6.37", "lookup3-golden", _jhash.jhash_2words_v2637, _JH, _HIST),
+    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, _FRR),
+    _era("jhash_2words", "2.6.38", "lookup3-golden", _jhash.jhash_2words_pre41, _JH, _HIST),
     _era("jhash_2words", "4.1", "lookup3-nwords", _jhash.jhash_2words, _JH, f"{_NW}; {_HARNESS}"),
-    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, _HIST),
-    _era("jhash_1word", "2.6.37", "lookup3-golden", _jhash.jhash_1word_v2637, _JH, _HIST),
+    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, _FRR),
+    _era("jhash_1word", "2.6.38", "lookup3-golden", _jhash.jhash_1word_pre41, _JH, _HIST),
     _era("jhash_1word", "4.1", "lookup3-nwords", _jhash.jhash_1word, _JH, f"{_NW}; {_HARNESS}"),
     # --- multiplicative hashes -----------------------------------------------------------
     _era(
@@ -328,7 +332,7 @@ ERAS: tuple[Era, ...] = (
         _inet.udp6_ehash_initval,
         "net/ipv6/udp.c",
         _U6,
-        backports=("6.1.192",),
+        backports=("6.1.40", "5.15.121", "5.10.188", "5.4.251", "4.19.291"),
     ),
     _era(
         "ipv6_addr_jhash",
@@ -345,7 +349,7 @@ ERAS: tuple[Era, ...] = (
         _inet.ipv6_addr_jhash,
         "include/net/ipv6.h",
         _I6 + "; " + _HARNESS,
-        backports=("6.1.192",),
+        backports=("6.1.43", "5.15.124", "5.10.190"),
     ),
     _era(
         "ipv4_portaddr_hash",
@@ -386,7 +390,8 @@ ERAS: tuple[Era, ...] = (
         "jhash2-net-mix",
         _nfct.hash_conntrack_raw_jhash2_netmix,
         _NFCT,
-        "one table for all namespaces, seed ^ net_hash_mix (v4.7); " + _HIST,
+        "commit 1b8c8a9f648c ('netfilter: conntrack: make netns address part of hash'), v4.7; "
+        + _HIST,
     ),
     _era(
         "hash_conntrack_raw",
