@@ -13,8 +13,9 @@
 # `generate.py --check` reproduces the committed vectors on a fresh machine.
 #
 # Idempotent: a series already extracted (at the pinned version, with the same paths) is
-# skipped, and a .deb already downloaded is not downloaded again. Installs gcc and xz-utils
-# through apt-get when they are missing.
+# skipped, and a .deb already downloaded is not downloaded again. Installs gcc, xz-utils and
+# gcc-multilib (for the harness's gcc -m32 build, BITS_PER_LONG == 32) through apt-get when
+# they are missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,6 +68,28 @@ if [[ ${#need_tools[@]} -gt 0 ]]; then
     echo "fetch-kernel-source: installing ${need_tools[*]}" >&2
     apt_update_once
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_tools[@]}" >&2
+fi
+
+# generate.py also builds the harness with gcc -m32 (BITS_PER_LONG == 32: hsiphash's
+# HalfSipHash branch, hash_64's 32-bit branch); that needs the i386 libc and libgcc of
+# gcc-multilib. Installed only when a 32-bit test program cannot be built and run.
+m32_works() {
+    local tmp rc
+    tmp="$(mktemp -d)"
+    printf 'int main(void) { return sizeof(long) == 4 ? 0 : 1; }\n' >"${tmp}/m32.c"
+    rc=0
+    gcc -m32 "${tmp}/m32.c" -o "${tmp}/m32" >/dev/null 2>&1 && "${tmp}/m32" || rc=1
+    rm -rf "${tmp}"
+    return "${rc}"
+}
+if ! m32_works; then
+    echo "fetch-kernel-source: gcc -m32 cannot build a 32-bit program; installing gcc-multilib" >&2
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-multilib >&2
+    if ! m32_works; then
+        echo "fetch-kernel-source: gcc -m32 still fails after installing gcc-multilib" >&2
+        exit 1
+    fi
 fi
 
 # The pinned Debian version of each series (versions.txt beside this script) keeps the vectors

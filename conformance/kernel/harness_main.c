@@ -191,16 +191,18 @@ int main(void)
 			size_t n = harness_hex(buf + 1, sizeof(buf) - 1);
 			siphash_key_t key;
 			hsiphash_key_t hkey;
-			u8 kb[16];
 
-			harness_hex_exact(kb, 16);
-			memcpy(&key, kb, 16);
-			memcpy(&hkey, kb, 16);
+			/* The key is the key struct's memory: 16 bytes for siphash_key_t; for
+			 * hsiphash_key_t (unsigned long key[2]) 16 bytes when BITS_PER_LONG == 64
+			 * and 8 bytes when BITS_PER_LONG == 32. */
 			/* buf + 1: deliberately unaligned, like the self-test's in_unaligned + 1 */
-			if (cmd[0] == 's')
+			if (cmd[0] == 's') {
+				harness_hex_exact(&key, sizeof(key));
 				printf("%llu\n", (unsigned long long)siphash(buf + 1, n, &key));
-			else
+			} else {
+				harness_hex_exact(&hkey, sizeof(hkey));
 				printf("%u\n", hsiphash(buf + 1, n, &hkey));
+			}
 		} else if (strncmp(cmd, "siphash_", 8) == 0) {
 			u64 w[4] = {0, 0, 0, 0};
 			int nw = 0, i;
@@ -233,6 +235,10 @@ int main(void)
 			else
 				r = siphash_3u32((u32)w[0], (u32)w[1], (u32)w[2], &key);
 			printf("%llu\n", (unsigned long long)r);
+		} else if (strcmp(cmd, "abi") == 0) {
+			/* The word size this build was compiled for (one line, key=value). */
+			printf("bits_per_long=%d sizeof_long=%zu sizeof_hsiphash_key_t=%zu\n",
+			       BITS_PER_LONG, sizeof(long), sizeof(hsiphash_key_t));
 #ifdef HARNESS_NET
 		} else if (strcmp(cmd, "inet_ehashfn") == 0 || strcmp(cmd, "udp_ehashfn") == 0) {
 			/* laddr lport faddr fport secret net_mix */

@@ -1,4 +1,5 @@
-/* Shim for <linux/types.h>: fixed-width kernel types and attributes, x86_64 userspace. */
+/* Shim for <linux/types.h>: fixed-width kernel types and attributes, x86_64 userspace (LP64),
+ * or i386 userspace (ILP32, gcc -m32) for the BITS_PER_LONG == 32 build. */
 #ifndef _SHIM_LINUX_TYPES_H
 #define _SHIM_LINUX_TYPES_H
 
@@ -6,8 +7,20 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || __SIZEOF_LONG__ != 8
-#error "the kernel-C harness shims assume a little-endian LP64 host (x86_64)"
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the kernel-C harness shims assume a little-endian host"
+#endif
+
+/* BITS_PER_LONG follows the compiler's own long, as the kernel's asm-generic/bitsperlong.h
+ * does (CONFIG_64BIT <=> LP64): 64 for x86_64, 32 for gcc -m32 (i386). The kernel types
+ * that depend on it (hsiphash_key_t is `unsigned long key[2]`) are then laid out as on such
+ * a kernel. */
+#if defined(__LP64__) && __SIZEOF_LONG__ == 8 && __SIZEOF_POINTER__ == 8
+#define BITS_PER_LONG 64
+#elif !defined(__LP64__) && __SIZEOF_LONG__ == 4 && __SIZEOF_POINTER__ == 4
+#define BITS_PER_LONG 32
+#else
+#error "the kernel-C harness shims assume an LP64 (x86_64) or ILP32 (i386, gcc -m32) host"
 #endif
 
 typedef unsigned char u8;
@@ -48,7 +61,5 @@ typedef u32 __wsum;
 #define __read_mostly
 #define __init
 #define __exit
-
-#define BITS_PER_LONG 64
 
 #endif
