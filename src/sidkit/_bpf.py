@@ -278,6 +278,18 @@ def _elem_attr(
     return attr
 
 
+def _out_or_none(cmd: int, attr: _BpfAttr, out: ctypes.Array[ctypes.c_char]) -> bytes | None:
+    """Run *cmd*; return *out*'s bytes, or None when the kernel answers ENOENT (no such key /
+    end of iteration). The caller keeps the key buffer referenced for the call's duration."""
+    try:
+        bpf(cmd, attr)
+    except KernelOracleError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    return out.raw
+
+
 def map_update(fd: int, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
     """Insert or replace ``key -> value`` (*flags*: BPF_ANY, BPF_NOEXIST or BPF_EXIST)."""
     kbuf = _key_buffer(key)
@@ -291,13 +303,7 @@ def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     """Return the value stored under *key*, or None if the key is absent (ENOENT)."""
     kbuf = _key_buffer(key)
     vbuf = ctypes.create_string_buffer(value_size)
-    try:
-        bpf(BPF_MAP_LOOKUP_ELEM, _elem_attr(fd, kbuf, vbuf))
-    except KernelOracleError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
-    return vbuf.raw
+    return _out_or_none(BPF_MAP_LOOKUP_ELEM, _elem_attr(fd, kbuf, vbuf), vbuf)
 
 
 def map_delete(fd: int, key: bytes) -> None:
@@ -315,13 +321,7 @@ def map_get_next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
     """
     kbuf = None if key is None else _key_buffer(key)
     nbuf = ctypes.create_string_buffer(key_size)
-    try:
-        bpf(BPF_MAP_GET_NEXT_KEY, _elem_attr(fd, kbuf, nbuf))
-    except KernelOracleError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
-    return nbuf.raw
+    return _out_or_none(BPF_MAP_GET_NEXT_KEY, _elem_attr(fd, kbuf, nbuf), nbuf)
 
 
 class Map:

@@ -287,10 +287,9 @@ def ipv6_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str
     as ``jhash_1word(0, mix)``, a v4-mapped one as ``jhash_1word(s6_addr32[3], mix)``, any
     other as ``jhash2(s6_addr32, 4, mix)``; then ``^ port``.
     """
-    bo = check_byteorder(byteorder)
-    w = _v6words(addr, "addr", bo)
-    mix = check_uint(net_mix, 32, "net_mix")
     packed = parse_ipv6(addr, "addr")
+    w: tuple[int, int, int, int] = _LE4[check_byteorder(byteorder)].unpack(packed)
+    mix = check_uint(net_mix, 32, "net_mix")
     if not any(packed):
         h = jhash_1word(0, mix)
     elif packed[:12] == b"\0" * 10 + b"\xff\xff":

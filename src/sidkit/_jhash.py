@@ -54,10 +54,10 @@ def _key_bytes(key: object) -> bytes | bytearray | memoryview:
     )
 
 
-def _initval(initval: object) -> int:
-    if type(initval) is int and 0 <= initval <= M32:
-        return initval
-    return check_uint(initval, 32, "initval")
+def _u32(v: object, name: str) -> int:
+    if type(v) is int and 0 <= v <= M32:
+        return v
+    return check_uint(v, 32, name)
 
 
 def _final(a: int, b: int, c: int) -> int:
@@ -86,7 +86,7 @@ def jhash(key: BytesLike, initval: int = 0) -> int:
     """
     k = key if type(key) is bytes else _key_bytes(key)
     if type(initval) is not int or not 0 <= initval <= M32:
-        _initval(initval)
+        _u32(initval, "initval")
     length = len(k)
     a = b = c = (JHASH_INITVAL + length + initval) & M32
     off = 0
@@ -147,7 +147,7 @@ def jhash2(words: Sequence[int], initval: int = 0) -> int:
     lookup3's ``hashword``. *words* are host-order u32 values, as the C array holds them.
     """
     w = _words(words)
-    iv = _initval(initval)
+    iv = _u32(initval, "initval")
     length = len(w)
     a = b = c = (JHASH_INITVAL + (length << 2) + iv) & M32
     i = 0
@@ -177,12 +177,6 @@ def jhash2(words: Sequence[int], initval: int = 0) -> int:
         if length > 2:
             c = (c + w[i + 2]) & M32
     return _final(a, b, c)
-
-
-def _u32(v: object, name: str) -> int:
-    if type(v) is int and 0 <= v <= M32:
-        return v
-    return check_uint(v, 32, name)
 
 
 def jhash_3words(a: int, b: int, c: int, initval: int = 0) -> int:
@@ -283,7 +277,7 @@ def jhash_lookup2(key: BytesLike, initval: int = 0) -> int:
     The length is added to ``c`` after the 12-byte blocks, and the final mix always runs.
     """
     k = bytes(_key_bytes(key))
-    c = _initval(initval)
+    c = _u32(initval, "initval")
     length = len(k)
     a = b = JHASH_GOLDEN_RATIO
     off = 0
@@ -309,7 +303,7 @@ def jhash2_lookup2(words: Sequence[int], initval: int = 0) -> int:
     (bytes, not words) after the 3-word blocks.
     """
     w = _words(words)
-    c = _initval(initval)
+    c = _u32(initval, "initval")
     a = b = JHASH_GOLDEN_RATIO
     n = len(w)
     i = 0

@@ -134,8 +134,7 @@ def hash_conntrack_raw_combined(
     image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=byteorder)
     bo = "<" if byteorder == "little" else ">"
     combined = (
-        image[:20]
-        + image[20:36]
+        image[:36]  # src (nf_conntrack_man, 20 bytes) and dst.u3 (16)
         + Struct(bo + "II").pack(
             check_uint(zone_id, 32, "zone_id"), check_uint(net_mix, 32, "net_mix")
         )

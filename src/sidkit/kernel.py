@@ -544,8 +544,3 @@ def profile(
     if version < FIRST:
         raise UnknownKernelError(f"kernel {version} predates the modelled range ({FIRST}+)")
     return _cached(version, byteorder, bits_per_long)
-
-
-def functions() -> tuple[str, ...]:
-    """Names of every kernel function the eras table knows."""
-    return tuple(sorted(_BY_FUNCTION))
