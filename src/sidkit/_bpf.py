@@ -46,6 +46,12 @@ __all__ = [
     "BPF_MAP_TYPE_REUSEPORT_SOCKARRAY",
     "BPF_MAP_UPDATE_ELEM",
     "BPF_NOEXIST",
+    "BPF_PROG_LOAD",
+    "BPF_PROG_TYPE_SK_REUSEPORT",
+    "BPF_SK_REUSEPORT_SELECT",
+    "SO_ATTACH_REUSEPORT_CBPF",
+    "SO_ATTACH_REUSEPORT_EBPF",
+    "SO_DETACH_REUSEPORT_BPF",
     "Map",
     "bpf",
     "bpf_available",
@@ -54,6 +60,7 @@ __all__ = [
     "map_get_next_key",
     "map_lookup",
     "map_update",
+    "prog_load",
 ]
 
 # enum bpf_cmd
@@ -62,6 +69,17 @@ BPF_MAP_LOOKUP_ELEM: Final = 1
 BPF_MAP_UPDATE_ELEM: Final = 2
 BPF_MAP_DELETE_ELEM: Final = 3
 BPF_MAP_GET_NEXT_KEY: Final = 4
+BPF_PROG_LOAD: Final = 5
+
+# enum bpf_prog_type
+BPF_PROG_TYPE_SK_REUSEPORT: Final = 21
+# enum bpf_attach_type values accepted for SK_REUSEPORT (0 = unspecified)
+BPF_SK_REUSEPORT_SELECT: Final = 39
+
+# Socket options (include/uapi/asm-generic/socket.h)
+SO_ATTACH_REUSEPORT_CBPF: Final = 51
+SO_ATTACH_REUSEPORT_EBPF: Final = 52
+SO_DETACH_REUSEPORT_BPF: Final = 68
 
 # enum bpf_map_type
 BPF_MAP_TYPE_HASH: Final = 1
@@ -84,6 +102,7 @@ _CMD_NAMES: Final = {
     BPF_MAP_UPDATE_ELEM: "BPF_MAP_UPDATE_ELEM",
     BPF_MAP_DELETE_ELEM: "BPF_MAP_DELETE_ELEM",
     BPF_MAP_GET_NEXT_KEY: "BPF_MAP_GET_NEXT_KEY",
+    BPF_PROG_LOAD: "BPF_PROG_LOAD",
 }
 
 # __NR_bpf per architecture. The numbers differ between ABIs and a wrong one would silently
@@ -138,12 +157,33 @@ class _MapElemAttr(ctypes.Structure):
     )
 
 
+class _ProgLoadAttr(ctypes.Structure):
+    """The BPF_PROG_LOAD member of ``union bpf_attr`` (its first fields, which is all sidkit
+    sets; the kernel reads the rest as zero)."""
+
+    _fields_ = (
+        ("prog_type", ctypes.c_uint32),
+        ("insn_cnt", ctypes.c_uint32),
+        ("insns", ctypes.c_uint64),
+        ("license", ctypes.c_uint64),
+        ("log_level", ctypes.c_uint32),
+        ("log_size", ctypes.c_uint32),
+        ("log_buf", ctypes.c_uint64),
+        ("kern_version", ctypes.c_uint32),
+        ("prog_flags", ctypes.c_uint32),
+        ("prog_name", ctypes.c_char * _MAP_NAME_LEN),
+        ("prog_ifindex", ctypes.c_uint32),
+        ("expected_attach_type", ctypes.c_uint32),
+    )
+
+
 class _BpfAttr(ctypes.Union):
     """``union bpf_attr``, restricted to the members sidkit uses, zero-padded to 128 bytes."""
 
     _fields_ = (
         ("map_create", _MapCreateAttr),
         ("map_elem", _MapElemAttr),
+        ("prog_load", _ProgLoadAttr),
         ("_pad", ctypes.c_ubyte * _ATTR_MIN_SIZE),
     )
 
@@ -322,6 +362,57 @@ def map_get_next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
     kbuf = None if key is None else _key_buffer(key)
     nbuf = ctypes.create_string_buffer(key_size)
     return _out_or_none(BPF_MAP_GET_NEXT_KEY, _elem_attr(fd, kbuf, nbuf), nbuf)
+
+
+def prog_load(
+    prog_type: int,
+    insns: bytes,
+    *,
+    expected_attach_type: int = 0,
+    name: str = "",
+    license: str = "GPL",
+) -> int:
+    """Load a program (raw ``struct bpf_insn`` bytes) and return its fd (the caller closes it).
+
+    The first attempt runs without a verifier log (cheap); if the kernel refuses, the load is
+    repeated with ``log_level = 1`` and the verifier's explanation is appended to the error,
+    because "EACCES" alone tells the author of a generated program nothing.
+    """
+    raw_name = name.encode("ascii")
+    if len(raw_name) >= _MAP_NAME_LEN:
+        raise InputValueError(f"program name must be at most 15 bytes: {name!r}", code="bad-name")
+    if len(insns) % 8 or not insns:
+        raise InputValueError("eBPF program must be a non-empty multiple of 8 bytes")
+    code = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode("ascii"))
+
+    def attempt(log: ctypes.Array[ctypes.c_char] | None) -> int:
+        attr = _BpfAttr()
+        pl = attr.prog_load
+        pl.prog_type = prog_type
+        pl.insn_cnt = len(insns) // 8
+        pl.insns = ctypes.addressof(code)
+        pl.license = ctypes.addressof(lic)
+        pl.prog_name = raw_name
+        pl.expected_attach_type = expected_attach_type
+        if log is not None:
+            pl.log_level = 1
+            pl.log_size = len(log)
+            pl.log_buf = ctypes.addressof(log)
+        return bpf(BPF_PROG_LOAD, attr)
+
+    try:
+        return attempt(None)
+    except KernelOracleError as first:
+        if first.errno not in (errno.EACCES, errno.EINVAL):
+            raise
+        log = ctypes.create_string_buffer(1 << 20)
+        try:
+            return attempt(log)  # pragma: no cover - a refused program is refused again
+        except KernelOracleError as exc:
+            text = log.value.decode("utf-8", "replace").strip()
+            tail = "\n".join(text.splitlines()[-25:])
+            raise _oracle_error(f"{exc}; verifier log (last lines):\n{tail}", exc.errno) from None
 
 
 class Map:

@@ -1,0 +1,504 @@
+# Strategy: the seed's second patch made reuseport hash the session ID instead of the 5-tuple.
+# Mainline Linux needs no patch for that: a classic BPF program (SO_ATTACH_REUSEPORT_CBPF,
+# Linux 4.5+) or an SK_REUSEPORT eBPF program with a REUSEPORT_SOCKARRAY map (4.19+) can return
+# the socket index itself. This module states a steering *policy* once -- where the SID is and
+# how it becomes an index -- and derives everything from that one statement:
+#
+#   policy.select(payload)   the model, plain Python, the reference for the rest;
+#   compile_cbpf(policy)     a sock_filter program (32-bit ALU only, jhash unrolled);
+#   compile_ebpf(policy, fd) an SK_REUSEPORT program (bpf_skb_load_bytes, never direct packet
+#                            access: that sees only the linear part of the skb);
+#   attach(sockets, policy)  both attached to a live group through setsockopt/bpf(2);
+#   mint_cid(policy, i, n)   a connection ID that routes to socket i, for servers that mint
+#                            their own IDs (QUIC) so later packets land where the first did.
+#
+# Programs are built through one intermediate form (sidkit._steer_ir) whose evaluation, the
+# cBPF interpreter and the eBPF interpreter are all checked against select() in the tests.
+"""Session-ID steering policies and their compilation to classic BPF and SK_REUSEPORT eBPF."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+import socket
+import struct
+from collections.abc import Sequence
+from typing import Final, Literal, Protocol
+
+import attrs
+
+from sidkit import _bpf, _steer_ir, cbpf, ebpf
+from sidkit._errors import InputValueError, KernelOracleError
+from sidkit._golden import reciprocal_scale
+from sidkit._jhash import jhash
+
+__all__ = [
+    "AnyOf",
+    "FixedOffset",
+    "Guard",
+    "IndexField",
+    "Method",
+    "SteeringHandle",
+    "SteeringPolicy",
+    "attach",
+    "compile_cbpf",
+    "compile_ebpf",
+    "mint_cid",
+]
+
+Method = Literal["jhash", "modulo", "index"]
+_METHODS: Final = ("jhash", "modulo", "index")
+_M32: Final = (1 << 32) - 1
+#: Largest SID the compilers accept. QUIC's version-independent CIDs reach 255 bytes (RFC 8999
+#: §5.1); the eBPF stack window (512 bytes) and classic BPF's 4096 instructions both fit that.
+MAX_SID: Final = 255
+MAX_SOCKETS: Final = 65535  # struct sock_reuseport counts sockets in a u16
+
+
+class SteeringError(InputValueError):
+    """A steering policy or attachment request that cannot work."""
+
+    code = "bad-steering"
+
+
+def _u8(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or not 0 <= value <= 0xFF:
+        raise SteeringError(f"{attr.name} must be an integer 0..255, got {value!r}")
+
+
+def _nonneg(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or value < 0:
+        raise SteeringError(f"{attr.name} must be a non-negative integer, got {value!r}")
+
+
+@attrs.frozen
+class Guard:
+    """A first-bytes test: the SID counts only if ``payload[offset] & mask == value``.
+
+    This is how a location says "short header" (QUIC: first bit 0) or "transport data"
+    (WireGuard: type 4), the same byte tests RFC 9443 uses to demultiplex protocols on a port.
+    """
+
+    offset: int = attrs.field(validator=_nonneg)
+    mask: int = attrs.field(validator=_u8)
+    value: int = attrs.field(validator=_u8)
+
+    def __attrs_post_init__(self) -> None:
+        if self.value & ~self.mask:
+            raise SteeringError(f"guard value {self.value:#04x} has bits outside {self.mask:#04x}")
+
+    def holds(self, payload: bytes) -> bool:
+        return len(payload) > self.offset and payload[self.offset] & self.mask == self.value
+
+
+def _guards(value: Sequence[Guard | tuple[int, int, int]]) -> tuple[Guard, ...]:
+    return tuple(g if isinstance(g, Guard) else Guard(*g) for g in value)
+
+
+@attrs.frozen
+class FixedOffset:
+    """The SID is *length* bytes at *offset* in the UDP payload, where all *guards* hold.
+
+    This is the seed's zone configuration (``offset``, ``offlen``) with optional first-byte
+    tests. A payload too short to hold the guards and the SID has no SID.
+    """
+
+    offset: int = attrs.field(validator=_nonneg)
+    length: int = attrs.field(validator=_nonneg)
+    guards: tuple[Guard, ...] = attrs.field(default=(), converter=_guards)
+
+    def __attrs_post_init__(self) -> None:
+        if not 1 <= self.length <= MAX_SID:
+            raise SteeringError(f"SID length must be 1..{MAX_SID}, got {self.length}")
+        end = max([self.offset + self.length] + [g.offset + 1 for g in self.guards])
+        low = min([self.offset] + [g.offset for g in self.guards])
+        if end - low > ebpf.STACK_SIZE - 16:
+            raise SteeringError(
+                f"guards and SID span {end - low} bytes; an SK_REUSEPORT program can copy at "
+                f"most {ebpf.STACK_SIZE - 16} to its stack"
+            )
+
+    @property
+    def end(self) -> int:
+        """Shortest payload that can carry this SID and its guards."""
+        return max([self.offset + self.length] + [g.offset + 1 for g in self.guards])
+
+    def sid(self, payload: bytes) -> bytes | None:
+        """The SID bytes in *payload*, or None when it is too short or a guard fails."""
+        if len(payload) < self.end or not all(g.holds(payload) for g in self.guards):
+            return None
+        return bytes(payload[self.offset : self.offset + self.length])
+
+
+class _LocationLike(Protocol):
+    """Anything that says where a SID sits (e.g. a plugin's location): offset, length, guards."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def guards(self) -> Sequence[object]: ...
+
+
+def _as_location(spec: object) -> FixedOffset:
+    if isinstance(spec, FixedOffset):
+        return spec
+    try:
+        loc: _LocationLike = spec  # type: ignore[assignment]
+        guards = [
+            Guard(g.offset, g.mask, g.value) if hasattr(g, "mask") else Guard(*g)  # type: ignore[attr-defined, misc]
+            for g in loc.guards
+        ]
+        return FixedOffset(loc.offset, loc.length, guards)
+    except (AttributeError, TypeError) as exc:
+        raise SteeringError(
+            f"a steering spec must be FixedOffset, AnyOf or have offset/length/guards, got {spec!r}"
+        ) from exc
+
+
+def _locations(alts: Sequence[object]) -> tuple[FixedOffset, ...]:
+    return tuple(_as_location(a) for a in alts)
+
+
+@attrs.frozen
+class AnyOf:
+    """Several places a SID may sit; the first whose guards hold (in order) is used.
+
+    QUIC needs two: a short header (DCID right after the first byte) and a long header (DCID
+    after the version and its length byte). Once a location matches it decides, even when its
+    index is out of range; later locations are not consulted.
+    """
+
+    alternatives: tuple[FixedOffset, ...] = attrs.field(converter=_locations)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.alternatives:
+            raise SteeringError("AnyOf needs at least one location")
+
+
+@attrs.frozen
+class IndexField:
+    """For ``method="index"``: the socket index is ``(BE(sid[offset:offset+length]) >> shift)
+    & mask`` -- a byte or bit field the server wrote into an ID it minted (nginx/Katran style).
+    """
+
+    offset: int = attrs.field(default=0, validator=_nonneg)
+    length: int = attrs.field(default=1)
+    shift: int = attrs.field(default=0, validator=_nonneg)
+    mask: int = attrs.field(default=0xFF)
+
+    def __attrs_post_init__(self) -> None:
+        if self.length not in (1, 2, 3, 4):
+            raise SteeringError(f"index field length must be 1..4 bytes, got {self.length}")
+        if self.shift >= 8 * self.length:
+            raise SteeringError("index field shift leaves no bits")
+        if type(self.mask) is not int or not 0 < self.mask <= _M32:
+            raise SteeringError(f"index field mask must be a positive u32, got {self.mask!r}")
+
+
+def _spec(value: object) -> AnyOf:
+    return value if isinstance(value, AnyOf) else AnyOf((_as_location(value),))
+
+
+@attrs.frozen
+class SteeringPolicy:
+    """Where the SID is (*spec*) and how it names one of *n* sockets (*method*).
+
+    Methods:
+
+    ``"jhash"``
+        ``reciprocal_scale(jhash(sid, seed), n)`` -- the seed's proposal, with the kernel's own
+        hash (include/linux/jhash.h, little-endian word order) and the kernel's own range
+        reduction (the one reuseport uses for the 5-tuple hash).
+    ``"modulo"``
+        the first four bytes of the SID (all of it if shorter) as a big-endian integer, modulo
+        *n* -- the style of the kernel selftest (tools/testing/selftests/net/reuseport_bpf.c).
+    ``"index"``
+        a field of the SID (:class:`IndexField`) is the index; values ``>= n`` fall back to
+        the kernel's hash.
+
+    :meth:`select` returns None when the payload carries no SID or the index is out of range:
+    the kernel's 5-tuple hash then decides, which the compiled programs reproduce.
+    """
+
+    spec: AnyOf = attrs.field(converter=_spec)
+    method: Method = attrs.field(default="jhash")
+    n: int = attrs.field(default=4)
+    seed: int = attrs.field(default=0)
+    field: IndexField = attrs.field(factory=IndexField)
+
+    def __attrs_post_init__(self) -> None:
+        if self.method not in _METHODS:
+            raise SteeringError(f"method must be one of {_METHODS}, got {self.method!r}")
+        if type(self.n) is not int or not 1 <= self.n <= MAX_SOCKETS:
+            raise SteeringError(f"n must be 1..{MAX_SOCKETS} sockets, got {self.n!r}")
+        if type(self.seed) is not int or not 0 <= self.seed <= _M32:
+            raise SteeringError(f"seed must be a u32, got {self.seed!r}")
+        if self.method == "index":
+            for loc in self.spec.alternatives:
+                if self.field.offset + self.field.length > loc.length:
+                    raise SteeringError(
+                        f"index field ends at byte {self.field.offset + self.field.length} "
+                        f"of a {loc.length}-byte SID"
+                    )
+
+    def sid(self, payload: bytes) -> bytes | None:
+        """The SID of the first location that matches, or None."""
+        for loc in self.spec.alternatives:
+            sid = loc.sid(payload)
+            if sid is not None:
+                return sid
+        return None
+
+    def index_of(self, sid: bytes) -> int:
+        """The method's raw value for *sid* (may be ``>= n`` for ``"index"``)."""
+        if self.method == "jhash":
+            return reciprocal_scale(jhash(sid, self.seed), self.n)
+        if self.method == "modulo":
+            return int.from_bytes(sid[:4], "big") % self.n
+        f = self.field
+        return (int.from_bytes(sid[f.offset : f.offset + f.length], "big") >> f.shift) & f.mask
+
+    def select(self, payload: bytes | bytearray | memoryview) -> int | None:
+        """The model: the socket index for *payload*, or None (the kernel's hash decides)."""
+        sid = self.sid(bytes(payload))
+        if sid is None:
+            return None
+        index = self.index_of(sid)
+        return index if index < self.n else None
+
+    def ir(self) -> _steer_ir.Program:
+        """The policy in the steering IR that both compilers lower."""
+        alts = []
+        for loc in self.spec.alternatives:
+            body = self._body(loc)
+            lo, hi = _steer_ir.body_uses(body)
+            guard_offs = [g.offset for g in loc.guards]
+            alts.append(
+                _steer_ir.Alternative(
+                    need=max([hi, loc.end] + [o + 1 for o in guard_offs]),
+                    guards=tuple((g.offset, g.mask, g.value) for g in loc.guards),
+                    body=tuple(body),
+                    low=min([lo, loc.offset, *guard_offs]),
+                )
+            )
+        return _steer_ir.Program(tuple(alts), self.n)
+
+    def _body(self, loc: FixedOffset) -> list[_steer_ir.Op]:
+        ir = _steer_ir
+        if self.method == "jhash":
+            ops = ir.jhash_ops(loc.offset, loc.length, self.seed)
+            return [*ops, ir.Set("v", 0), ir.Bin("or", "v", "c"), ir.Scale("v", self.n)]
+        if self.method == "modulo":
+            return [ir.LoadBE("v", loc.offset, min(4, loc.length)), ir.Bin("mod", "v", imm=self.n)]
+        f = self.field
+        fops: list[ir.Op] = [ir.LoadBE("v", loc.offset + f.offset, f.length)]
+        if f.shift:
+            fops.append(ir.Bin("rsh", "v", imm=f.shift))
+        if f.mask != (1 << (8 * f.length)) - 1:
+            fops.append(ir.Bin("and", "v", imm=f.mask))
+        return fops
+
+
+def compile_cbpf(policy: SteeringPolicy) -> list[cbpf.SockFilter]:
+    """A classic BPF program for SO_ATTACH_REUSEPORT_CBPF that implements *policy*.
+
+    It returns the socket index, or 0xffffffff ("out of range": the kernel falls back to its
+    hash, net/core/sock_reuseport.c ``run_bpf_filter``) when there is no SID. The length is
+    tested before any load, because a classic load past the end returns 0 -- socket 0 --
+    rather than failing.
+    """
+    return _steer_ir.to_cbpf(policy.ir())
+
+
+def compile_ebpf(
+    policy: SteeringPolicy, map_fd: int, *, on_no_sid: Literal["pass", "drop"] = "pass"
+) -> list[ebpf.Insn]:
+    """An SK_REUSEPORT program that selects ``map[policy.select(payload)]``.
+
+    *map_fd* is a REUSEPORT_SOCKARRAY map whose slot i holds socket i. Without a SID (or with
+    an out-of-range index or an empty slot) the program returns SK_PASS without selecting, so
+    the kernel's hash decides -- or SK_DROP with ``on_no_sid="drop"`` (the sender then sees
+    ECONNREFUSED).
+    """
+    return _steer_ir.to_ebpf(policy.ir(), map_fd, on_no_sid=on_no_sid)
+
+
+def mint_cid(
+    policy: SteeringPolicy,
+    index: int,
+    length: int | None = None,
+    *,
+    rng: random.Random | None = None,
+) -> bytes:
+    """A random SID of *length* bytes that *policy* routes to socket *index*.
+
+    A QUIC server picks the connection IDs its peer will send; minting them with this function
+    makes every later packet land on the socket that handled the handshake. *length* defaults
+    to the first location's SID length. The bytes are random apart from what the method needs
+    (for ``"jhash"`` the search takes about *n* tries).
+    """
+    if type(index) is not int or not 0 <= index < policy.n:
+        raise SteeringError(f"index must be 0..{policy.n - 1}, got {index!r}")
+    lengths = {loc.length for loc in policy.spec.alternatives}
+    if length is None:
+        length = policy.spec.alternatives[0].length
+    if length not in lengths:
+        raise SteeringError(f"the policy's SIDs are {sorted(lengths)} bytes long, not {length}")
+    gen = rng or random.Random(os.urandom(16))
+    if policy.method == "jhash":
+        for _ in range(max(1000, 64 * policy.n)):
+            sid = gen.randbytes(length)
+            if policy.index_of(sid) == index:
+                return sid
+        raise SteeringError("no SID found for that index (this should not happen)")
+    out = bytearray(gen.randbytes(length))
+    if policy.method == "modulo":
+        width = min(4, length)
+        top = (1 << (8 * width)) // policy.n
+        value = gen.randrange(top) * policy.n + index
+        out[:width] = value.to_bytes(width, "big")
+        return bytes(out)
+    f = policy.field
+    if (index & f.mask) != index:
+        raise SteeringError(f"index {index} does not fit the field mask {f.mask:#x}")
+    old = int.from_bytes(out[f.offset : f.offset + f.length], "big")
+    new = (old & ~(f.mask << f.shift)) | (index << f.shift)
+    out[f.offset : f.offset + f.length] = (new & ((1 << (8 * f.length)) - 1)).to_bytes(
+        f.length, "big"
+    )
+    return bytes(out)
+
+
+# --- attaching to a live group -----------------------------------------------------------------
+
+
+@attrs.define
+class SteeringHandle:
+    """An attached steering program; :meth:`detach` restores the kernel's hash selection."""
+
+    backend: Literal["cbpf", "ebpf"]
+    sock: socket.socket
+    prog_fd: int | None = None
+    map: _bpf.Map | None = None
+    attached: bool = True
+
+    def detach(self) -> None:
+        """Detach the program from the group and free the program and map (idempotent).
+
+        SO_DETACH_REUSEPORT_BPF exists since Linux 5.7; closing every socket of the group also
+        frees the program.
+        """
+        if not self.attached:
+            return
+        self.attached = False
+        try:
+            if self.sock.fileno() >= 0:
+                self.sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_DETACH_REUSEPORT_BPF, 0)
+        except OSError as exc:
+            raise _refused("SO_DETACH_REUSEPORT_BPF", exc) from exc
+        finally:
+            if self.prog_fd is not None:
+                os.close(self.prog_fd)
+                self.prog_fd = None
+            if self.map is not None:
+                self.map.close()
+
+    def __enter__(self) -> SteeringHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+
+def _refused(what: str, exc: OSError) -> KernelOracleError:
+    err = KernelOracleError(f"the kernel refused {what}: {exc.strerror or exc}")
+    err.errno = exc.errno
+    return err
+
+
+def _check_group(sockets: Sequence[socket.socket]) -> None:
+    if not sockets:
+        raise SteeringError("attach needs at least one socket of the group")
+    for s in sockets:
+        if not isinstance(s, socket.socket) or s.fileno() < 0:
+            raise SteeringError(f"not an open socket: {s!r}")
+        if s.type != socket.SOCK_DGRAM:
+            raise SteeringError("sidkit steers UDP groups; this socket is not SOCK_DGRAM")
+        if not s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
+            raise SteeringError(f"socket fd {s.fileno()} does not have SO_REUSEPORT set")
+        try:
+            port = s.getsockname()[1]
+        except OSError as exc:
+            raise SteeringError(f"socket fd {s.fileno()} is not bound") from exc
+        if not port:
+            raise SteeringError(f"socket fd {s.fileno()} is not bound (port 0)")
+
+
+def attach(
+    sockets: Sequence[socket.socket],
+    policy: SteeringPolicy,
+    backend: Literal["cbpf", "ebpf"] = "cbpf",
+    *,
+    on_no_sid: Literal["pass", "drop"] = "pass",
+) -> SteeringHandle:
+    """Attach *policy* to the bound reuseport group of *sockets* and return a handle.
+
+    *sockets* must be in the kernel's group order (bind order, minus closed sockets with the
+    last one moved into the hole -- :class:`sidkit.reuseport.Group` tracks it): classic BPF
+    returns an index into that order. The eBPF backend fills a REUSEPORT_SOCKARRAY with
+    ``sockets[i]`` at key i, so its indices are the list's regardless of group order.
+
+    Raises :class:`SteeringError` for unusable sockets and
+    :class:`~sidkit.KernelOracleError` (an ``OSError``) when the kernel refuses: not Linux,
+    no CAP_BPF / CAP_NET_ADMIN, a socket already in another map (EBUSY), a verifier rejection
+    (the verifier's log is in the message).
+    """
+    _check_group(sockets)
+    first = sockets[0]
+    if backend == "cbpf":
+        if on_no_sid != "pass":
+            raise SteeringError("classic BPF cannot drop: on_no_sid must be 'pass' for cbpf")
+        program = compile_cbpf(policy)
+        raw = cbpf.encode(program)
+        # struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the kernel
+        # copies the array during setsockopt, so the buffer only has to outlive the call.
+        code = ctypes.create_string_buffer(raw, len(raw))
+        fprog = struct.pack("HxxxxxxQ", len(program), ctypes.addressof(code))
+        try:
+            first.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_CBPF, fprog)
+        except OSError as exc:
+            raise _refused("SO_ATTACH_REUSEPORT_CBPF", exc) from exc
+        return SteeringHandle("cbpf", first)
+    if backend != "ebpf":
+        raise SteeringError(f"backend must be 'cbpf' or 'ebpf', got {backend!r}")
+    sockarray = _bpf.Map(
+        _bpf.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
+        4,
+        8,
+        max(policy.n, len(sockets)),
+        name="sidkit_socks",
+    )
+    prog_fd: int | None = None
+    try:
+        for i, s in enumerate(sockets):
+            sockarray.update(struct.pack("=I", i), struct.pack("=Q", s.fileno()))
+        insns = compile_ebpf(policy, sockarray.fd, on_no_sid=on_no_sid)
+        prog_fd = _bpf.prog_load(
+            _bpf.BPF_PROG_TYPE_SK_REUSEPORT,
+            ebpf.encode(insns),
+            expected_attach_type=_bpf.BPF_SK_REUSEPORT_SELECT,
+            name="sidkit_steer",
+        )
+        try:
+            first.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_EBPF, prog_fd)
+        except OSError as exc:
+            raise _refused("SO_ATTACH_REUSEPORT_EBPF", exc) from exc
+    except BaseException:
+        if prog_fd is not None:
+            os.close(prog_fd)
+        sockarray.close()
+        raise
+    return SteeringHandle("ebpf", first, prog_fd, sockarray)
