@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -138,12 +139,9 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
         except BaseException as exc:
             status = 1
             code = exc.errno if isinstance(exc, OSError) else None
-            try:
-                _send_obj(
-                    w, ("error", (type(exc).__name__, str(exc), traceback.format_exc(), code))
-                )
-            except BaseException:
-                pass
+            report = (type(exc).__name__, str(exc), traceback.format_exc(), code)
+            with contextlib.suppress(BaseException):
+                _send_obj(w, ("error", report))
         finally:
             os._exit(status)
     os.close(w)
@@ -400,8 +398,6 @@ def _lab_main(fn: Callable[..., T], args: tuple[object, ...]) -> T:
     try:
         if os.read(ready_r, 1) != b"1":
             raise KernelOracleError("the client namespace process did not start")
-        from pyroute2 import IPRoute
-
         with IPRoute() as ip:
             ip.link(
                 "add", ifname="sidkit0", kind="veth", peer={"ifname": "sidkit1", "net_ns_pid": pid}
