@@ -15,7 +15,7 @@ import ipaddress
 from struct import Struct
 
 from sidkit._errors import InputTypeError, InputValueError
-from sidkit._jhash import M32, jhash2, jhash_1word, jhash_3words
+from sidkit._jhash import M32, jhash2, jhash_1word, jhash_3words, jhash_3words_pre41
 from sidkit._validate import ByteOrder, check_byteorder, check_uint
 
 __all__ = [
@@ -164,6 +164,30 @@ def udp_ehashfn(
     bo = check_byteorder(byteorder)
     word = (check_uint(lport, 16, "lport") << 16) | _be16(fport, "fport", bo)
     return jhash_3words(_v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), word, initval)
+
+
+def udp_ehashfn_pre41(
+    laddr: Address,
+    lport: int,
+    faddr: Address,
+    fport: int,
+    initval: int,
+    *,
+    byteorder: str = "little",
+) -> int:
+    """:func:`udp_ehashfn` as kernels v3.9 to v4.0 computed it.
+
+    The expression is the same, but ``jhash_3words`` still added the golden-ratio start
+    value and not the word count (``JHASH_INITVAL + initval``; commit 2e7056c43321 changed
+    that in v4.1). In v3.9-v3.12 the function was ``inet_ehashfn`` with
+    ``inet_ehash_secret``; sidkit folds the secret into *initval* either way. Kernel source:
+    ``include/net/inet_sock.h`` (v3.9-v3.12), ``net/ipv4/udp.c`` (v3.13-v4.0).
+    """
+    bo = check_byteorder(byteorder)
+    word = (check_uint(lport, 16, "lport") << 16) | _be16(fport, "fport", bo)
+    return jhash_3words_pre41(
+        _v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), word, initval
+    )
 
 
 def ipv6_addr_jhash(addr: Address, initval: int, *, byteorder: str = "little") -> int:

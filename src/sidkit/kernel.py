@@ -18,7 +18,18 @@ from typing import Any
 
 import attrs
 
-from sidkit import _flow, _golden, _inet, _jhash, _nfct, _siphash, _toeplitz
+from sidkit import (
+    _flow,
+    _golden,
+    _inet,
+    _jhash,
+    _nfct,
+    _reuseport,
+    _siphash,
+    _toeplitz,
+    cbpf,
+    ebpf,
+)
 from sidkit._errors import UnknownKernelError
 
 __all__ = [
@@ -145,6 +156,14 @@ _FRR = (
 )
 _HARNESS = "kernel C compiled from Debian linux-source 6.1.192 and 6.12.117 (conformance/kernel)"
 _LIVE = "live-kernel bucket order of a BPF_F_ZERO_SEED hash map (tests/test_live_kernel_jhash.py)"
+_UDPC = "net/ipv4/udp.c udp4_lib_lookup2() (net/ipv6/udp.c alike)"
+_SRP = "net/core/sock_reuseport.c"
+_RP_LIVE = "live kernel 6.18 in a private namespace (tests/test_live_reuseport.py)"
+_RP_SAME = (
+    "same index as the 6.18 form when no member is connected and none set SO_INCOMING_CPU, "
+    "which the live tests check"
+)
+_RP_HIST = "read from the kernel history; no live kernel of this era is available"
 _HIST = "read from the kernel history (patch text); no compiled oracle reaches this era"
 _NFCT = "net/netfilter/nf_conntrack_core.c"
 _I6 = (
@@ -277,6 +296,14 @@ ERAS: tuple[Era, ...] = (
     _era(
         "udp_ehashfn",
         "3.9",
+        "jhash_3words-golden",
+        _inet.udp_ehashfn_pre41,
+        "include/net/inet_sock.h (inet_ehashfn, v3.9-v3.12), net/ipv4/udp.c (v3.13-v4.0)",
+        f"{_NW}: until then jhash_3words started from JHASH_INITVAL + initval; {_HIST}",
+    ),
+    _era(
+        "udp_ehashfn",
+        "4.1",
         "jhash_3words",
         _inet.udp_ehashfn,
         "net/ipv4/udp.c",
@@ -445,6 +472,123 @@ ERAS: tuple[Era, ...] = (
         _toeplitz.toeplitz,
         "(NIC hardware; Microsoft RSS)",
         "Microsoft RSS verification suite; tools/testing/selftests/net/toeplitz.c",
+    ),
+    # --- SO_REUSEPORT selection ---------------------------------------------------------------
+    _era(
+        "reuseport_select",
+        "2.6.12",
+        ABSENT,
+        None,
+        "net/ipv4/udp.c",
+        "SO_REUSEPORT arrived in v3.9 (c617f398edd4 TCP, ba418fa357a7 UDPv4)",
+    ),
+    _era("reuseport_select", "3.9", "score-loop", _reuseport.score_loop, _UDPC, _RP_HIST),
+    _era("reuseport_select", "4.5", "group-hash", _reuseport.by_hash, _SRP, _RP_SAME),
+    _era(
+        "reuseport_select",
+        "5.8",
+        "group-hash-skip-connected",
+        _reuseport.by_hash_skip_connected,
+        _SRP,
+        "efc6b6f6c311 ('udp: Improve load balancing for SO_REUSEPORT.'), v5.8 and 5.4.55; "
+        + _RP_SAME,
+        ("5.4.55",),
+    ),
+    _era(
+        "reuseport_select",
+        "6.2",
+        "group-hash-incoming-cpu",
+        _reuseport.by_hash_incoming_cpu,
+        _SRP,
+        "b261eda84ec1 ('soreuseport: Fix socket selection for SO_INCOMING_CPU.'), v6.2, also "
+        "in the 6.0/6.1 stable branches (first stable release not pinned here); " + _RP_LIVE,
+    ),
+    _era("reuseport_udp4_sport", "3.9", "htons", _reuseport.sport_htons, _UDPC, _RP_HIST),
+    _era(
+        "reuseport_udp4_sport",
+        "3.13",
+        "raw",
+        _reuseport.sport_raw,
+        _UDPC,
+        "65cd8033ff37 ('ipv4: split inet_ehashfn to hash functions per compilation unit'), "
+        "v3.13; " + _RP_LIVE,
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "3.9",
+        "scored-out",
+        _reuseport.connect_stays,
+        _UDPC,
+        "a connected socket scores -1 for every other peer, so it leaves the chain walk; "
+        + _RP_HIST,
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "4.5",
+        NOT_MODELLED,
+        None,
+        _UDPC,
+        "v4.5-v5.3 return the group's pick for the first chain socket with the best score, "
+        "so the outcome depends on hash-chain order (fixed by acdcecc61285, v5.4)",
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "5.4",
+        "stays-in-group",
+        _reuseport.connect_stays,
+        _UDPC,
+        "acdcecc61285 ('udp: correct reuseport selection with connected sockets'), v5.4: "
+        "has_conns; the connected member still receives its own peer's datagrams; " + _RP_HIST,
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "6.13",
+        "leaves-group",
+        _reuseport.connect_leaves,
+        "net/ipv4/udp.c udp_lib_hash4(), net/ipv6/udp.c",
+        "78c91ae2c6de / 1b29a730ef8b (UDP 4-tuple hash), v6.13; " + _RP_LIVE,
+    ),
+    _era(
+        "reuseport_cbpf",
+        "2.6.12",
+        ABSENT,
+        None,
+        _SRP,
+        "SO_ATTACH_REUSEPORT_CBPF arrived in v4.5 (538950a1b752)",
+    ),
+    _era("reuseport_cbpf", "4.5", "index", cbpf.run, _SRP, "538950a1b752; " + _RP_LIVE),
+    _era(
+        "reuseport_sk_reuseport",
+        "2.6.12",
+        ABSENT,
+        None,
+        _SRP,
+        "BPF_PROG_TYPE_SK_REUSEPORT arrived in v4.19 (2dbb9b9e6df6)",
+    ),
+    _era(
+        "reuseport_sk_reuseport",
+        "4.19",
+        "verdict",
+        ebpf.run_sk_reuseport,
+        _SRP,
+        "2dbb9b9e6df6 ('bpf: Introduce BPF_PROG_TYPE_SK_REUSEPORT'), v4.19; " + _RP_LIVE,
+    ),
+    _era(
+        "reuseport_migration",
+        "2.6.12",
+        ABSENT,
+        None,
+        _SRP,
+        "closed-socket section and request migration arrived in v5.14 (1cd62c21572c...)",
+    ),
+    _era(
+        "reuseport_migration",
+        "5.14",
+        "closed-section",
+        _reuseport.swap_remove,
+        _SRP,
+        "Kuniyuki Iwashima's 'Socket migration for SO_REUSEPORT' series (1cd62c21572c "
+        "'tcp: Add num_closed_socks to struct sock_reuseport'), v5.14; " + _RP_HIST,
     ),
 )
 
