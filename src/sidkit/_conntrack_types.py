@@ -136,9 +136,7 @@ def _nat_endpoint(value: object) -> tuple[IPAddress, int] | None:
     if value is None:
         return None
     if not isinstance(value, tuple) or len(value) != 2:
-        raise InputValueError(
-            "a NAT target is an (address, port) pair", code="bad-nat"
-        )
+        raise InputValueError("a NAT target is an (address, port) pair", code="bad-nat")
     return parse_ip(value[0], "NAT address"), check_uint(value[1], 16, "NAT port")
 
 
@@ -404,4 +402,3 @@ class PacketResult:
     migration: MigrationCost | None = None
     reason: str = ""
     sid_fallback: bool = False
-

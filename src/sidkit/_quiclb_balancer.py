@@ -24,7 +24,7 @@ from sidkit._quiclb_core import (
     UNROUTABLE_CONFIG_ID,
     Config,
     ConfigError,
-    classify_dcid,
+    classify,
     config_table,
 )
 from sidkit._validate import as_bytes
@@ -137,11 +137,8 @@ class _Table:
         return False
 
 
-@attrs.frozen
-class _Header:
-    long: bool
-    dcid: bytes | None
-    scid: bytes | None
+# (long header?, DCID or None, SCID or None): a plain tuple, built once per datagram.
+_Header = tuple[bool, bytes | None, bytes | None]
 
 
 class Balancer:
@@ -209,28 +206,28 @@ class Balancer:
         self-encode, the length in the first CID octet.
         """
         if not data:
-            return _Header(False, None, None)
+            return (False, None, None)
         if data[0] & LONG_HEADER:
             # Long header (RFC 8999 section 5.1): flags, version(32), DCID len, DCID, SCID
             # len, SCID. A truncated DCID is no DCID.
             if len(data) < 6:
-                return _Header(True, None, None)
+                return (True, None, None)
             end = 6 + data[5]
             if len(data) < end:
-                return _Header(True, None, None)
+                return (True, None, None)
             dcid = data[6:end]
             if len(data) < end + 1 or len(data) < end + 1 + data[end]:
-                return _Header(True, dcid, None)
-            return _Header(True, dcid, data[end + 1 : end + 1 + data[end]])
+                return (True, dcid, None)
+            return (True, dcid, data[end + 1 : end + 1 + data[end]])
         if len(data) < 2:
-            return _Header(False, None, None)
+            return (False, None, None)
         first = data[1]
         config = self._configs.get(first >> 5)
         if config is None or self.self_encoded_lengths or first >> 5 == UNROUTABLE_CONFIG_ID:
             length = 1 + (first & LENGTH_MASK)
         else:
             length = config.cid_length
-        return _Header(False, data[1 : 1 + length], None)
+        return (False, data[1 : 1 + length], None)
 
     def _lookup(self, name: Table, key: Hashable, now: float) -> str | None:
         target, expired = self._tables[name].get(key, now)
@@ -251,20 +248,17 @@ class Balancer:
         if not isinstance(now, int | float) or isinstance(now, bool):
             raise InputTypeError(f"now must be a number of seconds, not {type(now).__name__}")
         header = self._parse(data)
-        reason = "malformed"
-        if header.dcid is not None:
-            cid = classify_dcid(
-                self._configs,
-                header.dcid,
-                self_encoded_lengths=self.self_encoded_lengths,
-                long_header=header.long,
+        long, dcid, _ = header
+        reason: str = "malformed"
+        if dcid is not None:
+            reason, config_id, server_id = classify(
+                self._configs, dcid, self.self_encoded_lengths, long
             )
-            reason = cid.reason
-            if cid.routable and cid.config_id is not None and cid.server_id is not None:
-                target = self._servers[cid.config_id].get(cid.server_id)
+            if server_id is not None and config_id is not None:
+                target = self._servers[config_id].get(server_id)
                 if target is not None:
                     self.counts["step:cid"] += 1
-                    return Decision(target, "cid", "routable", cid.server_id)
+                    return Decision(target, "cid", "routable", server_id)
                 reason = "unknown-server"
         self.counts[f"unroutable:{reason}"] += 1
         decision = self._from_tables(header, four_tuple, now, reason)
@@ -274,13 +268,14 @@ class Balancer:
     def _from_tables(
         self, header: _Header, four_tuple: Hashable, now: float, reason: str
     ) -> Decision:
-        long_key = (four_tuple, header.scid) if header.long and header.scid is not None else None
+        long, dcid, scid = header
+        long_key = (four_tuple, scid) if long and scid is not None else None
         if long_key is not None:
             target = self._lookup("long-header", long_key, now)
             if target is not None:
                 return Decision(target, "long-header-table", reason)
-        if header.dcid:
-            target = self._lookup("dcid", header.dcid, now)
+        if dcid:
+            target = self._lookup("dcid", dcid, now)
             if target is not None:
                 return Decision(target, "dcid-table", reason)
         target = self._lookup("four-tuple", four_tuple, now)
@@ -288,8 +283,8 @@ class Balancer:
             return Decision(target, "four-tuple-table", reason)
         target = self._fallback(four_tuple)
         keys: dict[Table, Hashable] = {"four-tuple": four_tuple}
-        if header.dcid:
-            keys["dcid"] = header.dcid
+        if dcid:
+            keys["dcid"] = dcid
         if long_key is not None:
             keys["long-header"] = long_key
         for name, key in keys.items():

@@ -68,9 +68,12 @@ class FourPass:
     pass). For an odd length the middle octet is split between the halves: ``left_0`` keeps its
     high nibble, ``right_0`` its low nibble, and every pass clears the other nibble again
     (steps 2, 5, 7, 9, 11), so each half carries exactly ``4 * length`` bits between them.
+
+    The rounds are written out inline (no per-round method call): this is the load balancer's
+    per-packet path.
     """
 
-    __slots__ = ("_aes", "_affix", "_left_mask", "_right_mask", "_shift", "half", "length")
+    __slots__ = ("_aes", "_lm", "_post", "_pre", "_rm", "_shift", "half", "length")
 
     def __init__(self, length: int, layout: ExpandLayout, encrypt: Block) -> None:
         self.length = length
@@ -78,58 +81,77 @@ class FourPass:
         full = (1 << (8 * half)) - 1
         odd = length % 2
         # left_0 "clears its last four bits", right_0 "clears its first four bits" (step 2).
-        self._left_mask = full & ~0xF if odd else full
-        self._right_mask = full >> 4 if odd else full
-        # Bits below left's last octet in the joined ciphertext: the halves overlap by one
-        # octet (the split one) when the length is odd.
+        self._lm = full & ~0xF if odd else full
+        self._rm = full >> 4 if odd else full
+        # Bits below left's last octet in the joined block: the halves overlap by one octet
+        # (the split one) when the length is odd.
         self._shift = 8 * (length - half)
-        self._affix = expand_affixes(layout, length, half)
+        affix = expand_affixes(layout, length, half)
+        # Indexed by pass number; index 0 unused.
+        self._pre = (b"", *affix[0::2])
+        self._post = (b"", *affix[1::2])
         self._aes = encrypt
 
     def _round(self, pass_: int, value: int) -> int:
         """truncate(AES_ECB(key, expand(length, pass, value)), half_len) as an int."""
         half = self.half
-        pre, post = self._affix[2 * pass_ - 2], self._affix[2 * pass_ - 1]
-        out = self._aes(pre + value.to_bytes(half, "big") + post)
-        return int.from_bytes(out[:half], "big")
+        block = self._pre[pass_] + value.to_bytes(half, "big") + self._post[pass_]
+        return int.from_bytes(self._aes(block)[:half], "big")
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """Steps 1-12: *plaintext* (server ID || nonce) to the ciphertext, same length."""
-        half, lm, rm = self.half, self._left_mask, self._right_mask
-        left = int.from_bytes(plaintext[:half], "big") & lm
-        right = int.from_bytes(plaintext[self.length - half :], "big") & rm
-        right = (right ^ self._round(1, left)) & rm
-        left = (left ^ self._round(2, right)) & lm
-        right = (right ^ self._round(3, left)) & rm
-        left = (left ^ self._round(4, right)) & lm
+        aes, half, pre, post, lm, rm = (
+            self._aes, self.half, self._pre, self._post, self._lm, self._rm
+        )  # fmt: skip
+        value = int.from_bytes(plaintext, "big")
+        left = (value >> self._shift) & lm
+        right = value & rm
+        out = aes(pre[1] + left.to_bytes(half, "big") + post[1])
+        right = (right ^ int.from_bytes(out[:half], "big")) & rm
+        out = aes(pre[2] + right.to_bytes(half, "big") + post[2])
+        left = (left ^ int.from_bytes(out[:half], "big")) & lm
+        out = aes(pre[3] + left.to_bytes(half, "big") + post[3])
+        right = (right ^ int.from_bytes(out[:half], "big")) & rm
+        out = aes(pre[4] + right.to_bytes(half, "big") + post[4])
+        left = (left ^ int.from_bytes(out[:half], "big")) & lm
         return ((left << self._shift) | right).to_bytes(self.length, "big")
-
-    def _split(self, ciphertext: bytes) -> tuple[int, int]:
-        value = int.from_bytes(ciphertext[: self.length], "big")
-        left = (value >> self._shift) & self._left_mask
-        right = value & ((1 << (8 * self.half)) - 1) & self._right_mask
-        return left, right
 
     def decrypt_left(self, ciphertext: bytes) -> int:
         """The three decryption passes of section 5.5.2: ``left_0`` as an int of *half* octets.
 
         Enough when the server ID lies wholly in ``left_0`` (nonce length >= server ID
-        length); the load balancer then never computes the nonce.
+        length); the load balancer then never computes the nonce. *ciphertext* is exactly
+        *length* octets.
         """
-        lm, rm = self._left_mask, self._right_mask
-        left, right = self._split(ciphertext)
-        left = (left ^ self._round(4, right)) & lm
+        aes, half, pre, post, lm, rm = (
+            self._aes, self.half, self._pre, self._post, self._lm, self._rm
+        )  # fmt: skip
+        value = int.from_bytes(ciphertext, "big")
+        left = (value >> self._shift) & lm
+        right = value & rm
+        out = aes(pre[4] + right.to_bytes(half, "big") + post[4])
+        left = (left ^ int.from_bytes(out[:half], "big")) & lm
+        out = aes(pre[3] + left.to_bytes(half, "big") + post[3])
         # The draft's pseudocode says clear_first_bits(left_1, 4) here; it must be right_1
         # (the half just computed), as steps 5 and 9 of the encryption and quiche both do.
-        right = (right ^ self._round(3, left)) & rm
-        return (left ^ self._round(2, right)) & lm
+        right = (right ^ int.from_bytes(out[:half], "big")) & rm
+        out = aes(pre[2] + right.to_bytes(half, "big") + post[2])
+        return (left ^ int.from_bytes(out[:half], "big")) & lm
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         """All four passes backwards: the whole plaintext (server ID || nonce)."""
-        lm, rm = self._left_mask, self._right_mask
-        left, right = self._split(ciphertext)
-        left = (left ^ self._round(4, right)) & lm
-        right = (right ^ self._round(3, left)) & rm
-        left = (left ^ self._round(2, right)) & lm
-        right = (right ^ self._round(1, left)) & rm
+        aes, half, pre, post, lm, rm = (
+            self._aes, self.half, self._pre, self._post, self._lm, self._rm
+        )  # fmt: skip
+        value = int.from_bytes(ciphertext, "big")
+        left = (value >> self._shift) & lm
+        right = value & rm
+        out = aes(pre[4] + right.to_bytes(half, "big") + post[4])
+        left = (left ^ int.from_bytes(out[:half], "big")) & lm
+        out = aes(pre[3] + left.to_bytes(half, "big") + post[3])
+        right = (right ^ int.from_bytes(out[:half], "big")) & rm
+        out = aes(pre[2] + right.to_bytes(half, "big") + post[2])
+        left = (left ^ int.from_bytes(out[:half], "big")) & lm
+        out = aes(pre[1] + left.to_bytes(half, "big") + post[1])
+        right = (right ^ int.from_bytes(out[:half], "big")) & rm
         return ((left << self._shift) | right).to_bytes(self.length, "big")

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -146,6 +147,7 @@ class Config:
     _encrypt: Any = attrs.field(init=False, repr=False, eq=False, hash=False, default=None)
     _decrypt: Any = attrs.field(init=False, repr=False, eq=False, hash=False, default=None)
     _four: Any = attrs.field(init=False, repr=False, eq=False, hash=False, default=None)
+    _decoder: Any = attrs.field(init=False, repr=False, eq=False, hash=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.plaintext_length > MAX_PLAINTEXT_LENGTH:
@@ -158,13 +160,22 @@ class Config:
                 f"the CID would be {self.cid_length} octets: server-use octets may be added "
                 f"'up to the limit specified in that version of QUIC' ({MAX_CID_LENGTH} for v1)"
             )
-        if self.key is not None:
+        n_sid = self.server_id_length
+        decoder: Callable[[bytes], bytes]
+        if self.key is None:
+            decoder = operator.itemgetter(slice(0, n_sid))
+        else:
             encrypt, decrypt = aes_ecb(self.key)
             object.__setattr__(self, "_encrypt", encrypt)
             object.__setattr__(self, "_decrypt", decrypt)
-            if self.plaintext_length != BLOCK:
+            if self.plaintext_length == BLOCK:
+                decoder = _single_pass_decoder(self, n_sid)
+            else:
                 four = FourPass(self.plaintext_length, self.expand_layout, encrypt)
                 object.__setattr__(self, "_four", four)
+                decoder = _four_pass_decoder(four, n_sid, n_sid > self.nonce_length)
+        # The balancer's per-packet path: block (octets 1..1+plaintext_length) -> server ID.
+        object.__setattr__(self, "_decoder", decoder)
 
     @property
     def plaintext_length(self) -> int:
@@ -213,6 +224,19 @@ class Config:
             if not isinstance(low, int) or isinstance(low, bool) or not 0 <= low <= LENGTH_MASK:
                 raise CidError(f"low_bits must be 0..31, got {low_bits!r}", code="bad-first-octet")
         return (self.config_id << 5) | low
+
+
+def _single_pass_decoder(config: Config, n_sid: int) -> Callable[[bytes], bytes]:
+    # Looks the block function up on the config at call time, so an instrumented copy (the
+    # benchmark counts AES calls) sees every call.
+    return lambda block: bytes(config._decrypt(block)[:n_sid])
+
+
+def _four_pass_decoder(four: FourPass, n_sid: int, fourth: bool) -> Callable[[bytes], bytes]:
+    if fourth:
+        return lambda block: four.decrypt(block)[:n_sid]
+    drop = 8 * (four.half - n_sid)
+    return lambda block: (four.decrypt_left(block) >> drop).to_bytes(n_sid, "big")
 
 
 def _field(value: object, size: int, name: str, code: str) -> bytes:
@@ -267,7 +291,7 @@ def _check_cid(config: Config, cid: object) -> bytes:
             f"the CID has config rotation {rotation}, the config is {config.config_id}",
             code="cid-config-mismatch",
         )
-    if len(data) < 1 + config.plaintext_length:
+    if len(data) <= config.server_id_length + config.nonce_length:
         raise CidError(
             f"a CID of {len(data)} octets is too short for config {config.config_id} "
             f"(needs {1 + config.plaintext_length})",
@@ -286,18 +310,8 @@ def decode(config: Config, cid: bytes | bytearray | memoryview) -> bytes:
     3 AES calls, or 4 when the server ID is longer than the nonce.
     """
     data = _check_cid(config, cid)
-    n_sid = config.server_id_length
-    mode = config.mode
-    if mode == "plaintext":
-        return data[1 : 1 + n_sid]
-    end = 1 + config.plaintext_length
-    if mode == "single-pass":
-        return bytes(config._decrypt(data[1:end])[:n_sid])
-    four: FourPass = config._four
-    if n_sid > config.nonce_length:
-        return four.decrypt(data[1:end])[:n_sid]
-    left = four.decrypt_left(data[1:end])
-    return (left >> (8 * (four.half - n_sid))).to_bytes(n_sid, "big")
+    decoder: Callable[[bytes], bytes] = config._decoder
+    return decoder(data[1 : 1 + config.server_id_length + config.nonce_length])
 
 
 @attrs.frozen
@@ -389,23 +403,32 @@ def classify_dcid(
     length must cover the configuration's block, and in a long header (*long_header*, where
     the header states the DCID length) it must be the DCID length minus one.
     """
-    table = config_table(configs)
-    data = as_bytes(dcid, "dcid")
+    reason, config_id, server_id = classify(
+        config_table(configs), as_bytes(dcid, "dcid"), self_encoded_lengths, long_header
+    )
+    return CidRoute(server_id is not None, reason, config_id, server_id)
+
+
+def classify(
+    table: ConfigTable, data: bytes, self_encoded_lengths: bool, long_header: bool
+) -> tuple[RouteReason, int | None, bytes | None]:
+    """:func:`classify_dcid` on checked arguments, as a tuple (the balancer's per-packet path)."""
     if not data:
-        return CidRoute(False, "empty")
+        return "empty", None, None
     rotation = data[0] >> 5
     if rotation == UNROUTABLE_CONFIG_ID:
-        return CidRoute(False, "unroutable-codepoint", rotation)
+        return "unroutable-codepoint", rotation, None
     config = table.get(rotation)
     if config is None:
-        return CidRoute(False, "unknown-config", rotation)
-    if len(data) < 1 + config.plaintext_length:
-        return CidRoute(False, "too-short", rotation)
+        return "unknown-config", rotation, None
+    block = config.server_id_length + config.nonce_length
+    if len(data) <= block:
+        return "too-short", rotation, None
     if self_encoded_lengths:
         encoded = data[0] & LENGTH_MASK
-        if encoded < config.plaintext_length or (long_header and encoded != len(data) - 1):
-            return CidRoute(False, "length-mismatch", rotation)
-    return CidRoute(True, "routable", rotation, decode(config, data))
+        if encoded < block or (long_header and encoded != len(data) - 1):
+            return "length-mismatch", rotation, None
+    return "routable", rotation, config._decoder(data[1 : 1 + block])
 
 
 def server_id_index(

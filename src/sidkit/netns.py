@@ -324,6 +324,11 @@ def _client_agent(cmd_r: int, res_w: int) -> None:  # pragma: no cover - client 
                         errors.append(None)
                     except OSError as exc:
                         errors.append(errno.errorcode.get(exc.errno or 0, str(exc)))
+                # Close after every batch: a mobility run uses thousands of source ports,
+                # more than the default RLIMIT_NOFILE of 1024.
+                for s in socks.values():
+                    s.close()
+                socks.clear()
                 _send_obj(res_w, ("ok", errors))
             elif command[0] == "probe":
                 d, timeout = command[1], command[2]

@@ -12,19 +12,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import socket
+import struct
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final, Literal
 
 import attrs
 
-from sidkit import cbpf, ebpf
-from sidkit._errors import InputValueError, UnknownKernelError
+from sidkit import _bpf, cbpf, ebpf
+from sidkit._errors import InputValueError, KernelOracleError, UnknownKernelError
 from sidkit._jhash import jhash
 from sidkit.kernel import LATEST, KernelProfile, KernelVersion, profile
 from sidkit.steering import FixedOffset, SteeringPolicy, compile_cbpf, compile_ebpf
 
-__all__ = ["DROP", "Group", "Member", "SeedPatch"]
+__all__ = ["DROP", "Group", "HashRecorder", "Member", "SeedPatch"]
 
 _counter = itertools.count()
 
@@ -289,3 +293,82 @@ def _swap_remove(socks: list[Member], m: Member) -> None:
     i = socks.index(m)
     socks[i] = socks[-1]
     socks.pop()
+
+
+_HELPER_MAP_UPDATE: Final = 2
+
+
+class HashRecorder:
+    """Record the kernel's own flow hash (``ctx->hash``) of datagrams arriving at a group.
+
+    Attaches an SK_REUSEPORT program that reads a u32 tag from the first four payload bytes
+    (big-endian), stores ``ctx->hash`` in an array map under that tag and returns SK_PASS
+    without selecting, so the kernel's hash selection proceeds untouched. This is how a test
+    or the demo learns the hash the kernel computed -- and from it the namespace's secret
+    initval -- without reading kernel memory.
+    """
+
+    def __init__(self, sockets: Sequence[socket.socket], slots: int = 1 << 16) -> None:
+        self.slots = slots
+        self._map = _bpf.Map(_bpf.BPF_MAP_TYPE_ARRAY, 4, 4, slots, name="sidkit_hashes")
+        self._sock = sockets[0]
+        self._prog: int | None = None
+        try:
+            self._prog = _bpf.prog_load(
+                _bpf.BPF_PROG_TYPE_SK_REUSEPORT,
+                ebpf.encode(self._program(self._map.fd, slots)),
+                expected_attach_type=_bpf.BPF_SK_REUSEPORT_SELECT,
+                name="sidkit_record",
+            )
+            self._sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_EBPF, self._prog)
+        except OSError as exc:
+            self.close()
+            if isinstance(exc, KernelOracleError):
+                raise
+            err = KernelOracleError(f"the kernel refused SO_ATTACH_REUSEPORT_EBPF: {exc}")
+            err.errno = exc.errno
+            raise err from exc
+
+    @staticmethod
+    def _program(map_fd: int, slots: int) -> list[ebpf.Insn]:
+        a = ebpf.Assembler()
+        a.mov64(6, 1)
+        a.mov64(1, 6)
+        a.mov64(2, imm=8)  # payload byte 0 (ctx->data is the UDP header)
+        a.mov64(3, 10)
+        a.alu64(ebpf.ADD, 3, imm=-8)
+        a.mov64(4, imm=4)
+        a.call(ebpf.HELPER_SKB_LOAD_BYTES)
+        a.jmp(ebpf.JNE, 0, "pass", imm=0)
+        a.ldx(ebpf.W, 1, 10, -8)
+        a.endian(True, 1, 32)
+        a.jmp(ebpf.JGE, 1, "pass", imm=slots)
+        a.stx(ebpf.W, 10, -16, 1)
+        a.ldx(ebpf.W, 2, 6, 32)  # ctx->hash
+        a.stx(ebpf.W, 10, -24, 2)
+        a.ld_map_fd(1, map_fd)
+        a.mov64(2, 10)
+        a.alu64(ebpf.ADD, 2, imm=-16)
+        a.mov64(3, 10)
+        a.alu64(ebpf.ADD, 3, imm=-24)
+        a.mov64(4, imm=0)
+        a.call(_HELPER_MAP_UPDATE)
+        a.label("pass")
+        a.mov64(0, imm=ebpf.SK_PASS)
+        a.exit()
+        return a.assemble()
+
+    def hash(self, tag: int) -> int:
+        """The recorded hash for *tag* (0 if no datagram with that tag arrived)."""
+        raw = self._map.lookup(struct.pack("=I", tag))
+        return 0 if raw is None else int(struct.unpack("=I", raw)[0])
+
+    def close(self) -> None:
+        """Detach the recorder and free it (idempotent)."""
+        if self._prog is not None:
+            # Already detached (or the socket closed): nothing left to undo.
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_DETACH_REUSEPORT_BPF, 0)
+            os.close(self._prog)
+            self._prog = None
+        self._map.close()
