@@ -123,7 +123,7 @@ class Assembler:
     """Build a classic program with labels for the forward-only conditional jumps.
 
     ``jump(op, k, true_label, false_label)``: a label of ``None`` means "the next instruction".
-    :meth:`assemble` computes the 8-bit ``jt``/``jf`` offsets (classic jumps cannot go
+    ``assemble()`` computes the 8-bit ``jt``/``jf`` offsets (classic jumps cannot go
     backwards and cannot skip more than 255 instructions; longer distances go through
     ``ja``, whose 32-bit ``k`` is emitted automatically by :meth:`goto`).
     """

@@ -162,8 +162,8 @@ def _check_reg(r: int) -> int:
 class Assembler:
     """Build a program instruction by instruction, with symbolic jump labels.
 
-    Methods append and return ``self``'s new instruction index; :meth:`label` names the next
-    instruction; jumps take a label that may be defined later. :meth:`assemble` resolves the
+    Methods append and return ``self``'s new instruction index; ``label()`` names the next
+    instruction; jumps take a label that may be defined later. ``assemble()`` resolves the
     labels into the relative offsets the kernel expects (``off`` counts instructions after the
     jump, and a 16-byte ``ld_imm64`` counts as two).
     """

@@ -421,8 +421,8 @@ def _lab_main(fn: Callable[..., T], args: tuple[object, ...]) -> T:
 def run_in_lab(fn: Callable[..., T], *args: object) -> T:
     """Run ``fn(lab, *args)`` in a fresh server namespace joined to a client namespace.
 
-    Addresses: server :data:`SERVER_V4` / :data:`SERVER_V6`; client :data:`CLIENT_V4` and
-    :data:`CLIENT_V6` (two of each, so a client can move). See the module comment for the
+    Addresses: server ``SERVER_V4`` / ``SERVER_V6``; client ``CLIENT_V4`` and ``CLIENT_V6``
+    (two of each, so a client can move). See the module comment for the
     process layout and cleanup guarantees.
     """
     result: T = run_isolated(_lab_main, fn, args)

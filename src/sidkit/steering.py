@@ -39,6 +39,7 @@ __all__ = [
     "Guard",
     "IndexField",
     "Method",
+    "SteeringError",
     "SteeringHandle",
     "SteeringPolicy",
     "attach",
