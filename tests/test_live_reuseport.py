@@ -95,7 +95,7 @@ def _experiment(lab: Lab, search: str) -> dict[str, Any]:
     group = netns.open_group(4, SERVER_V4, 5000)
     rec = HashRecorder(group)
     tagged = [
-        Datagram(CLIENT_V4[i % 2], 30000 + 7 * i, SERVER_V4, 5000, struct.pack(">I", i) + b"tag")
+        Datagram(CLIENT_V4[i % 2], 30000 + 7 * i, SERVER_V4, 5000, b"tag" + struct.pack(">I", i))
         for i in range(64)
     ]
     got = lab.exchange(tagged, group)
@@ -124,7 +124,7 @@ def _experiment(lab: Lab, search: str) -> dict[str, Any]:
     group6 = netns.open_group(4, SERVER_V6, 5001)
     rec6 = HashRecorder(group6)
     tagged6 = [
-        Datagram(CLIENT_V6[i % 2], 31000 + 11 * i, SERVER_V6, 5001, struct.pack(">I", i) + b"v6")
+        Datagram(CLIENT_V6[i % 2], 31000 + 11 * i, SERVER_V6, 5001, b"v6" + struct.pack(">I", i))
         for i in range(120)
     ]
     got6 = lab.exchange(tagged6, group6)

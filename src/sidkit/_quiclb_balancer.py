@@ -48,13 +48,18 @@ def _servers(value: object) -> dict[bytes, str]:
     return out
 
 
+def _check_config(value: object) -> None:
+    if not isinstance(value, Config):
+        raise InputTypeError(f"config must be a quiclb.Config, not {type(value).__name__}")
+
+
 @attrs.frozen
 class ServerPool:
     """One configuration and its server ID allocation: "Load Balancer configurations include a
     mapping of server IDs to forwarding addresses" (draft-21 section 5.1). Each configuration
     has its own allocation."""
 
-    config: Config = attrs.field(validator=attrs.validators.instance_of(Config))
+    config: Config = attrs.field(validator=lambda _i, _a, v: _check_config(v))
     servers: Mapping[bytes, str] = attrs.field(converter=_servers)
 
     def __attrs_post_init__(self) -> None:
@@ -163,7 +168,7 @@ class Balancer:
         *,
         fallback: Callable[[Hashable], str] | None = None,
         self_encoded_lengths: bool = False,
-        record: Iterable[Table] = TABLES,
+        record: Iterable[str] = TABLES,
         table_size: int = 65536,
         idle_timeout: float = 30.0,
     ) -> None:
@@ -247,6 +252,12 @@ class Balancer:
         data = as_bytes(datagram, "datagram")
         if not isinstance(now, int | float) or isinstance(now, bool):
             raise InputTypeError(f"now must be a number of seconds, not {type(now).__name__}")
+        try:
+            hash(four_tuple)
+        except TypeError:
+            raise InputTypeError(
+                f"four_tuple must be hashable, not {type(four_tuple).__name__}"
+            ) from None
         header = self._parse(data)
         long, dcid, _ = header
         reason: str = "malformed"

@@ -177,6 +177,21 @@ class Config:
         # The balancer's per-packet path: block (octets 1..1+plaintext_length) -> server ID.
         object.__setattr__(self, "_decoder", decoder)
 
+    def __reduce__(self) -> tuple[type[Config], tuple[object, ...]]:
+        # Pickle and copy by the public fields: the cipher contexts are rebuilt, not copied.
+        return (
+            Config,
+            (
+                self.config_id,
+                self.server_id_length,
+                self.nonce_length,
+                self.key,
+                self.encode_length,
+                self.server_use_length,
+                self.expand_layout,
+            ),
+        )
+
     @property
     def plaintext_length(self) -> int:
         """Octets of server ID and nonce (the encrypted block)."""

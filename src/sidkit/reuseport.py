@@ -301,7 +301,7 @@ _HELPER_MAP_UPDATE: Final = 2
 class HashRecorder:
     """Record the kernel's own flow hash (``ctx->hash``) of datagrams arriving at a group.
 
-    Attaches an SK_REUSEPORT program that reads a u32 tag from the first four payload bytes
+    Attaches an SK_REUSEPORT program that reads a u32 tag from the last four payload bytes
     (big-endian), stores ``ctx->hash`` in an array map under that tag and returns SK_PASS
     without selecting, so the kernel's hash selection proceeds untouched. This is how a test
     or the demo learns the hash the kernel computed -- and from it the namespace's secret
@@ -333,8 +333,10 @@ class HashRecorder:
     def _program(map_fd: int, slots: int) -> list[ebpf.Insn]:
         a = ebpf.Assembler()
         a.mov64(6, 1)
+        a.ldx(ebpf.W, 2, 6, 16)  # ctx->len: UDP header + payload
+        a.alu64(ebpf.SUB, 2, imm=4)  # the tag is the payload's last four bytes
+        a.jmp(ebpf.JLT, 2, "pass", imm=8)  # payload shorter than the tag
         a.mov64(1, 6)
-        a.mov64(2, imm=8)  # payload byte 0 (ctx->data is the UDP header)
         a.mov64(3, 10)
         a.alu64(ebpf.ADD, 3, imm=-8)
         a.mov64(4, imm=4)
