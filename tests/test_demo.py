@@ -1,0 +1,47 @@
+"""The mobility demo (``sidkit demo``): live when the kernel allows, model-only otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import oracle_unavailable
+from sidkit import netns
+from sidkit._bpf import bpf_available
+from sidkit.cli import main
+from sidkit.demo import run_demo
+
+
+@pytest.mark.parametrize("protocol", ["quic", "wireguard", "fixed"])
+def test_model_only_demo_keeps_every_steered_session(protocol: str) -> None:
+    result = run_demo(sessions=40, protocol=protocol, model_only=True)
+    assert not result.live and result.reason == "--model-only"
+    modes = {m.mode: m for m in result.modes}
+    assert modes["tuple"].changed > 20  # two moves keep a socket only 1 time in 16
+    assert modes["cbpf"].changed == modes["ebpf"].changed == 0
+
+
+@pytest.mark.oracle
+def test_live_demo_model_predicts_every_datagram() -> None:
+    reason = netns.netns_available() or bpf_available()
+    if reason:
+        oracle_unavailable(f"live kernel: {reason}")
+    result = run_demo(sessions=60, sockets=5, protocol="quic")
+    assert result.live
+    for m in result.modes:
+        assert m.lost == 0
+        assert m.agreed == m.total == 60 * 9
+    modes = {m.mode: m for m in result.modes}
+    assert modes["tuple"].changed > 30
+    assert modes["cbpf"].changed == modes["ebpf"].changed == 0
+
+
+def test_cli_demo_model_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--model-only", "--sessions", "10", "--backend", "ebpf"]) == 0
+    out = capsys.readouterr().out
+    assert "MODEL ONLY" in out and "eBPF SID steering" in out
+
+
+def test_cli_demo_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--sockets", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
