@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import oracle_unavailable
+
 from sidkit import netns
 from sidkit._bpf import bpf_available
 from sidkit.cli import main

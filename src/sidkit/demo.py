@@ -237,8 +237,9 @@ def _uname() -> str:
     return f"Linux {platform.release()}"
 
 
-def render(result: DemoResult, out: Any = sys.stdout) -> None:
-    """Print the side-by-side table."""
+def render(result: DemoResult, out: Any = None) -> None:
+    """Print the side-by-side table (to *out*, default the current ``sys.stdout``)."""
+    out = sys.stdout if out is None else out
     proto = PROTOCOLS[result.protocol]
     where = (
         f"{result.kernel}, two private network namespaces joined by a veth pair"
