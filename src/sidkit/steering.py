@@ -350,21 +350,33 @@ def mint_cid(
         raise SteeringError(f"the policy's SIDs are {sorted(lengths)} bytes long, not {length}")
     gen = rng or random.Random(os.urandom(16))
     if policy.method == "jhash":
-        for _ in range(max(1000, 64 * policy.n)):
-            sid = gen.randbytes(length)
+        if length <= 2:
+            # A space this small may not reach every socket; search all of it, in random order.
+            candidates = [v.to_bytes(length, "big") for v in range(1 << (8 * length))]
+            gen.shuffle(candidates)
+        else:
+            candidates = [gen.randbytes(length) for _ in range(max(4096, 64 * policy.n))]
+        for sid in candidates:
             if policy.index_of(sid) == index:
                 return sid
-        raise SteeringError("no SID found for that index (this should not happen)")
+        raise SteeringError(
+            f"no {length}-byte SID maps to socket {index} of {policy.n} under this policy"
+        )
     out = bytearray(gen.randbytes(length))
     if policy.method == "modulo":
         width = min(4, length)
-        top = (1 << (8 * width)) // policy.n
-        value = gen.randrange(top) * policy.n + index
+        space = 1 << (8 * width)
+        if index >= space:
+            raise SteeringError(f"a {width}-byte SID cannot name socket {index} by modulo")
+        value = gen.randrange((space - index + policy.n - 1) // policy.n) * policy.n + index
         out[:width] = value.to_bytes(width, "big")
         return bytes(out)
     f = policy.field
-    if (index & f.mask) != index:
-        raise SteeringError(f"index {index} does not fit the field mask {f.mask:#x}")
+    if (index & f.mask) != index or (index << f.shift) >> (8 * f.length):
+        raise SteeringError(
+            f"index {index} does not fit the field (mask {f.mask:#x}, shift {f.shift}, "
+            f"{f.length} bytes)"
+        )
     old = int.from_bytes(out[f.offset : f.offset + f.length], "big")
     new = (old & ~(f.mask << f.shift)) | (index << f.shift)
     out[f.offset : f.offset + f.length] = (new & ((1 << (8 * f.length)) - 1)).to_bytes(
