@@ -23,6 +23,7 @@ nitpick_ignore_regex = [
     (r"py:class", r"(bytes|bytearray|memoryview|int|str|object|ipaddress\..*|pathlib\..*)"),
     (r"py:class", r"(Any|Path|Mapping.*|Sequence.*|Iterator.*|KernelVersion|Era)"),
     (r"py:.*", r"Literal.*"),
+    (r"py:class", r"pluggy\..*"),
     (r"py:class", r"(socket\.socket|random\.Random|sidkit\.netns\.T|.*\._[A-Z]\w*)"),
 ]
 exclude_patterns = ["_build"]

@@ -260,7 +260,7 @@ def sidkit_first_bytes(protocol: str, options: Mapping[str, object]) -> Collecti
     """Optional: the first-byte values *protocol* claims under *options*.
 
     Implement it when the claim depends on options (QUIC with a greased fixed bit claims
-    more); otherwise the extractor uses :attr:`ProtocolSpec.first_bytes`.
+    more); otherwise the extractor uses the spec's ``first_bytes``.
     """
 
 
@@ -387,7 +387,10 @@ class PluginHost:
                 f"plugin {plugin_name}: sidkit_protocols() must return a sequence of "
                 f"ProtocolSpec, got {type(declared).__name__}"
             )
-        specs = tuple(declared)
+        try:
+            specs = tuple(declared)
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin_name}: sidkit_protocols() raised {exc!r}") from exc
         extract_impls = self.manager.hook.sidkit_extract.get_hookimpls()
         if not any(i.plugin is plugin for i in extract_impls):
             raise PluginError(f"plugin {plugin_name} implements no sidkit_extract hook")

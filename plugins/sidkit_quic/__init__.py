@@ -1,0 +1,434 @@
+# Strategy: route on what RFC 8999 (the version-independent properties of QUIC) promises and
+# nothing more for unknown versions; add RFC 9000 / RFC 9369 packet-type knowledge for v1 and
+# v2. The session ID is the Destination Connection ID of the FIRST packet in the datagram
+# (RFC 9000 section 12.2: coalesced packets share it, and a receiver ignores later packets
+# with another DCID) -- so extraction never walks the whole datagram; split_datagram() does,
+# for callers that want every packet (and for the tshark comparison).
+#
+# Short headers do not say how long the DCID is (RFC 8999 section 5.2): the length comes from
+# a set of known CIDs, QUIC-LB length self-description, or the configured cid_length, tried
+# in that order. Without any of them a short header yields None rather than a guess.
+# This package is a sidkit plugin written as any third-party plugin would be: it imports only
+# sidkit's public plugin API and is found through the "sidkit" entry-point group.
+"""QUIC connection IDs (RFC 8999, RFC 9000, RFC 9369) as sidkit session IDs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Final
+
+import attrs
+
+from sidkit import InputTypeError, InputValueError
+from sidkit.extract import MalformedPacketError, SidLocation
+from sidkit.keys import FiveTuple, SessionId
+from sidkit.plugin import Option, ProtocolSpec, hookimpl
+
+__all__ = [
+    "NAME",
+    "QUIC_V1",
+    "QUIC_V2",
+    "QuicHeader",
+    "parse_header",
+    "split_datagram",
+]
+
+NAME: Final = "quic"
+QUIC_V1: Final = 0x00000001
+"""RFC 9000 section 15."""
+QUIC_V2: Final = 0x6B3343CF
+"""RFC 9369 section 3.1."""
+
+MAX_CID_V1: Final = 20
+"""RFC 9000 section 17.2: "In QUIC version 1, this value MUST NOT exceed 20 bytes"; RFC 9369
+keeps the v1 invariants-based header. RFC 8999 section 5.1 allows up to 255 in general."""
+
+# Long packet types by the two type bits (0x30) of the first byte.
+# RFC 9000 section 17.2, Table 5 (v1) and RFC 9369 section 3.2 (v2).
+_V1_TYPES: Final = ("initial", "0rtt", "handshake", "retry")
+_V2_TYPES: Final = ("retry", "initial", "0rtt", "handshake")
+
+
+@attrs.frozen
+class QuicHeader:
+    """The routing-relevant fields of one QUIC packet header.
+
+    ``end`` is the offset just past the packet in the datagram (for coalesced packets);
+    ``packet_type`` is ``"initial"``, ``"0rtt"``, ``"handshake"``, ``"retry"``,
+    ``"version_negotiation"``, ``"1rtt"`` (short header) or ``"unknown"`` (a long header
+    of a version sidkit does not know: only the RFC 8999 fields are read). ``scid`` is
+    ``None`` for short headers. ``ignored`` marks a coalesced packet whose DCID differs from
+    the first packet's (RFC 9000 section 12.2: "Receivers SHOULD ignore any subsequent
+    packets with a different Destination Connection ID than the first packet").
+    """
+
+    long_header: bool
+    version: int | None
+    packet_type: str
+    dcid: bytes
+    scid: bytes | None
+    offset: int
+    end: int
+    ignored: bool = False
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """RFC 9000 section 16: a variable-length integer at *pos*; returns (value, next)."""
+    if pos >= len(data):
+        raise MalformedPacketError("varint past the end of the datagram", protocol=NAME)
+    first = data[pos]
+    size = 1 << (first >> 6)
+    if pos + size > len(data):
+        raise MalformedPacketError("varint past the end of the datagram", protocol=NAME)
+    value = first & 0x3F
+    for i in range(1, size):
+        value = (value << 8) | data[pos + i]
+    return value, pos + size
+
+
+def _long_type(version: int, first: int) -> str:
+    bits = (first >> 4) & 0x03
+    if version == QUIC_V1:
+        return _V1_TYPES[bits]
+    if version == QUIC_V2:
+        return _V2_TYPES[bits]
+    return "unknown"
+
+
+def _parse_long(data: bytes, pos: int, grease: bool) -> QuicHeader | None:
+    """RFC 8999 section 5.1 long header at *pos*, plus the v1/v2 packet length."""
+    first = data[pos]
+    if len(data) - pos < 7:
+        raise MalformedPacketError("long header shorter than 7 bytes", protocol=NAME)
+    version = int.from_bytes(data[pos + 1 : pos + 5], "big")
+    dcil = data[pos + 5]
+    dcid_end = pos + 6 + dcil
+    if dcid_end >= len(data):
+        raise MalformedPacketError(
+            f"destination connection ID of {dcil} bytes runs past the datagram", protocol=NAME
+        )
+    scil = data[dcid_end]
+    scid_end = dcid_end + 1 + scil
+    if scid_end > len(data):
+        raise MalformedPacketError(
+            f"source connection ID of {scil} bytes runs past the datagram", protocol=NAME
+        )
+    dcid = data[pos + 6 : dcid_end]
+    scid = data[dcid_end + 1 : scid_end]
+    if version == 0:
+        # RFC 8999 section 6: Version Negotiation; the rest is a list of 32-bit versions.
+        return QuicHeader(True, 0, "version_negotiation", dcid, scid, pos, len(data))
+    if version not in (QUIC_V1, QUIC_V2):
+        # Unknown version: only the invariants are known; the packet runs to the end.
+        return QuicHeader(True, version, "unknown", dcid, scid, pos, len(data))
+    if not first & 0x40 and not grease:
+        # RFC 9000 section 17.2: "Packets containing a zero value for this bit are not
+        # valid packets in this version and MUST be discarded" -- unless the peer sent the
+        # grease_quic_bit transport parameter (RFC 9287 section 3).
+        return None
+    if dcil > MAX_CID_V1 or scil > MAX_CID_V1:
+        raise MalformedPacketError(
+            f"version {version:#x} connection IDs are at most {MAX_CID_V1} bytes, "
+            f"got {dcil}/{scil}",
+            protocol=NAME,
+        )
+    ptype = _long_type(version, first)
+    if ptype == "retry":
+        # RFC 9000 section 17.2.5: no Length field; a Retry is the rest of the datagram.
+        return QuicHeader(True, version, ptype, dcid, scid, pos, len(data))
+    cursor = scid_end
+    if ptype == "initial":
+        token_length, cursor = _varint(data, cursor)  # RFC 9000 section 17.2.2
+        cursor += token_length
+    length, cursor = _varint(data, cursor)  # Length covers packet number and payload
+    end = cursor + length
+    if end > len(data):
+        raise MalformedPacketError(
+            f"{ptype} packet Length {length} runs past the datagram", protocol=NAME
+        )
+    return QuicHeader(True, version, ptype, dcid, scid, pos, end)
+
+
+def _short_dcid_length(
+    data: bytes,
+    pos: int,
+    cid_length: int | None,
+    quic_lb: bool,
+    known: frozenset[bytes],
+    known_lengths: tuple[int, ...],
+) -> tuple[int, str] | None:
+    """Length of a short header's DCID at *pos* and where the length came from."""
+    start = pos + 1
+    for length in known_lengths:
+        if data[start : start + length] in known:
+            return length, "known"
+    if quic_lb and start < len(data) and data[start] & 0x1F < MAX_CID_V1:
+        # draft-ietf-quic-load-balancers-21 section 3.3 (Length Self-Description): the low
+        # five bits of the CID's first octet encode the length of the rest of the CID. A
+        # value that would make the CID longer than QUIC v1 allows (section 5.2: server ID
+        # and nonce sum to 19 octets or less) is no self-description; fall through.
+        return (data[start] & 0x1F) + 1, "quic_lb"
+    if cid_length is not None:
+        return cid_length, "configured"
+    return None
+
+
+def parse_header(
+    payload: bytes,
+    *,
+    cid_length: int | None = None,
+    quic_lb: bool = False,
+    known_cids: Collection[bytes] = (),
+    grease_quic_bit: bool = False,
+) -> QuicHeader | None:
+    """The header of the first QUIC packet in *payload*, or ``None`` if it is not one.
+
+    ``None`` for: an empty payload, a fixed bit of 0 in a v1/v2 or short header when the
+    greased bit is not allowed, and a short header whose DCID length is unknown. Raises
+    :class:`~sidkit.extract.MalformedPacketError` for a header cut short.
+    """
+    known = frozenset(known_cids)
+    lengths = tuple(sorted({len(c) for c in known}, reverse=True))
+    return _parse_at(payload, 0, cid_length, quic_lb, known, lengths, grease_quic_bit)
+
+
+def _parse_at(
+    data: bytes,
+    pos: int,
+    cid_length: int | None,
+    quic_lb: bool,
+    known: frozenset[bytes],
+    known_lengths: tuple[int, ...],
+    grease: bool,
+) -> QuicHeader | None:
+    if pos >= len(data):
+        return None
+    first = data[pos]
+    if first & 0x80:
+        return _parse_long(data, pos, grease)
+    if not first & 0x40 and not grease:
+        return None
+    found = _short_dcid_length(data, pos, cid_length, quic_lb, known, known_lengths)
+    if found is None:
+        return None
+    length = found[0]
+    if pos + 1 + length > len(data):
+        raise MalformedPacketError(
+            f"short header too short for a {length}-byte connection ID", protocol=NAME
+        )
+    dcid = data[pos + 1 : pos + 1 + length]
+    return QuicHeader(False, None, "1rtt", dcid, None, pos, len(data))
+
+
+def split_datagram(
+    payload: bytes | bytearray | memoryview,
+    *,
+    cid_length: int | None = None,
+    quic_lb: bool = False,
+    known_cids: Collection[bytes] = (),
+    grease_quic_bit: bool = False,
+) -> list[QuicHeader]:
+    """Every QUIC packet coalesced in one datagram (RFC 9000 section 12.2).
+
+    Walks long-header packets by their Length fields; a short-header packet, a Retry, a
+    Version Negotiation packet or one of an unknown version runs to the end. Trailing bytes
+    that are not a packet (the zero padding some stacks append after the last packet) end
+    the walk. Later packets whose DCID differs from the first's are returned with
+    ``ignored=True``. The short header's DCID length comes from the same options as
+    extraction; when it is unknown, the packet is compared with the first DCID's length.
+    """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise InputTypeError("payload must be bytes-like", code="not-bytes")
+    data = bytes(payload)
+    known = frozenset(known_cids)
+    lengths = tuple(sorted({len(c) for c in known}, reverse=True))
+    packets: list[QuicHeader] = []
+    pos = 0
+    while pos < len(data):
+        if packets and not any(data[pos:]):
+            break  # zero padding after the last packet
+        first_dcid = packets[0].dcid if packets else None
+        length = cid_length
+        if first_dcid is not None and not data[pos] & 0x80 and length is None and not quic_lb:
+            length = len(first_dcid)
+        header = _parse_at(data, pos, length, quic_lb, known, lengths, grease_quic_bit)
+        if header is None:
+            break
+        if first_dcid is not None and header.dcid != first_dcid:
+            header = attrs.evolve(header, ignored=True)
+        packets.append(header)
+        pos = header.end
+    return packets
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def _check_cid_length(value: object) -> object:
+    if value is None:
+        return None
+    assert isinstance(value, int)
+    if not 0 <= value <= MAX_CID_V1:
+        raise InputValueError(
+            f"cid_length={value} must be 0..{MAX_CID_V1} (RFC 9000 section 17.2)",
+            code="bad-cid-length",
+        )
+    return value
+
+
+def _check_known(value: object) -> object:
+    if isinstance(value, str | bytes | bytearray | memoryview) or not isinstance(value, Iterable):
+        raise InputTypeError("known_cids must be a collection of bytes", code="bad-known-cids")
+    cids: set[bytes] = set()
+    for cid in value:
+        if not isinstance(cid, bytes | bytearray | memoryview):
+            raise InputTypeError(
+                f"known_cids holds {type(cid).__name__}, not bytes", code="bad-known-cids"
+            )
+        if not 1 <= len(cid) <= MAX_CID_V1:
+            raise InputValueError(
+                f"known connection IDs are 1..{MAX_CID_V1} bytes, got {len(cid)}",
+                code="bad-known-cids",
+            )
+        cids.add(bytes(cid))
+    return frozenset(cids)
+
+
+SPEC: Final = ProtocolSpec(
+    name=NAME,
+    summary="QUIC destination connection ID (any version's long header; v1/v2 short header)",
+    # Fixed bit set (RFC 9000 section 17.2/17.3): 0x40..0x7f short, 0xc0..0xff long. A long
+    # header of an unknown version may have the bit clear, but RFC 9443 gives 128..191 to
+    # RTP; grease_quic_bit=True claims all of 0..255 (sidkit_first_bytes).
+    first_bytes=frozenset(range(0x40, 0x80)) | frozenset(range(0xC0, 0x100)),
+    ports=(443,),
+    options=(
+        Option(
+            "cid_length",
+            (int, type(None)),
+            None,
+            "length of the DCID in short headers (the length this server issues)",
+            _check_cid_length,
+        ),
+        Option(
+            "quic_lb",
+            bool,
+            False,
+            "short-header DCIDs self-encode their length (QUIC-LB draft-21 section 3.3)",
+        ),
+        Option(
+            "known_cids",
+            object,
+            frozenset(),
+            "connection IDs this server issued; a short header starting with one uses it",
+            _check_known,
+        ),
+        Option(
+            "grease_quic_bit",
+            bool,
+            False,
+            "accept packets whose fixed bit is 0 (RFC 9287); claims every first byte",
+        ),
+    ),
+    references=(
+        "RFC 8999 section 5",
+        "RFC 9000 sections 12.2, 17.2, 17.3",
+        "RFC 9369 section 3",
+        "RFC 9287 section 3",
+        "draft-ietf-quic-load-balancers-21 section 3.3",
+    ),
+)
+
+
+@hookimpl
+def sidkit_protocols() -> Sequence[ProtocolSpec]:
+    """Declare the ``quic`` protocol."""
+    return (SPEC,)
+
+
+@hookimpl
+def sidkit_first_bytes(protocol: str, options: Mapping[str, object]) -> Collection[int] | None:
+    """With the greased fixed bit allowed, QUIC may start with any byte (RFC 9287)."""
+    if protocol != NAME:
+        return None
+    return range(256) if options["grease_quic_bit"] else SPEC.first_bytes
+
+
+@hookimpl
+def sidkit_extract(
+    protocol: str,
+    payload: bytes,
+    five_tuple: FiveTuple | None,
+    options: Mapping[str, object],
+) -> SessionId | None:
+    """The first packet's DCID; ``None`` when it is empty or its length is unknown."""
+    if protocol != NAME or not payload:
+        return None
+    known = options["known_cids"]
+    assert isinstance(known, frozenset)
+    cid_length = options["cid_length"]
+    assert cid_length is None or isinstance(cid_length, int)
+    data = payload
+    first = data[0]
+    grease = bool(options["grease_quic_bit"])
+    if first & 0x80:
+        header = _parse_long(data, 0, grease)
+        if header is None or not header.dcid:
+            return None
+        return SessionId(
+            NAME,
+            header.dcid,
+            {
+                "header_form": "long",
+                "version": header.version,
+                "packet_type": header.packet_type,
+                "field": "dcid",
+                "scid": header.scid,
+            },
+        )
+    if not first & 0x40 and not grease:
+        return None
+    lengths = tuple(sorted({len(c) for c in known}, reverse=True)) if known else ()
+    found = _short_dcid_length(data, 0, cid_length, bool(options["quic_lb"]), known, lengths)
+    if found is None or found[0] == 0:
+        return None
+    length, source = found
+    if 1 + length > len(data):
+        raise MalformedPacketError(
+            f"short header too short for a {length}-byte connection ID", protocol=NAME
+        )
+    return SessionId(
+        NAME,
+        data[1 : 1 + length],
+        {"header_form": "short", "packet_type": "1rtt", "field": "dcid", "cid_source": source},
+    )
+
+
+@hookimpl
+def sidkit_sid_locations(
+    protocol: str, options: Mapping[str, object]
+) -> Sequence[SidLocation] | None:
+    """Fixed-length DCIDs: long headers whose DCID Length byte equals the length, and short
+    headers. Known-CID lookup cannot be expressed as byte tests (``None``)."""
+    if protocol != NAME or options["known_cids"]:
+        return None
+    # Short header: form bit 0, and the fixed bit 1 unless it may be greased (RFC 9287).
+    short = (0, 0x80, 0x00) if options["grease_quic_bit"] else (0, 0xC0, 0x40)
+    locations: list[SidLocation] = []
+    cid_length = options["cid_length"]
+    if options["quic_lb"]:
+        # One location per self-described length: DCID first octet low bits = length - 1.
+        for n in range(MAX_CID_V1):
+            length = n + 1
+            locations.append(
+                SidLocation(6, length, ((0, 0x80, 0x80), (5, 0xFF, length), (6, 0x1F, n)), 0, NAME)
+            )
+            locations.append(SidLocation(1, length, (short, (1, 0x1F, n)), 0, NAME))
+        return locations
+    if not isinstance(cid_length, int) or cid_length == 0:
+        return None
+    # A long header of any version whose DCID Length equals the configured length (RFC 8999
+    # section 5.1); the fixed bit is version-specific and so not tested there.
+    locations.append(SidLocation(6, cid_length, ((0, 0x80, 0x80), (5, 0xFF, cid_length)), 0, NAME))
+    locations.append(SidLocation(1, cid_length, (short,), 0, NAME))
+    return locations
