@@ -5,11 +5,12 @@ Strategy. For each Debian kernel source package (linux-source-6.1, linux-source-
 builds a small userspace program from the kernel's *own text*: include/linux/jhash.h, hash.h and
 siphash.h are included as they are, lib/siphash.c is compiled as it is, and the functions that
 live inside big .c files (inet_ehashfn, udp_ehashfn, inet6_ehashfn, udp6_ehashfn,
-hash_conntrack_raw, __flow_hash_from_keys, ...) together with the structs and macros they need
-are copied verbatim out of the source files at build time, each behind a ``#line`` directive that
-names the file it came from. Only the environment is replaced, by the headers in ``shims/``: the
-types, byte order, ``struct net`` (its ``hash_mix``) and ``net_get_random_once`` /
-``get_random_once``, which fill a secret from the test case instead of from the RNG.
+hash_conntrack_raw, __hash_conntrack, nf_ct_zone_id, __flow_hash_from_keys, ...) together with
+the structs and macros they need are copied verbatim out of the source files at build time, each
+behind a ``#line`` directive that names the file it came from. Only the environment is replaced,
+by the headers in ``shims/``: the types, byte order, ``struct net`` (its ``hash_mix``) and
+``net_get_random_once`` / ``get_random_once``, which fill a secret from the test case instead of
+from the RNG.
 
 Inputs are pseudo-random from fixed seeds, identical for both kernels, plus edge cases. The
 program reads one case per line and prints one result per line (see ``harness_main.c``).
@@ -17,6 +18,11 @@ program reads one case per line and prints one result per line (see ``harness_ma
 A second, smaller build of each tree uses ``gcc -m32`` (i386, so ``BITS_PER_LONG == 32``:
 lib/siphash.c's HalfSipHash branch, hash_64_generic's 32-bit branch); its hsiphash and hash_64
 groups carry ``bits_per_long = 32`` in their args. It needs gcc-multilib.
+
+Files outside fetch-kernel-source.sh's list (EXTRA_PATHS: include/linux/netfilter/
+nf_conntrack_zones_common.h, and the UDP/generic conntrack trackers the tests read) are taken
+from the same local .deb by ensure_extra_files(). ``--build-only`` builds and prints where the
+harnesses are (tests/test_conntrack_kernel.py drives them directly).
 
 What it refuses to do: rewrite a kernel function. If a function cannot be copied out of the
 source, the build fails and says which one.
@@ -236,6 +242,68 @@ class Build:
     layout: dict[str, str] = field(default_factory=dict)
 
 
+ZONES_COMMON = "include/linux/netfilter/nf_conntrack_zones_common.h"
+ZONES_H = "include/net/netfilter/nf_conntrack_zones.h"
+ZONE_DEFINES = (
+    "NF_CT_DEFAULT_ZONE_ID",
+    "NF_CT_ZONE_DIR_ORIG",
+    "NF_CT_ZONE_DIR_REPL",
+    "NF_CT_DEFAULT_ZONE_DIR",
+    "NF_CT_FLAG_MARK",
+)
+# Files the harness needs beyond fetch-kernel-source.sh's list (its globs do not reach
+# include/linux/netfilter/). ensure_extra_files() takes them from the same .deb.
+EXTRA_PATHS = (
+    ZONES_COMMON,
+    # not compiled: read by tests/test_conntrack*.py as the source of the UDP tracker's
+    # timeouts and state rules that sidkit.conntrack models
+    "net/netfilter/nf_conntrack_proto_udp.c",
+    "net/netfilter/nf_conntrack_proto_generic.c",
+)
+
+
+def ensure_extra_files(tree: KernelTree) -> None:
+    """Extract EXTRA_PATHS from the tree's own Debian package when the tree lacks them.
+
+    Local only (the .deb fetch-kernel-source.sh downloaded into _work/debs); idempotent. The
+    package must carry exactly the tree's version, so the files match the rest of the tree.
+    """
+    missing = [p for p in EXTRA_PATHS if not tree.has(p)]
+    if not missing:
+        return
+    pkg = f"linux-source-{tree.series}"
+    deb = None
+    for cand in sorted((WORK / "debs").glob(f"{pkg}_*.deb")):
+        ver = subprocess.run(
+            ["dpkg-deb", "-f", str(cand), "Version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if ver == tree.version:
+            deb = cand
+    if deb is None:
+        raise UnavailableError(
+            f"{pkg} {tree.version}: {', '.join(missing)} missing and no matching .deb in "
+            f"{WORK / 'debs'} (run conformance/kernel/fetch-kernel-source.sh)"
+        )
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        script = (
+            f'dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/{pkg}.tar.xz" '
+            f'| tar -xJf - -C "$2" ' + " ".join(f"'{pkg}/{p}'" for p in missing)
+        )
+        proc = subprocess.run(
+            ["bash", "-c", script, "extract", str(deb), tmp],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for p in missing:
+            src = Path(tmp) / pkg / p
+            if not src.is_file():
+                raise HarnessError(f"{pkg}: cannot extract {p}: {proc.stderr.strip()[-500:]}")
+            dst = tree.root / p
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), str(dst))
+
+
 def _net_snippets(t: KernelTree) -> list[Snippet]:
     ipv6h = "include/net/ipv6.h"
     flow_h = "include/net/flow_dissector.h"
@@ -269,6 +337,17 @@ def _net_snippets(t: KernelTree) -> list[Snippet]:
         t.aggregate(nf_h, "struct nf_conntrack_tuple"),
         t.line("net/netfilter/nf_conntrack_core.c", r"^static .*\bnf_conntrack_hash_rnd;"),
         t.function("net/netfilter/nf_conntrack_core.c", "hash_conntrack_raw"),
+        t.function("net/netfilter/nf_conntrack_core.c", "__hash_conntrack"),
+        t.aggregate(
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h", "enum ip_conntrack_dir"
+        ),
+        *(t.define(ZONES_COMMON, name) for name in ZONE_DEFINES),
+        t.aggregate(ZONES_COMMON, "struct nf_conntrack_zone"),
+        # Debian (like every distribution) builds with CONFIG_NF_CONNTRACK_ZONES=y; without
+        # it nf_ct_zone_id() always returns NF_CT_DEFAULT_ZONE_ID.
+        Snippet(GENERATOR, 1, "#define CONFIG_NF_CONNTRACK_ZONES 1"),
+        t.function(ZONES_H, "nf_ct_zone_matches_dir"),
+        t.function(ZONES_H, "nf_ct_zone_id"),
         t.aggregate(flow_h, "enum flow_dissector_key_id"),
     ]
     for name in (
@@ -1006,6 +1085,126 @@ def _cases_conntrack(rng: random.Random) -> list[Case]:
     return cases
 
 
+ZONE_CONFIGS = (
+    # (id, dir, flags): the default zone, a zone in both directions, directional zones
+    # (iptables -j CT --zone-orig / --zone-reply), the largest id, and the mark flag (which
+    # only changes where the id comes from, not nf_ct_zone_id).
+    (0, 3, 0),
+    (7, 3, 0),
+    (7, 1, 0),
+    (7, 2, 0),
+    (65535, 1, 0),
+    (65535, 2, 0),
+    (300, 3, 1),
+    (300, 1, 1),
+)
+DIR_NAMES = {1: "ORIG", 2: "REPL", 3: "ORIG|REPL"}
+
+
+def nf_ct_zone_id_expected(zone_id: int, zone_dir: int, direction: int) -> int:
+    """What include/net/netfilter/nf_conntrack_zones.h's nf_ct_zone_id() is read to return;
+    self_checks() compares it with the compiled function before any vector is written."""
+    return zone_id if zone_dir & (1 << direction) else 0
+
+
+def _cases_conntrack_zones(rng: random.Random) -> list[Case]:
+    """hash_conntrack_raw of a node of each direction in directional zones: the zone id in
+    the args is the one the kernel's nf_ct_zone_id(zone, dir) gives (checked), the hash is
+    computed by the harness from the zone struct and the direction."""
+    cases: list[Case] = []
+
+    def add(
+        src: str,
+        sp: int,
+        dst: str,
+        dp: int,
+        zone: tuple[int, int, int],
+        direction: int,
+        mix: int,
+        secret: bytes,
+        what: str,
+        flags: list[str],
+    ) -> None:
+        zid, zdir, zflags = zone
+        derived = nf_ct_zone_id_expected(zid, zdir, direction)
+        args: dict[str, Any] = {
+            "src": src,
+            "sport": sp,
+            "dst": dst,
+            "dport": dp,
+            "protonum": 17,
+            "zone_id": derived,
+            "net_mix": mix,
+            "secret": secret.hex(),
+        }
+        line = (
+            f"conntrack_zone {_family(src)} {_ip_bytes(src).hex()} {sp} "
+            f"{_ip_bytes(dst).hex()} {dp} 17 {zid} {zdir} {zflags} {direction} {mix} "
+            f"{secret.hex()}"
+        )
+        dname = "REPLY" if direction else "ORIGINAL"
+        comment = (
+            f"{what}; zone id {zid} dir {DIR_NAMES[zdir]} flags {zflags}, {dname} node: "
+            f"nf_ct_zone_id = {derived}"
+        )
+        extra = ["DirectionalZone"] if zdir != 3 else []
+        if direction:
+            extra.append("ReplyNode")
+        cases.append(
+            Case(
+                comment,
+                sorted(set(flags + extra + _flags_for_ip(src) + _flags_for_ip(dst))),
+                args,
+                line,
+            )
+        )
+
+    for zone in ZONE_CONFIGS:
+        for direction in (0, 1):
+            for v6 in (False, True):
+                src, dst = (_v6(rng), _v6(rng)) if v6 else (_v4(rng), _v4(rng))
+                sp, dp = rng.randrange(1024, 65536), rng.choice((53, 443, 4433, 51820))
+                mix, secret = _u32(rng), rng.randbytes(16)
+                if direction:
+                    # the reply node of a flow src:sp -> dst:dp hashes the inverted tuple
+                    add(
+                        dst,
+                        dp,
+                        src,
+                        sp,
+                        zone,
+                        direction,
+                        mix,
+                        secret,
+                        f"reply tuple of {src} -> {dst}",
+                        ["Random"],
+                    )
+                else:
+                    add(
+                        src,
+                        sp,
+                        dst,
+                        dp,
+                        zone,
+                        direction,
+                        mix,
+                        secret,
+                        f"original tuple {src} -> {dst}",
+                        ["Random"],
+                    )
+    # a NAT'd flow: client 192.0.2.10:40000 -> VIP 198.51.100.1:443, DNAT to 10.0.0.5:8443,
+    # SNAT to 203.0.113.1:61000; its reply tuple is 10.0.0.5:8443 -> 203.0.113.1:61000
+    for zone in ((7, 1, 0), (7, 2, 0), (7, 3, 0)):
+        for direction, (a, ap, b, bp, what) in enumerate(
+            (
+                ("192.0.2.10", 40000, "198.51.100.1", 443, "original tuple of a NAT'd flow"),
+                ("10.0.0.5", 8443, "203.0.113.1", 61000, "reply tuple after SNAT+DNAT"),
+            )
+        ):
+            add(a, ap, b, bp, zone, direction, 0x1234ABCD, bytes(range(16)), what, ["EdgeValue"])
+    return cases
+
+
 def _cases_flow(rng: random.Random) -> list[Case]:
     cases: list[Case] = []
 
@@ -1298,6 +1497,31 @@ SPECS: list[FunctionSpec] = [
         _cases_conntrack,
     ),
     FunctionSpec(
+        "hash_conntrack_raw",
+        "conntrack-zones",
+        {
+            "src": "ip",
+            "sport": "u16",
+            "dst": "ip",
+            "dport": "u16",
+            "protonum": "u8",
+            "zone_id": "u16",
+            "net_mix": "u32",
+            "secret": T_BYTES,
+        },
+        [
+            "net/netfilter/nf_conntrack_core.c",
+            ZONES_H,
+            ZONES_COMMON,
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h",
+            "include/net/netfilter/nf_conntrack_tuple.h",
+            "include/uapi/linux/netfilter.h",
+            NETNS_HASH,
+            *SIPHASH_FILES,
+        ],
+        _cases_conntrack_zones,
+    ),
+    FunctionSpec(
         "flow_hash_from_keys",
         "flow_dissector",
         {
@@ -1385,6 +1609,8 @@ FLAG_NOTES = {
     "AnyAddress": "an all-zero address (0.0.0.0 or ::)",
     "V4Mapped": "an IPv4-mapped IPv6 address (::ffff:a.b.c.d)",
     "SelfTest": "vector from the kernel's SipHash self-test (the reference implementation's)",
+    "DirectionalZone": "a conntrack zone that applies in one direction only (zone->dir)",
+    "ReplyNode": "the REPLY node's tuple, hashed with nf_ct_zone_id(zone, IP_CT_DIR_REPLY)",
 }
 
 
@@ -1577,6 +1803,44 @@ def self_checks(b: Build, st: SelfTest, rng: random.Random) -> list[str]:
     ]
 
 
+CONNTRACK_SIZES = (1, 7, 1024, 16384, 65536, 262144, 1 << 31)
+
+
+def _check_conntrack_zones(b: Build) -> str:
+    """nf_ct_zone_id() as compiled equals nf_ct_zone_id_expected() for every zone config
+    and direction, and __hash_conntrack() is reciprocal_scale(hash_conntrack_raw(), size)."""
+    lines = [
+        f"nf_ct_zone_id {zid} {zdir} {zflags} {d}"
+        for zid, zdir, zflags in ZONE_CONFIGS
+        for d in (0, 1)
+    ]
+    got = run(b.exe, lines)
+    for line, res in zip(lines, got, strict=True):
+        _, zid, zdir, _zf, d = line.split()
+        if int(res) != nf_ct_zone_id_expected(int(zid), int(zdir), int(d)):
+            raise HarnessError(f"{b.tree.series}: {line} = {res}")
+    cases = _cases_conntrack_zones(random.Random(f"sidkit-selfcheck-zones-{b.tree.series}"))
+    raws = [int(r) for r in run(b.exe, [c.line for c in cases])]
+    blines = [
+        c.line.replace("conntrack_zone", "conntrack_bucket", 1) + f" {size}"
+        for c in cases
+        for size in CONNTRACK_SIZES
+    ]
+    buckets = [int(r) for r in run(b.exe, blines)]
+    i = 0
+    for raw in raws:
+        for size in CONNTRACK_SIZES:
+            if buckets[i] != (raw * size) >> 32:
+                raise HarnessError(f"{b.tree.series}: {blines[i]} = {buckets[i]}")
+            i += 1
+    return (
+        "nf_ct_zone_id(zone, dir) as compiled follows zone->dir & (1 << dir) for "
+        f"{len(lines)} zone/direction pairs; __hash_conntrack(net, tuple, zoneid, size) is "
+        f"reciprocal_scale(hash_conntrack_raw(), size) in {len(blines)} cases "
+        f"(sizes {', '.join(map(str, CONNTRACK_SIZES))})"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------------
@@ -1660,6 +1924,10 @@ def generate(outdir: Path, builds: list[Build]) -> list[Path]:
         rng = random.Random(f"sidkit-selfcheck-{b.tree.series}")
         for note in self_checks(b, selftests[b.tree.series], rng):
             checks.append(f"Checked when generating ({b.tree.series}): {note}")
+    # Checks that concern only the conntrack files go into their headers alone.
+    conntrack_checks = [
+        f"Checked when generating ({b.tree.series}): {_check_conntrack_zones(b)}" for b in builds
+    ]
 
     for spec in SPECS:
         cases = spec.cases(random.Random(f"sidkit-kernel-vectors-{spec.name}"))
@@ -1807,6 +2075,8 @@ def generate(outdir: Path, builds: list[Build]) -> list[Path]:
             *checks,
         ]
         header += HEADER_EXTRA.get(algorithm, [])
+        if algorithm.startswith("conntrack"):
+            header += conntrack_checks
         if algorithm == "flow_dissector":
             for b in builds:
                 header.append(
@@ -1854,6 +2124,14 @@ HEADER_EXTRA: dict[str, list[str]] = {
         "Tuple: memset 0, src.l3num = AF_INET (2) or AF_INET6 (10), src.u.all / dst.u.all = "
         "htons(port), dst.protonum, dst.dir = 0; secret = nf_conntrack_hash_rnd bytes "
         "(siphash_key_t memory, little-endian words).",
+    ],
+    "conntrack-zones": [
+        "Tuple as in kernel-conntrack.json, with dst.dir = the node's direction (not hashed). "
+        "The harness fills struct nf_conntrack_zone {id, flags, dir} and hashes with "
+        "nf_ct_zone_id(&zone, dir) from include/net/netfilter/nf_conntrack_zones.h "
+        "(CONFIG_NF_CONNTRACK_ZONES=y); args.zone_id is that value, the comment names the "
+        "zone and the direction. The bucket of a table of size n is "
+        "reciprocal_scale(result, n) = (result * n) >> 32 (__hash_conntrack, checked above).",
     ],
     "flow_dissector": [
         "struct flow_keys: memset 0; control.addr_type = FLOW_DISSECTOR_KEY_IPV4_ADDRS or "
@@ -1963,10 +2241,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="use only kernel source already fetched (exit 2 if it is missing)",
     )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="build the harnesses and print '<kernel release> <path>' per 64-bit build",
+    )
     args = parser.parse_args(argv)
     try:
         gcc = ensure_inputs(fetch=not args.no_fetch)
-        builds = [build(KernelTree(s), gcc) for s in KERNELS]
+        trees = [KernelTree(s) for s in KERNELS]
+        for tree in trees:
+            ensure_extra_files(tree)
+        builds = [build(tree, gcc) for tree in trees]
+        if args.build_only:
+            for b in builds:
+                print(f"{b.tree.upstream} {b.exe}")
+            return 0
         if args.check:
             with tempfile.TemporaryDirectory() as tmp:
                 generate(Path(tmp), builds)

@@ -331,6 +331,55 @@ int main(void)
 			harness_set_secret("nf_conntrack_hash_rnd", secret, 16);
 			printf("%u\n", hash_conntrack_raw(&t, zone, &harness_net));
 			harness_expect_secrets(1);
+		} else if (strcmp(cmd, "nf_ct_zone_id") == 0) {
+			/* zone.id zone.dir zone.flags dir: include/net/netfilter/nf_conntrack_zones.h */
+			struct nf_conntrack_zone zone;
+
+			memset(&zone, 0, sizeof(zone));
+			zone.id = (u16)harness_num();
+			zone.dir = (u8)harness_num();
+			zone.flags = (u8)harness_num();
+			printf("%u\n", (unsigned int)nf_ct_zone_id(&zone, harness_num() ?
+					IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL));
+		} else if (strcmp(cmd, "conntrack_zone") == 0 ||
+			   strcmp(cmd, "conntrack_bucket") == 0) {
+			/* family src sport dst dport protonum zone.id zone.dir zone.flags dir net_mix
+			 * secret, then htable_size for conntrack_bucket. The zone id hashed is the
+			 * kernel's nf_ct_zone_id(&zone, dir), as resolve_normal_ct and
+			 * __nf_conntrack_confirm compute it. conntrack_zone prints
+			 * hash_conntrack_raw(), conntrack_bucket the chain __hash_conntrack() picks. */
+			struct nf_conntrack_tuple t;
+			struct nf_conntrack_zone zone;
+			int family = (int)harness_num();
+			enum ip_conntrack_dir dir;
+			unsigned int zoneid;
+			u8 secret[16];
+
+			memset(&t, 0, sizeof(t));
+			memset(&zone, 0, sizeof(zone));
+			t.src.l3num = (u_int16_t)family;
+			harness_addr(family, &t.src.u3);
+			t.src.u.all = htons((u16)harness_num());
+			harness_addr(family, &t.dst.u3);
+			t.dst.u.all = htons((u16)harness_num());
+			t.dst.protonum = (u_int8_t)harness_num();
+			zone.id = (u16)harness_num();
+			zone.dir = (u8)harness_num();
+			zone.flags = (u8)harness_num();
+			dir = harness_num() ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
+			harness_net.hash_mix = (u32)harness_num();
+			harness_hex_exact(secret, 16);
+			t.dst.dir = (u_int8_t)dir;
+			harness_set_secret("nf_conntrack_hash_rnd", secret, 16);
+			zoneid = nf_ct_zone_id(&zone, dir);
+			if (strcmp(cmd, "conntrack_zone") == 0) {
+				printf("%u\n", hash_conntrack_raw(&t, zoneid, &harness_net));
+			} else {
+				unsigned int size = (unsigned int)harness_num();
+
+				printf("%u\n", __hash_conntrack(&harness_net, &t, zoneid, size));
+			}
+			harness_expect_secrets(1);
 		} else if (strcmp(cmd, "flow_hash_from_keys") == 0) {
 			/* family src sport dst dport ip_proto key */
 			struct flow_keys keys;

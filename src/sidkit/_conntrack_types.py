@@ -240,11 +240,11 @@ class Entry:
 
     __slots__ = (
         "_hashes",
+        "_reply",
         "_reply_node",
         "_skm",
         "nat",
         "original",
-        "reply",
         "sid",
         "status",
         "stream_ts",
@@ -253,22 +253,23 @@ class Entry:
     )
 
     original: FiveTuple
-    reply: FiveTuple
     zone: Zone
     sid: SessionId | None
     status: int
     timeout: float
     stream_ts: float
     nat: Nat | None
+    _reply: FiveTuple | None
     _hashes: int
     _skm: int
     _reply_node: _ReplyNode
 
-    def __init__(
-        self, original: FiveTuple, reply: FiveTuple, zone: Zone, sid: SessionId | None
-    ) -> None:
+    def __init__(self, original: FiveTuple, zone: Zone, sid: SessionId | None) -> None:
         self.original = original
-        self.reply = reply
+        # The reply tuple is stored only when it is not the plain inverse of the original
+        # (NAT, or a migration that moved one side): an un-NATed entry then costs one tuple
+        # object, not two. The ``reply`` property hides the difference.
+        self._reply = None
         self.zone = zone
         self.sid = sid
         self.status = 0
@@ -283,6 +284,25 @@ class Entry:
             else (zone.dir if zone.sid is not None else 0)  # NF_CT_ZONE_DIR_* == 1 << dir
         )
         self._reply_node = _ReplyNode(self)
+
+    @property
+    def reply(self) -> FiveTuple:
+        """``ct->tuplehash[IP_CT_DIR_REPLY].tuple``: the inverse of the original tuple unless
+        NAT (or a migration) made it something else."""
+        r = self._reply
+        return self.original.reversed() if r is None else r
+
+    def _set_tuples(self, original: FiveTuple, reply: FiveTuple) -> None:
+        self.original = original
+        o = original
+        plain = (
+            reply.src == o.dst
+            and reply.sport == o.dport
+            and reply.dst == o.src
+            and reply.dport == o.sport
+            and reply.protocol == o.protocol
+        )
+        self._reply = None if plain else reply
 
     def tuple(self, direction: int) -> FiveTuple:
         """``ct->tuplehash[dir].tuple``."""

@@ -23,6 +23,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Final
 
+from sidkit._conntrack_rules import (
+    migration_work,
+    moved_tuples,
+    nat_translate,
+    nf_ct_match,
+    nf_ct_match_reverse,
+    reply_outcome,
+    tracker_packet,
+)
 from sidkit._conntrack_types import (
     GENERIC_TIMEOUT,
     Ctinfo,
@@ -84,11 +93,12 @@ DEFAULT_HTABLE_SIZE: Final = 65536
 """``nf_conntrack_init_start`` (v6.12) on a 64-bit machine with 1-4 GiB of RAM; 262144 above
 4 GiB. ``nf_conntrack_max`` defaults to the same number (``max_factor = 1``)."""
 NF_CT_EVICTION_RANGE: Final = 8
-"""Buckets ``early_drop`` scans, starting at the new entry's own (v4.7 to current)."""
+"""Buckets ``early_drop`` scans, starting at the new entry's own (as read in 6.1.192 and
+6.12.117)."""
 MIN_CHAINLEN: Final = 50
 """``__nf_conntrack_confirm`` refuses to grow a chain past ``MIN_CHAINLEN +
-get_random_u32_below(MAX_CHAINLEN - MIN_CHAINLEN)``, i.e. 50..79 (v5.17 to current); the
-model uses the lower bound, deterministically."""
+get_random_u32_below(MAX_CHAINLEN)``, i.e. 50..79 (as read in 6.12.117; 6.1.192 draws it with
+``prandom_u32_max``); the model uses the lower bound, deterministically."""
 
 _ASSURED: Final = int(Status.ASSURED)
 _CONFIRMED: Final = int(Status.CONFIRMED)
@@ -97,6 +107,7 @@ _DYING: Final = int(Status.DYING)
 _NAT_CLASH: Final = int(Status.NAT_CLASH)
 _FIXED_TIMEOUT: Final = int(Status.FIXED_TIMEOUT)
 _M32: Final = 0xFFFFFFFF
+_DIRS: Final = (Direction.ORIGINAL, Direction.REPLY)
 
 # Protocols with their own kernel tracker that this model does not implement.
 _UNSUPPORTED: Final = {1: "ICMP", 6: "TCP", 33: "DCCP", 47: "GRE", 58: "ICMPv6", 132: "SCTP"}
@@ -305,6 +316,16 @@ class Table:
         else:
             chain.append(e._reply_node)
 
+    def _link_node(self, e: Entry, d: int) -> None:
+        raw = e._hashes >> 32 if d == 0 else e._hashes & _M32
+        b = (raw * self._size) >> 32
+        node = e if d == 0 else e._reply_node
+        chain = self._buckets[b]
+        if chain is None:
+            self._buckets[b] = [node]
+        else:
+            chain.append(node)
+
     def _unlink_node(self, e: Entry, d: int) -> None:
         raw = e._hashes >> 32 if d == 0 else e._hashes & _M32
         b = (raw * self._size) >> 32
@@ -333,6 +354,7 @@ class Table:
         if not chain:
             return None
         is_sid = key.__class__ is SessionId
+        tkey: FiveTuple = key  # type: ignore[assignment]  # used only when not is_sid
         zid = zone.id
         zdir = zone.dir
         reap: list[Entry] | None = None
@@ -358,9 +380,24 @@ class Table:
             else:
                 if is_sid:
                     continue
-                t = e.reply if d else e.original
-                if t is not key and t != key:
-                    continue
+                if d:
+                    t = e._reply
+                    if t is None:  # the plain inverse: compare without building it
+                        o = e.original
+                        if not (
+                            tkey.sport == o.dport
+                            and tkey.dport == o.sport
+                            and tkey.src == o.dst
+                            and tkey.dst == o.src
+                            and tkey.protocol == o.protocol
+                        ):
+                            continue
+                    elif t is not key and t != key:
+                        continue
+                else:
+                    t = e.original
+                    if t is not key and t != key:
+                        continue
             ez = e.zone
             if (ez.id if ez.dir >> d & 1 else 0) != (zid if zdir >> d & 1 else 0):
                 continue
@@ -398,13 +435,35 @@ class Table:
         ``resolve_normal_ct``). A SID key finds SID-keyed nodes only; a tuple key only
         tuple-keyed ones. Expired entries met on the way are reaped, as the kernel does.
         """
-        now = _check_now(now)
-        if not isinstance(zone, Zone):
+        if type(now) is not float:
+            now = _check_now(now)
+        if zone is not DEFAULT_ZONE and not isinstance(zone, Zone):
             raise InputTypeError("zone must be a Zone", code="bad-zone")
-        if isinstance(key, SessionId):
-            self.stats.sid_lookups += 1
-        hit = self._lookup(key, key, zone, now)
-        return None if hit is None else (hit[0], Direction(hit[1]))
+        if type(key) is not FiveTuple:
+            if isinstance(key, SessionId):
+                self.stats.sid_lookups += 1
+            elif not isinstance(key, FiveTuple):
+                raise InputTypeError(
+                    f"a flow key is a FiveTuple or a SessionId, not {type(key).__name__}",
+                    code="bad-key",
+                )
+        # _lookup() inlined, with the cached-hash fast path of _hash(): this is the hot path
+        stats = self.stats
+        stats.searched += 1
+        zd = zone.dir
+        zid = zone.id if zd & 1 else 0
+        tok = self._tokens.get(zid)
+        raw = key._ct_hash if tok is not None and key._ct_ctx is tok else self._hash(key, zid)
+        hit = self._find(key, zone, raw, now)
+        if hit is None:
+            rid = zone.id if zd & 2 else 0
+            if rid == zid:
+                return None
+            hit = self._find(key, zone, self._hash(key, rid), now)
+            if hit is None:
+                return None
+        stats.hits += 1
+        return hit[0], _DIRS[hit[1]]
 
     # ------------------------------------------------------------------ allocation, eviction
 
@@ -428,8 +487,8 @@ class Table:
         return drops
 
     def _early_drop(self, raw: int, now: float) -> bool:
-        """``early_drop(net, hash)`` (v4.7 to current; 6.1 also skips offloaded entries,
-        which the model has none of): from the new entry's bucket, scan up to
+        """``early_drop(net, hash)`` as read in 6.1.192 and 6.12.117 (6.1 also skips
+        offloaded entries, which the model has none of): from the new entry's bucket, scan up to
         NF_CT_EVICTION_RANGE buckets and stop at the first in which at least one entry was
         evicted -- evicting *every* non-assured entry of that chain. Expired entries met are
         reaped but do not count, so a scan that frees only expired entries still fails."""
@@ -461,13 +520,16 @@ class Table:
         sid: SessionId | None = None,
         nat: Nat | None = None,
     ) -> Entry:
-        """``init_conntrack``: allocate an unconfirmed entry for *tuple* (the reply tuple is
-        its inverse, after *nat*), enforcing ``max_entries`` with ``early_drop``.
+        """``init_conntrack`` and the tracker's step for the first packet: allocate an
+        unconfirmed entry for *tuple* (the reply tuple is its inverse, after *nat*),
+        enforcing ``max_entries`` with ``early_drop``; its timeout is the protocol's first
+        one, relative until :meth:`confirm` makes it absolute.
 
         *sid* makes the entry SID-keyed in the directions where *zone* is a SID zone. The
         entry counts against the bound at once but is not in the hash until
         :meth:`confirm`. Raises :class:`TableFullError` when the table is full and early
-        drop finds nothing to evict.
+        drop finds nothing to evict. :meth:`packet` does all of this and the confirmation
+        in one call; these two are for interleavings a single packet cannot produce.
         """
         now = _check_now(now)
         if not isinstance(tuple, FiveTuple):
@@ -482,12 +544,14 @@ class Table:
                     code="not-sid-zone",
                 )
             flow_key(zone, tuple, sid=sid, direction=Direction.ORIGINAL)  # validates the SID
-        return self._create(tuple, zone, sid, nat, now)
+        e = self._create(tuple, zone, sid, nat, now)
+        tracker_packet(e, now, self.udp_timeouts)
+        return e
 
     def _create(
         self, t: FiveTuple, zone: Zone, sid: SessionId | None, nat: Nat | None, now: float
     ) -> Entry:
-        e = Entry(t, t.reversed(), zone, sid if zone.sid is not None else None)
+        e = Entry(t, zone, sid if zone.sid is not None else None)
         key0 = e.key(0)
         raw = self._hash(key0, zone.id if zone.dir & 1 else 0)
         # __nf_conntrack_alloc: count first, then check the bound.
@@ -519,7 +583,7 @@ class Table:
 
     @staticmethod
     def _set_nat(e: Entry, nat: Nat) -> None:
-        e.reply = nat.apply(e.original).reversed()
+        e._set_tuples(e.original, nat.apply(e.original).reversed())
         e.nat = nat
         if nat.snat is not None:
             e.status |= Status.SRC_NAT | Status.SRC_NAT_DONE
@@ -547,26 +611,6 @@ class Table:
                 return False
         ez = e.zone
         return (ez.id if ez.dir >> d & 1 else 0) == (zone.id if zone.dir >> d & 1 else 0)
-
-    @staticmethod
-    def _match(a: Entry, b: Entry) -> bool:
-        """``nf_ct_match``: same tuples both ways, same zone ids both ways."""
-        return (
-            a.original == b.original
-            and a.reply == b.reply
-            and a.zone.id_for(0) == b.zone.id_for(0)
-            and a.zone.id_for(1) == b.zone.id_for(1)
-        )
-
-    @staticmethod
-    def _match_reverse(a: Entry, b: Entry) -> bool:
-        """``nf_ct_match_reverse``: b's original is a's reply and the other way round."""
-        return (
-            a.original == b.reply
-            and a.reply == b.original
-            and a.zone.id_for(1) == b.zone.id_for(0)
-            and a.zone.id_for(0) == b.zone.id_for(1)
-        )
 
     def confirm(self, entry: Entry, *, now: float) -> Entry | None:
         """``__nf_conntrack_confirm``: put *entry* in the hash, or resolve a clash.
@@ -609,7 +653,7 @@ class Table:
         if clash is not None:
             # nf_ct_resolve_clash: UDP allows clashes (allow_clash), the generic tracker not.
             if entry.original.protocol in (IPPROTO_UDP, IPPROTO_UDPLITE) and (
-                self._match(clash, entry) or self._match_reverse(clash, entry)
+                nf_ct_match(clash, entry) or nf_ct_match_reverse(clash, entry)
             ):
                 self.stats.clash_resolve += 1
                 self.discard(entry)
@@ -704,54 +748,12 @@ class Table:
 
     # ------------------------------------------------------------------ per-packet path
 
-    def _tracker_packet(self, e: Entry, now: float) -> None:
-        """``nf_conntrack_udp_packet`` (v6.12) for UDP/UDP-Lite, ``generic_packet`` else."""
-        st = e.status
-        if e.original.protocol not in (IPPROTO_UDP, IPPROTO_UDPLITE):
-            self._refresh(e, GENERIC_TIMEOUT, now)
-            return
-        to = self.udp_timeouts
-        if not st & _CONFIRMED:
-            e.stream_ts = now + to.stream_delay
-        if st & _SEEN_REPLY:
-            extra = to.unreplied
-            stream = False
-            if now > e.stream_ts:  # time_after(jiffies, ct->proto.udp.stream_ts)
-                extra = to.replied
-                stream = not st & _ASSURED
-            self._refresh(e, extra, now)
-            if st & _NAT_CLASH:
-                return
-            if stream:
-                e.status |= _ASSURED
-        else:
-            self._refresh(e, to.unreplied, now)
-
-    @staticmethod
-    def _refresh(e: Entry, extra: float, now: float) -> None:
-        """``__nf_ct_refresh_acct``: absolute for confirmed entries, relative before."""
-        if e.status & _FIXED_TIMEOUT:
-            return
-        e.timeout = extra + now if e.status & _CONFIRMED else extra
-
     @staticmethod
     def translate(entry: Entry, direction: int, t: FiveTuple) -> FiveTuple:
-        """``nf_nat_packet``: the packet's tuple after NAT. Each manip takes its target from
-        the inverse of the other direction's tuple; in the REPLY direction the source and
-        destination manips swap roles."""
-        d = Direction(direction)
-        st = entry.status
-        src_manip = bool(st & Status.DST_NAT) if d else bool(st & Status.SRC_NAT)
-        dst_manip = bool(st & Status.SRC_NAT) if d else bool(st & Status.DST_NAT)
-        if not (src_manip or dst_manip):
-            return t
-        other = entry.original if d else entry.reply
-        src, sport, dst, dport = t.src, t.sport, t.dst, t.dport
-        if src_manip:
-            src, sport = other.dst, other.dport
-        if dst_manip:
-            dst, dport = other.src, other.sport
-        return FiveTuple(src, sport, dst, dport, t.protocol)
+        """``nf_nat_packet``: the tuple a packet of *direction* has after NAT (a packet of
+        the ORIGINAL direction has its source and/or destination rewritten to the inverse
+        of the reply tuple; a reply packet is rewritten back)."""
+        return nat_translate(entry, direction, t)
 
     def _keys(
         self,
@@ -796,7 +798,9 @@ class Table:
         otherwise -- typically for replies); with ``NF_CT_FLAG_MARK`` its id is *mark*. In
         a SID zone the SID is *sid* or is read from *payload* at the zone's offset; a
         payload too short for ``offset + offlen`` falls back to tuple keying and counts
-        ``sid_fallback``. *nat* binds a flow this packet creates (ignored otherwise).
+        ``sid_fallback``; neither a payload nor a SID, or a SID of another protocol than the
+        zone's ``l7``, is the caller's mistake and raises. *nat* binds a flow this packet
+        creates (ignored otherwise).
 
         Resolves the entry (double lookup), creates and confirms it if new (early drop
         when full: a failure drops the packet, counted as ``drop``), runs the UDP tracker
@@ -840,7 +844,7 @@ class Table:
         else:
             e, d = hit
             if e._skm >> d & 1:
-                key = e.sid  # type: ignore[assignment]
+                key = sidv if sidv is not None else e.sid  # type: ignore[assignment]
                 if e._skm == 3:  # both directions keyed by the SID: the tuple tells which
                     d = 1 if tuple == e.reply else 0
                 if tuple != e.tuple(d):
@@ -869,7 +873,7 @@ class Table:
             ctinfo = Ctinfo.RELATED
         else:
             ctinfo = Ctinfo.NEW
-        self._tracker_packet(e, now)
+        tracker_packet(e, now, self.udp_timeouts)
         if d and not e.status & _SEEN_REPLY:
             e.status |= _SEEN_REPLY
         if created:
@@ -895,7 +899,7 @@ class Table:
             Direction(d),
             ctinfo,
             key,
-            self.translate(e, d, tuple),
+            nat_translate(e, d, tuple),
             created=created,
             migration=migration,
             sid_fallback=fallback,
@@ -903,108 +907,52 @@ class Table:
 
     # ------------------------------------------------------------------ SID migrations
 
-    def _moved(self, e: Entry, d: int, new: FiveTuple) -> tuple[FiveTuple, FiveTuple]:
-        """The entry's tuples after the sender of direction *d* moved to *new*."""
-        nat = e.nat
-        if d == 0:
-            orig = new
-            reply = (nat.apply(new) if nat is not None else new).reversed()
-            return orig, reply
-        # The replying side moved: it is the reply tuple's source. Without DNAT the client
-        # addressed it directly, so the original tuple's destination follows.
-        reply = new
-        if nat is not None and nat.dnat is not None:
-            orig = e.original
-        else:
-            orig = FiveTuple(
-                e.original.src, e.original.sport, new.src, new.sport, e.original.protocol
-            )
-        return orig, reply
-
-    def _work(self, e: Entry, orig: FiveTuple, reply: FiveTuple) -> MigrationWork:
-        tuples = (orig != e.original) + (reply != e.reply)
-        rehashes = 0
-        if orig != e.original and not e._skm & 1:
-            rehashes += 1
-        if reply != e.reply and not e._skm & 2:
-            rehashes += 1
-        nat = 0
-        if e.nat is not None:
-            if e.nat.snat is not None and (orig.src, orig.sport) != (
-                e.original.src,
-                e.original.sport,
-            ):
-                nat += 1
-            if e.nat.dnat is not None and reply != e.reply:
-                nat += 1
-        return MigrationWork(tuples, rehashes, nat)
-
-    def _reply_outcome(self, e: Entry, d: int, new: FiveTuple, moved: bool) -> str:
-        """What a packet sent back to the new address meets."""
-        if moved:
-            return "matched"
-        if d == 1:
-            return "unmatched"
-        nat = e.nat
-        if nat is not None and nat.snat is not None:
-            return "misrouted"  # reply still reaches the binding; un-SNATed to the old src
-        return "unmatched"
-
     def _migrate(self, e: Entry, d: int, new: FiveTuple, now: float) -> MigrationCost:
-        old = e.tuple(d)
-        policy = self.migration
-        orig, reply = self._moved(e, d, new)
-        needed = self._work(e, orig, reply)
+        """Apply the migration policy to a known SID arriving from *new* in direction *d*."""
+        orig, reply = moved_tuples(e, d, new)
+        needed = migration_work(e, orig, reply)
         none = MigrationWork()
+        policy = self.migration
+
+        def cost(accepted: bool, done: MigrationWork, stale: bool, outcome: str) -> MigrationCost:
+            return MigrationCost(
+                policy, Direction(d), e.tuple(d), new, accepted, done, needed, stale, outcome
+            )
+
         if policy is MigrationPolicy.STRICT:
             self.stats.sid_refused += 1
-            return MigrationCost(
-                policy, Direction(d), old, new, False, none, needed, False, "refused"
-            )
+            return cost(False, none, False, "refused")
         if policy is MigrationPolicy.PURE_SID:
             self.stats.sid_migrated += 1
-            return MigrationCost(
-                policy,
-                Direction(d),
-                old,
-                new,
-                True,
-                none,
-                needed,
-                needed != none,
-                self._reply_outcome(e, d, new, moved=False),
-            )
-        validate = self.validate
-        if validate is None or not validate(e, new, now):
+            return cost(True, none, needed != none, reply_outcome(e, d, moved=False))
+        if self.validate is None or not self.validate(e, new, now):
             self.stats.sid_validation_failed += 1
-            return MigrationCost(
-                policy, Direction(d), old, new, False, none, needed, False, "refused"
-            )
-        # VALIDATED and approved: rewrite the tuples, move the tuple-keyed nodes.
+            return cost(False, none, False, "refused")
+        # VALIDATED and approved: rewrite the tuples; move the tuple-keyed nodes whose
+        # tuple changed (unlink, hash again, add at the head of the new chain), unless the
+        # new tuple is already another entry's node (nf_conntrack_tuple_taken's question).
         zone = e.zone
-        new_hashes = e._hashes
+        moves: list[tuple[int, int]] = []
         for dd, t in ((0, orig), (1, reply)):
             if t == e.tuple(dd) or e._skm >> dd & 1:
                 continue
-            zid = zone.id if zone.dir >> dd & 1 else 0
-            # nf_conntrack_tuple_taken-style check: is the new tuple someone else's node?
-            raw = self._hash(t, zid, cache=False)
+            raw = self._hash(t, zone.id if zone.dir >> dd & 1 else 0, cache=False)
             taken = self._find(t, zone, raw, now)
             if taken is not None and taken[0] is not e:
                 self.stats.found += 1
                 self.stats.sid_migration_clash += 1
-                return MigrationCost(
-                    policy, Direction(d), old, new, False, none, needed, False, "refused"
-                )
-            keep = new_hashes & _M32 if dd == 0 else new_hashes >> 32 << 32
-            new_hashes = keep | (raw << 32 if dd == 0 else raw)
-        self._unlink_node(e, 0)
-        self._unlink_node(e, 1)
-        e.original, e.reply = orig, reply
-        e._hashes = new_hashes
-        self._link(e)
+                return cost(False, none, False, "refused")
+            moves.append((dd, raw))
+        for dd, _raw in moves:
+            self._unlink_node(e, dd)
+        done = cost(True, needed, False, "matched")  # e.tuple(d) still the old tuple here
+        e._set_tuples(orig, reply)
+        for dd, raw in moves:
+            keep = e._hashes & _M32 if dd == 0 else e._hashes >> 32 << 32
+            e._hashes = keep | (raw << 32 if dd == 0 else raw)
+            self._link_node(e, dd)
         self.stats.sid_migrated += 1
-        return MigrationCost(policy, Direction(d), old, new, True, needed, needed, False, "matched")
+        return done
 
     # ------------------------------------------------------------------ inspection
 

@@ -95,7 +95,7 @@ def _u8(_inst: object, attr: attrs.Attribute[int], value: object) -> None:
     check_uint(value, 8, attr.name)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, weakref_slot=False)
 class FiveTuple:
     """A transport flow as the kernel sees one packet: addresses, ports, protocol number.
 
@@ -197,7 +197,7 @@ def _details(value: object) -> Mapping[str, object]:
 _EMPTY: Mapping[str, object] = types.MappingProxyType({})
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, weakref_slot=False)
 class SessionId:
     """A session ID as an application protocol carries it on the wire.
 
@@ -272,7 +272,7 @@ class SidZoneConfig:
     """The seed design's SID-zone parameters, set on a zone by the CT target.
 
     ``l7`` names the application protocol whose SID the zone keys by (it must equal
-    :attr:`SessionId.protocol` of the SIDs given to the zone); ``offset`` is where the SID
+    ``SessionId.protocol`` of the SIDs given to the zone); ``offset`` is where the SID
     starts, counted from the end of the transport header (offset 0 = first UDP payload
     byte); ``offlen`` is its length, ``1 <= offlen <= MAX_IDLEN`` (the tuple's
     ``sid[MAX_IDLEN]`` cannot hold more).
