@@ -49,6 +49,9 @@ paths=(
     'net/ipv6/inet6_hashtables.c'
     'net/ipv6/udp.c'
     'net/netfilter/nf_conntrack_core.c'
+    'net/netfilter/nf_conntrack_proto_udp.c'
+    'net/netfilter/nf_conntrack_proto_generic.c'
+    'include/linux/netfilter/nf_conntrack_zones_common.h'
     'net/core/flow_dissector.c'
     'tools/testing/selftests/net/toeplitz.c'
 )
