@@ -57,7 +57,7 @@ def flow(i: int, port: int = 443) -> FiveTuple:
 def _kernel_file(series: str, path: str) -> str:
     p = KSRC / f"linux-source-{series}" / path
     if not p.is_file():
-        oracle_unavailable(f"{p} (python conformance/kernel/generate.py --build-only extracts it)")
+        oracle_unavailable(f"{p} (bash conformance/kernel/fetch-kernel-source.sh extracts it)")
     return p.read_text()
 
 

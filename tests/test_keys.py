@@ -196,7 +196,7 @@ def test_bad_session_ids(
 def test_zone_constants_match_kernel_header() -> None:
     hdr = KSRC / "linux-source-6.12" / "include/linux/netfilter/nf_conntrack_zones_common.h"
     if not hdr.is_file():
-        oracle_unavailable(f"{hdr} (run conformance/kernel/generate.py --build-only)")
+        oracle_unavailable(f"{hdr} (bash conformance/kernel/fetch-kernel-source.sh extracts it)")
     text = hdr.read_text()
     defs = dict(re.findall(r"^#define\s+(NF_CT_\w+)\s+(.+?)\s*$", text, re.MULTILINE))
     env = {"IP_CT_DIR_ORIGINAL": 0, "IP_CT_DIR_REPLY": 1}

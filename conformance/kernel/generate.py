@@ -19,10 +19,8 @@ A second, smaller build of each tree uses ``gcc -m32`` (i386, so ``BITS_PER_LONG
 lib/siphash.c's HalfSipHash branch, hash_64_generic's 32-bit branch); its hsiphash and hash_64
 groups carry ``bits_per_long = 32`` in their args. It needs gcc-multilib.
 
-Files outside fetch-kernel-source.sh's list (EXTRA_PATHS: include/linux/netfilter/
-nf_conntrack_zones_common.h, and the UDP/generic conntrack trackers the tests read) are taken
-from the same local .deb by ensure_extra_files(). ``--build-only`` builds and prints where the
-harnesses are (tests/test_conntrack_kernel.py drives them directly).
+``--build-only`` builds and prints where the harnesses are (tests/test_conntrack_kernel.py
+drives them directly).
 
 What it refuses to do: rewrite a kernel function. If a function cannot be copied out of the
 source, the build fails and says which one.
@@ -251,57 +249,6 @@ ZONE_DEFINES = (
     "NF_CT_DEFAULT_ZONE_DIR",
     "NF_CT_FLAG_MARK",
 )
-# Files the harness needs beyond fetch-kernel-source.sh's list (its globs do not reach
-# include/linux/netfilter/). ensure_extra_files() takes them from the same .deb.
-EXTRA_PATHS = (
-    ZONES_COMMON,
-    # not compiled: read by tests/test_conntrack*.py as the source of the UDP tracker's
-    # timeouts and state rules that sidkit.conntrack models
-    "net/netfilter/nf_conntrack_proto_udp.c",
-    "net/netfilter/nf_conntrack_proto_generic.c",
-)
-
-
-def ensure_extra_files(tree: KernelTree) -> None:
-    """Extract EXTRA_PATHS from the tree's own Debian package when the tree lacks them.
-
-    Local only (the .deb fetch-kernel-source.sh downloaded into _work/debs); idempotent. The
-    package must carry exactly the tree's version, so the files match the rest of the tree.
-    """
-    missing = [p for p in EXTRA_PATHS if not tree.has(p)]
-    if not missing:
-        return
-    pkg = f"linux-source-{tree.series}"
-    deb = None
-    for cand in sorted((WORK / "debs").glob(f"{pkg}_*.deb")):
-        ver = subprocess.run(
-            ["dpkg-deb", "-f", str(cand), "Version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        if ver == tree.version:
-            deb = cand
-    if deb is None:
-        raise UnavailableError(
-            f"{pkg} {tree.version}: {', '.join(missing)} missing and no matching .deb in "
-            f"{WORK / 'debs'} (run conformance/kernel/fetch-kernel-source.sh)"
-        )
-    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        script = (
-            f'dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/{pkg}.tar.xz" '
-            f'| tar -xJf - -C "$2" ' + " ".join(f"'{pkg}/{p}'" for p in missing)
-        )
-        proc = subprocess.run(
-            ["bash", "-c", script, "extract", str(deb), tmp],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for p in missing:
-            src = Path(tmp) / pkg / p
-            if not src.is_file():
-                raise HarnessError(f"{pkg}: cannot extract {p}: {proc.stderr.strip()[-500:]}")
-            dst = tree.root / p
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(src), str(dst))
 
 
 def _net_snippets(t: KernelTree) -> list[Snippet]:
@@ -343,8 +290,9 @@ def _net_snippets(t: KernelTree) -> list[Snippet]:
         ),
         *(t.define(ZONES_COMMON, name) for name in ZONE_DEFINES),
         t.aggregate(ZONES_COMMON, "struct nf_conntrack_zone"),
-        # Debian (like every distribution) builds with CONFIG_NF_CONNTRACK_ZONES=y; without
-        # it nf_ct_zone_id() always returns NF_CT_DEFAULT_ZONE_ID.
+        # Debian's 6.12.117 kernel config (config-6.12.117+deb12-*) and the test machine's
+        # own kernel set CONFIG_NF_CONNTRACK_ZONES=y; without it nf_ct_zone_id() always
+        # returns NF_CT_DEFAULT_ZONE_ID.
         Snippet(GENERATOR, 1, "#define CONFIG_NF_CONNTRACK_ZONES 1"),
         t.function(ZONES_H, "nf_ct_zone_matches_dir"),
         t.function(ZONES_H, "nf_ct_zone_id"),
@@ -2249,10 +2197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         gcc = ensure_inputs(fetch=not args.no_fetch)
-        trees = [KernelTree(s) for s in KERNELS]
-        for tree in trees:
-            ensure_extra_files(tree)
-        builds = [build(tree, gcc) for tree in trees]
+        builds = [build(KernelTree(s), gcc) for s in KERNELS]
         if args.build_only:
             for b in builds:
                 print(f"{b.tree.upstream} {b.exe}")
