@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import socket
 import struct
 from collections.abc import Callable, Hashable, Sequence
@@ -22,11 +21,17 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from sidkit import _bpf, cbpf, ebpf
+from sidkit import _bpf, _reuseport, cbpf, ebpf
 from sidkit._errors import InputValueError, KernelOracleError, UnknownKernelError
 from sidkit._jhash import jhash
 from sidkit.kernel import LATEST, KernelProfile, KernelVersion, profile
-from sidkit.steering import FixedOffset, SteeringPolicy, compile_cbpf, compile_ebpf
+from sidkit.steering import (
+    FixedOffset,
+    SteeringPolicy,
+    attach_sk_reuseport,
+    compile_cbpf,
+    compile_ebpf,
+)
 
 __all__ = ["DROP", "Group", "HashRecorder", "Member", "SeedPatch"]
 
@@ -138,7 +143,7 @@ class Group:
         if self.score_loop:
             self.socks.remove(m)
             return
-        _swap_remove(self.socks, m)
+        _reuseport.swap_remove(self.socks, m)
         if self.migrate and self.protocol == "tcp":
             self.closed.append(m)
 
@@ -289,12 +294,6 @@ class Group:
         return int(self.profile.function("udp_ehashfn")(laddr, lport, faddr, sport, initval))
 
 
-def _swap_remove(socks: list[Member], m: Member) -> None:
-    i = socks.index(m)
-    socks[i] = socks[-1]
-    socks.pop()
-
-
 _HELPER_MAP_UPDATE: Final = 2
 
 
@@ -311,23 +310,8 @@ class HashRecorder:
     def __init__(self, sockets: Sequence[socket.socket], slots: int = 1 << 16) -> None:
         self.slots = slots
         self._map = _bpf.Map(_bpf.BPF_MAP_TYPE_ARRAY, 4, 4, slots, name="sidkit_hashes")
-        self._sock = sockets[0]
-        self._prog: int | None = None
-        try:
-            self._prog = _bpf.prog_load(
-                _bpf.BPF_PROG_TYPE_SK_REUSEPORT,
-                ebpf.encode(self._program(self._map.fd, slots)),
-                expected_attach_type=_bpf.BPF_SK_REUSEPORT_SELECT,
-                name="sidkit_record",
-            )
-            self._sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_EBPF, self._prog)
-        except OSError as exc:
-            self.close()
-            if isinstance(exc, KernelOracleError):
-                raise
-            err = KernelOracleError(f"the kernel refused SO_ATTACH_REUSEPORT_EBPF: {exc}")
-            err.errno = exc.errno
-            raise err from exc
+        program = self._program(self._map.fd, slots)
+        self._handle = attach_sk_reuseport(sockets[0], program, self._map, name="sidkit_record")
 
     @staticmethod
     def _program(map_fd: int, slots: int) -> list[ebpf.Insn]:
@@ -367,10 +351,7 @@ class HashRecorder:
 
     def close(self) -> None:
         """Detach the recorder and free it (idempotent)."""
-        if self._prog is not None:
-            # Already detached (or the socket closed): nothing left to undo.
-            with contextlib.suppress(OSError):
-                self._sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_DETACH_REUSEPORT_BPF, 0)
-            os.close(self._prog)
-            self._prog = None
-        self._map.close()
+        # A refused detach means the group is already gone; the program and map are freed
+        # by the handle either way.
+        with contextlib.suppress(KernelOracleError):
+            self._handle.detach()

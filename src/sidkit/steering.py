@@ -43,6 +43,7 @@ __all__ = [
     "SteeringHandle",
     "SteeringPolicy",
     "attach",
+    "attach_sk_reuseport",
     "compile_cbpf",
     "compile_ebpf",
     "mint_cid",
@@ -494,24 +495,40 @@ def attach(
         max(policy.n, len(sockets)),
         name="sidkit_socks",
     )
-    prog_fd: int | None = None
     try:
         for i, s in enumerate(sockets):
             sockarray.update(struct.pack("=I", i), struct.pack("=Q", s.fileno()))
         insns = compile_ebpf(policy, sockarray.fd, on_no_sid=on_no_sid)
+    except BaseException:
+        sockarray.close()
+        raise
+    return attach_sk_reuseport(first, insns, sockarray, name="sidkit_steer")
+
+
+def attach_sk_reuseport(
+    sock: socket.socket, insns: Sequence[ebpf.Insn], owned_map: _bpf.Map, *, name: str
+) -> SteeringHandle:
+    """Load *insns* as an SK_REUSEPORT program and attach it to *sock*'s group.
+
+    The returned handle owns *owned_map* (the map the program refers to) and the program: on
+    failure both are freed here, on :meth:`SteeringHandle.detach` there. Used by
+    :func:`attach` and by :class:`sidkit.reuseport.HashRecorder`.
+    """
+    prog_fd: int | None = None
+    try:
         prog_fd = _bpf.prog_load(
             _bpf.BPF_PROG_TYPE_SK_REUSEPORT,
             ebpf.encode(insns),
             expected_attach_type=_bpf.BPF_SK_REUSEPORT_SELECT,
-            name="sidkit_steer",
+            name=name,
         )
         try:
-            first.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_EBPF, prog_fd)
+            sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_EBPF, prog_fd)
         except OSError as exc:
             raise _refused("SO_ATTACH_REUSEPORT_EBPF", exc) from exc
     except BaseException:
         if prog_fd is not None:
             os.close(prog_fd)
-        sockarray.close()
+        owned_map.close()
         raise
-    return SteeringHandle("ebpf", first, prog_fd, sockarray)
+    return SteeringHandle("ebpf", sock, prog_fd, owned_map)
