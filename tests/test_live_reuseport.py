@@ -46,6 +46,11 @@ SEARCH_C = ROOT / "conformance" / "live" / "initval_search.c"
 POLICIES: dict[str, SteeringPolicy] = {
     "jhash": SteeringPolicy(FixedOffset(2, 8, [(0, 0xFF, 0x5A)]), "jhash", 5, seed=0x1234),
     "modulo": SteeringPolicy(FixedOffset(4, 4), "modulo", 5),
+    # a protocol minimum size beyond the SID (WireGuard-style): 10..39-byte payloads carry
+    # the SID bytes but must fall back to the kernel's hash
+    "jhash-min_size": SteeringPolicy(
+        FixedOffset(2, 8, [(0, 0xFF, 0x5A)], min_size=40), "jhash", 5, seed=7
+    ),
     # a 4-bit field: values 5..15 are out of range and fall back to the kernel's hash
     "index": SteeringPolicy(
         FixedOffset(1, 8, [(0, 0x80, 0x00)]), "index", 5, field=IndexField(0, 1, 0, 0x0F)

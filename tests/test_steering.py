@@ -41,7 +41,8 @@ def locations(draw: st.DrawFn) -> FixedOffset:
             max_size=3,
         )
     )
-    return FixedOffset(offset, length, guards)
+    min_size = draw(st.sampled_from([0, 0, 1, 40, 90]))
+    return FixedOffset(offset, length, guards, min_size)
 
 
 @st.composite
@@ -65,7 +66,7 @@ def _payloads(policy: SteeringPolicy, rng: random.Random) -> list[bytes]:
     """Random payloads, half of them shaped to pass one alternative's guards."""
     out = []
     for _ in range(40):
-        body = bytearray(rng.randbytes(rng.randrange(0, 80)))
+        body = bytearray(rng.randbytes(rng.randrange(0, 110)))
         if rng.random() < 0.5:
             alt = rng.choice(policy.spec.alternatives)
             if len(body) < alt.end:
@@ -265,3 +266,29 @@ def test_ebpf_context_fields_and_load_bytes_failure() -> None:
     asm.exit()
     verdict, _ = ebpf.run_sk_reuseport(asm.assemble(), ebpf.ReuseportContext(bytes(10), hash=90))
     assert verdict == 100
+
+
+@pytest.mark.parametrize("protocol", ["wireguard", "quic"])
+@given(
+    payload=st.binary(max_size=64)
+    | st.tuples(
+        st.sampled_from([b"\x04\x00\x00\x00", b"\x41", b"\xc3\x00\x00\x00\x01\x08"]),
+        st.binary(max_size=60),
+    ).map(b"".join)
+)
+def test_plugin_locations_steer_exactly_where_locate_applies(protocol: str, payload: bytes) -> None:
+    """A policy built from a plugin's SidLocations (min_size included) steers a payload iff
+    :func:`sidkit.extract.locate` finds an ID in it, in the model and in both compiled forms."""
+    from sidkit.extract import Extractor, locate  # noqa: PLC0415
+
+    options = {"quic": {"cid_length": 8}}.get(protocol, {})
+    locations = Extractor([protocol], options).sid_locations()
+    policy = SteeringPolicy(AnyOf(locations), "jhash", 1, seed=3)
+    found = locate(locations, payload)
+    expected = None if found is None else 0
+    assert policy.select(payload) == expected
+    assert _cbpf_index(compile_cbpf(policy), payload, 1) == expected
+    _verdict, selected = ebpf.run_sk_reuseport(
+        compile_ebpf(policy, map_fd=7), ebpf.ReuseportContext(bytes(8) + payload)
+    )
+    assert selected == expected

@@ -89,6 +89,9 @@ class Alternative:
     guards: tuple[tuple[int, int, int], ...]  # (offset, mask, value)
     body: tuple[Op, ...]
     low: int  # lowest payload offset touched (start of the eBPF stack window)
+    # Shortest payload the location applies to (a protocol's minimum datagram size, e.g.
+    # WireGuard's 32 bytes). Only tested, never copied: it may exceed the stack window.
+    min_len: int = 0
 
 
 @attrs.frozen
@@ -152,7 +155,7 @@ def jhash_ops(off: int, length: int, seed: int) -> list[Op]:
 def evaluate(program: Program, payload: bytes) -> int | None:
     """Run the IR on *payload*: the socket index, or None when the kernel's hash decides."""
     for alt in program.alternatives:
-        if len(payload) < alt.need:
+        if len(payload) < max(alt.need, alt.min_len):
             continue
         if any(payload[o] & m != v for o, m, v in alt.guards):
             continue
@@ -220,7 +223,7 @@ def to_cbpf(program: Program) -> list[cbpf.SockFilter]:
         # Length first: a classic load past the end would end the program with 0, i.e. socket
         # 0, not "no selection".
         e(cbpf.LD | cbpf.W | cbpf.LEN)
-        asm.jump(cbpf.JGE, alt.need, None, skip)
+        asm.jump(cbpf.JGE, max(alt.need, alt.min_len), None, skip)
         for off, mask, value in alt.guards:
             e(cbpf.LD | cbpf.B | cbpf.ABS, off)
             if mask != 0xFF:
@@ -338,6 +341,10 @@ def to_ebpf(
         skip = f"skip{i}"
         window = alt.need - alt.low
         base = -frame - alt.low  # stack offset of payload byte 0 within the window
+        if alt.min_len > alt.need:
+            # ctx->len is skb->len with data at the UDP header: header included.
+            asm.ldx(ebpf.W, 1, 6, ebpf.CTX_LEN)
+            asm.jmp(ebpf.JLT, 1, skip, imm=UDP_HEADER + alt.min_len)
         asm.mov64(1, 6)
         asm.mov64(2, imm=UDP_HEADER + alt.low)
         asm.mov64(3, 10)

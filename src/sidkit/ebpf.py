@@ -262,6 +262,8 @@ class Assembler:
 # separate region. Both are far apart and far from zero so that a wrong pointer faults.
 _STACK_TOP: Final = 0x7FFF_0000_0000
 _CTX_BASE: Final = 0x5555_0000_0000
+CTX_LEN: Final = 16
+"""Offset of ``len`` (u32) in ``struct sk_reuseport_md``: after the two data pointers."""
 _MAP_BASE: Final = 0x6666_0000_0000
 
 
@@ -283,7 +285,7 @@ class ReuseportContext:
     def field(self, off: int, size: int) -> int:
         """Read a context field as the verifier allows (only the u32 fields are modelled)."""
         fields = {
-            16: len(self.packet),
+            CTX_LEN: len(self.packet),
             # eth_protocol is stored in network byte order; a u32 load on a little-endian
             # host therefore reads the byte-swapped value (KERNEL-NOTES, measured).
             20: int.from_bytes(self.eth_protocol.to_bytes(2, "big"), "little"),

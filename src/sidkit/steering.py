@@ -103,12 +103,16 @@ class FixedOffset:
     """The SID is *length* bytes at *offset* in the UDP payload, where all *guards* hold.
 
     This is the seed's zone configuration (``offset``, ``offlen``) with optional first-byte
-    tests. A payload too short to hold the guards and the SID has no SID.
+    tests. A payload too short to hold the guards and the SID has no SID, and neither has
+    one shorter than *min_size*: a protocol's smallest valid datagram (WireGuard transport
+    data is at least 32 bytes, :class:`sidkit.extract.SidLocation` ``min_size``), so that
+    the kernel program steers exactly the datagrams the plugin's description covers.
     """
 
     offset: int = attrs.field(validator=_nonneg)
     length: int = attrs.field(validator=_nonneg)
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_guards)
+    min_size: int = attrs.field(default=0, validator=_nonneg)
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.length <= MAX_SID:
@@ -123,8 +127,8 @@ class FixedOffset:
 
     @property
     def end(self) -> int:
-        """Shortest payload that can carry this SID and its guards."""
-        return max([self.offset + self.length] + [g.offset + 1 for g in self.guards])
+        """Shortest payload that can carry this SID and its guards (and *min_size*)."""
+        return max([self.offset + self.length, self.min_size] + [g.offset + 1 for g in self.guards])
 
     def sid(self, payload: bytes) -> bytes | None:
         """The SID bytes in *payload*, or None when it is too short or a guard fails."""
@@ -153,7 +157,8 @@ def _as_location(spec: object) -> FixedOffset:
             Guard(g.offset, g.mask, g.value) if hasattr(g, "mask") else Guard(*g)  # type: ignore[attr-defined, misc]
             for g in loc.guards
         ]
-        return FixedOffset(loc.offset, loc.length, guards)
+        min_size = getattr(loc, "min_size", 0)
+        return FixedOffset(loc.offset, loc.length, guards, min_size)
     except (AttributeError, TypeError) as exc:
         raise SteeringError(
             f"a steering spec must be FixedOffset, AnyOf or have offset/length/guards, got {spec!r}"
@@ -280,10 +285,11 @@ class SteeringPolicy:
             guard_offs = [g.offset for g in loc.guards]
             alts.append(
                 _steer_ir.Alternative(
-                    need=max([hi, loc.end] + [o + 1 for o in guard_offs]),
+                    need=max([hi, loc.offset + loc.length] + [o + 1 for o in guard_offs]),
                     guards=tuple((g.offset, g.mask, g.value) for g in loc.guards),
                     body=tuple(body),
                     low=min([lo, loc.offset, *guard_offs]),
+                    min_len=loc.min_size,
                 )
             )
         return _steer_ir.Program(tuple(alts), self.n)
