@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from conftest import oracle_unavailable
 
@@ -45,3 +52,47 @@ def test_cli_demo_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["demo", "--sockets", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def _processes_with(marker: str) -> list[int]:
+    """PIDs whose command line contains *marker* (forked lab children inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.oracle
+def test_ctrl_c_cleans_up_the_lab() -> None:
+    """SIGINT mid-run: one line, status 130, and no lab process (hence no namespace, socket
+    or BPF program, which live only in those processes) left behind."""
+    reason = netns.netns_available() or bpf_available()
+    if reason:
+        oracle_unavailable(f"live kernel: {reason}")
+    marker = f"{os.getpid() * 7919 % 10**9 + 10**9}"  # a seed nobody else passes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidkit.cli", "demo", "--sessions", "3000", "--seed", marker],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the demo reports progress before any traffic
+    assert "..." in first, first
+    time.sleep(0.5)
+    assert len(_processes_with(marker)) > 1, "the lab did not start"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "sidkit: interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == []

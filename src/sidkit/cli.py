@@ -73,6 +73,79 @@ def _cmd_socket(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sid(args: argparse.Namespace) -> int:
+    from sidkit.extract import (  # noqa: PLC0415
+        Extractor,
+        MalformedPacketError,
+        NotSteerableError,
+        locate,
+    )
+    from sidkit.plugin import (  # noqa: PLC0415
+        default_host,
+        parse_option_assignments,
+        usable_without_options,
+    )
+    from sidkit.steering import AnyOf, SteeringPolicy  # noqa: PLC0415
+
+    options = parse_option_assignments(args.option)
+    host = default_host()
+    if args.protocol:
+        extractors = [Extractor(args.protocol, options)]
+    else:
+        # Unknown traffic: ask every protocol that needs no options on its own, narrowest
+        # first-byte claim first (a protocol that claims any first byte, like IPsec NAT-T's
+        # SPI, says little about a payload that another protocol recognises).
+        names = sorted(usable_without_options(host), key=lambda n: len(host.spec(n).first_bytes))
+        Extractor(names, options)  # checks every option once, flat or per protocol
+        extractors = []
+        for name in names:
+            known = {o.name for o in host.spec(name).options}
+            mine = {k: v for k, v in options.items() if k in known and not isinstance(v, dict)}
+            per = options.get(name, {})
+            extractors.append(Extractor([name], {**mine, **(per if isinstance(per, dict) else {})}))
+    found = 0
+    for ex in extractors:
+        try:
+            sid = ex.extract(args.payload)
+        except MalformedPacketError as exc:
+            # The payload claims this protocol and is broken: a router would drop it or
+            # fall back to the tuple. Say so and let the other candidates speak.
+            print(f"{exc.protocol or ex.protocols[0]:10} malformed: {exc}")
+            continue
+        if sid is None:
+            continue
+        found += 1
+        where = ""
+        try:
+            hit = locate(ex.sid_locations(), args.payload)
+        except NotSteerableError:
+            hit = None
+            where = "  (not at a fixed place: kernel steering cannot read it)"
+        if hit is not None:
+            loc, _value = hit
+            where = f"  ({len(sid)} bytes at payload offset {loc.offset})"
+        claim = len(host.spec(sid.protocol).first_bytes)
+        note = "" if claim < 256 else "  [claims any first byte]"
+        print(f"{sid.protocol:10} {sid.hex() or '(empty)'}{where}{note}")
+        for key, value in sid.details.items():
+            shown = (value.hex() or "(empty)") if isinstance(value, bytes) else value
+            print(f"{'':10}   {key} = {shown}")
+        if args.sockets and hit is not None:
+            policy = SteeringPolicy(AnyOf([hit[0]]), "jhash", args.sockets, seed=args.seed)
+            index = policy.select(args.payload)
+            print(
+                f"{'':10}   jhash steering -> socket {index} of {args.sockets} "
+                f"(seed {args.seed:#x})"
+            )
+        if args.protocol:
+            break
+    if not found:
+        tried = ", ".join(p for ex in extractors for p in ex.protocols)
+        print(f"no session ID found (tried {tried})")
+        return 1
+    return 0
+
+
 def _cmd_eras(args: argparse.Namespace) -> int:
     rows = [e for e in ERAS if args.function in (None, e.function)]
     if not rows:
@@ -258,6 +331,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(run=_cmd_demo)
 
+    sid = sub.add_parser(
+        "sid",
+        help="which session ID a UDP payload carries",
+        description="Run the protocol plugins' extractors on one UDP payload and print the "
+        "session ID each finds, where it sits (the fixed place a cBPF/eBPF steering program "
+        "reads) and the protocol facts the parser saw. Without --protocol every installed "
+        "protocol that needs no options is asked, narrowest first-byte claim first; protocols "
+        "that need options (fixed offset, DTLS connection-ID length) must be named.",
+        epilog="examples: sidkit sid 41a1b2c3d4e5f60708aabbcc -o quic.cid_length=8;  "
+        "sidkit sid 0400000011223344 --protocol wireguard --sockets 4;  "
+        "sidkit sid 00112233445566 --protocol fixed -o offset=1 -o offlen=4. "
+        "Exit status 1 when no protocol finds an ID.",
+    )
+    sid.add_argument("payload", type=_hex, help="the UDP payload in hex (no IP/UDP header)")
+    sid.add_argument(
+        "-p",
+        "--protocol",
+        action="append",
+        default=[],
+        help="protocol to use (repeat for several, tried in order); see `sidkit sid --help`",
+    )
+    sid.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="[PROTOCOL.]NAME=VALUE",
+        help="a protocol option, e.g. quic.cid_length=8 (values are Python literals or text)",
+    )
+    sid.add_argument(
+        "--sockets",
+        type=_positive,
+        default=None,
+        help="also show which of N sockets jhash SID steering picks",
+    )
+    sid.add_argument("--seed", type=_int, default=0, help="jhash seed for --sockets (default 0)")
+    sid.set_defaults(run=_cmd_sid)
+
     e = sub.add_parser(
         "eras",
         help="which algorithm each kernel function used, by release",
@@ -285,6 +396,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SidkitError as exc:
         print(f"sidkit: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Namespaces, sockets and BPF programs belong to child processes and file
+        # descriptors that die with them (sidkit.netns reaps its children on Ctrl-C), so
+        # there is nothing left to undo here; 130 is the shell's code for SIGINT.
+        print("sidkit: interrupted", file=sys.stderr)
+        return 130
     return code
 
 

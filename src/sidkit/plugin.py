@@ -13,6 +13,7 @@ and named after the hooks below. See :doc:`/plugins` for a worked example.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import re
 import sys
@@ -43,7 +44,9 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "make_plugin_manager",
+    "parse_option_assignments",
     "resolve_options",
+    "usable_without_options",
 ]
 
 PROJECT: Final = "sidkit"
@@ -447,3 +450,58 @@ def default_host(*, reload: bool = False) -> PluginHost:
     if _DEFAULT_HOST is None or reload:
         _DEFAULT_HOST = PluginHost(entry_points=True)
     return _DEFAULT_HOST
+
+
+def parse_option_assignments(items: Iterable[str]) -> dict[str, object]:
+    """Turn command-line ``PROTOCOL.NAME=VALUE`` / ``NAME=VALUE`` texts into extractor options.
+
+    The result is the mapping :class:`sidkit.extract.Extractor` takes: per protocol
+    (``{"quic": {"cid_length": 8}}``) for the dotted form, flat (``{"cid_length": 8}``) for
+    the bare one. A value is read as a Python literal when it is one (``8``, ``0x10``,
+    ``True``, ``None``, ``((0, 255, 4),)``, ``b"\\x01"``) and as a string otherwise, so
+    ``fixed.label=game`` needs no quotes; the option's own check then validates it. Text
+    without ``=`` raises :class:`~sidkit.InputValueError`.
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputValueError(
+                f"option {item!r} must look like NAME=VALUE or PROTOCOL.NAME=VALUE",
+                code="bad-option-text",
+            )
+        try:
+            value: object = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = text.strip()
+        protocol, dot, name = key.rpartition(".")
+        if dot:
+            per = out.setdefault(protocol, {})
+            if not isinstance(per, dict):
+                raise InputValueError(
+                    f"{protocol!r} is given both as an option and as a protocol",
+                    code="bad-option-text",
+                )
+            per[name] = value
+        elif isinstance(out.get(key), dict):
+            raise InputValueError(
+                f"{key!r} is given both as an option and as a protocol", code="bad-option-text"
+            )
+        else:
+            out[key] = value
+    return out
+
+
+def usable_without_options(host: PluginHost | None = None) -> tuple[str, ...]:
+    """Installed protocols that need no options, in the host's order.
+
+    These can be tried on unknown traffic; protocols with required options (``fixed``'s
+    offset and length, DTLS's connection-ID length, which is not on the wire) cannot.
+    """
+    host = host or default_host()
+    return tuple(
+        name
+        for name, spec in host.protocols.items()
+        if not any(opt.required for opt in spec.options)
+    )
