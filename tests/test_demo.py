@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import oracle_unavailable
 
-from sidkit import netns
+from sidkit import InputValueError, netns
 from sidkit._bpf import bpf_available
 from sidkit.cli import main
-from sidkit.demo import run_demo
+from sidkit.demo import MODE_LABEL, run_demo
 
 
 @pytest.mark.parametrize("protocol", ["quic", "wireguard", "fixed"])
@@ -96,3 +96,34 @@ def test_ctrl_c_cleans_up_the_lab() -> None:
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_with(marker) == []
+
+
+def test_plot_draws_each_mode(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
+    from sidkit.demo import plot  # noqa: PLC0415
+
+    result = run_demo(sessions=30, sockets=12, protocol="wireguard", model_only=True)
+    out = tmp_path / "demo.png"
+    fig = plot(result, str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panels = {
+        ax.get_title().split("\n")[0]: ax.images[0].get_array() for ax in fig.axes if ax.images
+    }
+    assert len(panels) == len(result.modes) == 3
+    for m in result.modes:
+        grid = panels[MODE_LABEL[m.mode]]
+        assert grid.shape == (30, len(m.sockets[0]))
+        moved = sum(len(set(row.compressed())) > 1 for row in grid)
+        assert moved == m.changed  # a row of one colour is a session that kept its socket
+    assert any(m.changed for m in result.modes)
+    with pytest.raises(InputValueError):
+        plot(result, str(tmp_path / "no-such-dir" / "x.png"))
+
+
+def test_plot_without_matplotlib_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sidkit.demo import plot  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = run_demo(sessions=2, model_only=True)
+    with pytest.raises(InputValueError, match="sidkit\\[plot\\]"):
+        plot(result, "x.png")
