@@ -15,7 +15,14 @@ import ipaddress
 from struct import Struct
 
 from sidkit._errors import InputTypeError, InputValueError
-from sidkit._jhash import M32, jhash2, jhash_1word, jhash_3words, jhash_3words_pre41
+from sidkit._jhash import (
+    M32,
+    WORD_HASHES,
+    WordHashes,
+    jhash2,
+    jhash_1word_pre41,
+    jhash_3words_pre41,
+)
 from sidkit._validate import ByteOrder, check_byteorder, check_uint
 
 __all__ = [
@@ -100,6 +107,9 @@ def _be16(port: object, name: str, byteorder: ByteOrder) -> int:
     return ((p & 0xFF) << 8) | (p >> 8) if byteorder == "little" else p
 
 
+_PRE41 = WordHashes(jhash2, jhash_3words_pre41, jhash_1word_pre41)
+
+
 def inet_ehashfn(
     laddr: Address,
     lport: int,
@@ -108,6 +118,7 @@ def inet_ehashfn(
     initval: int,
     *,
     byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """TCP/IPv4 ``inet_ehashfn()`` from v6.15 on: ``lport + __inet_ehashfn(laddr, 0, ...)``.
 
@@ -119,7 +130,7 @@ def inet_ehashfn(
     *fport* is given in host order and hashed as the kernel's ``__be16``.
     """
     bo = check_byteorder(byteorder)
-    h = jhash_3words(
+    h = word_hashes.jhash_3words(
         _v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), _be16(fport, "fport", bo), initval
     )
     return (check_uint(lport, 16, "lport") + h) & M32
@@ -133,6 +144,7 @@ def inet_ehashfn_pre615(
     initval: int,
     *,
     byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """TCP/IPv4 ``inet_ehashfn()`` before v6.15: ``__inet_ehashfn(laddr, lport, faddr, fport)``.
 
@@ -140,7 +152,9 @@ def inet_ehashfn_pre615(
     expression lived in ``include/net/inet_sock.h`` with the single ``inet_ehash_secret``):
     ``jhash_3words(laddr, faddr, lport << 16 | fport, initval)``.
     """
-    return udp_ehashfn(laddr, lport, faddr, fport, initval, byteorder=byteorder)
+    return udp_ehashfn(
+        laddr, lport, faddr, fport, initval, byteorder=byteorder, word_hashes=word_hashes
+    )
 
 
 def udp_ehashfn(
@@ -151,6 +165,7 @@ def udp_ehashfn(
     initval: int,
     *,
     byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """UDP/IPv4 ``udp_ehashfn()``: ``jhash_3words(laddr, faddr, lport << 16 | fport, initval)``.
 
@@ -163,7 +178,9 @@ def udp_ehashfn(
     """
     bo = check_byteorder(byteorder)
     word = (check_uint(lport, 16, "lport") << 16) | _be16(fport, "fport", bo)
-    return jhash_3words(_v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), word, initval)
+    return word_hashes.jhash_3words(
+        _v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), word, initval
+    )
 
 
 def udp_ehashfn_pre41(
@@ -183,30 +200,30 @@ def udp_ehashfn_pre41(
     ``inet_ehash_secret``; sidkit folds the secret into *initval* either way. Kernel source:
     ``include/net/inet_sock.h`` (v3.9-v3.12), ``net/ipv4/udp.c`` (v3.13-v4.0).
     """
-    bo = check_byteorder(byteorder)
-    word = (check_uint(lport, 16, "lport") << 16) | _be16(fport, "fport", bo)
-    return jhash_3words_pre41(
-        _v4word(laddr, "laddr", bo), _v4word(faddr, "faddr", bo), word, initval
-    )
+    return udp_ehashfn(laddr, lport, faddr, fport, initval, byteorder=byteorder, word_hashes=_PRE41)
 
 
-def ipv6_addr_jhash(addr: Address, initval: int, *, byteorder: str = "little") -> int:
+def ipv6_addr_jhash(
+    addr: Address, initval: int, *, byteorder: str = "little", word_hashes: WordHashes = WORD_HASHES
+) -> int:
     """``__ipv6_addr_jhash(a, initval)`` in its jhash2 form: ``jhash2(s6_addr32, 4, initval)``.
 
     Kernel source: ``include/net/ipv6.h``; see sidkit.kernel for the release that replaced
     the xor-fold (:func:`ipv6_addr_jhash_xorfold`).
     """
-    return jhash2(_v6words(addr, "addr", check_byteorder(byteorder)), initval)
+    return word_hashes.jhash2(_v6words(addr, "addr", check_byteorder(byteorder)), initval)
 
 
-def ipv6_addr_jhash_xorfold(addr: Address, initval: int, *, byteorder: str = "little") -> int:
+def ipv6_addr_jhash_xorfold(
+    addr: Address, initval: int, *, byteorder: str = "little", word_hashes: WordHashes = WORD_HASHES
+) -> int:
     """``__ipv6_addr_jhash(a, initval)`` in its older xor-fold form.
 
     Kernel source: ``include/net/ipv6.h``: ``jhash_3words(a[0] ^ a[1], a[2], a[3], initval)``
     over ``s6_addr32``; see sidkit.kernel for the releases.
     """
     w = _v6words(addr, "addr", check_byteorder(byteorder))
-    return jhash_3words(w[0] ^ w[1], w[2], w[3], initval)
+    return word_hashes.jhash_3words(w[0] ^ w[1], w[2], w[3], initval)
 
 
 def _inet6(
@@ -219,15 +236,23 @@ def _inet6(
     byteorder: str,
     xorfold: bool,
     lport_outside: bool,
+    word_hashes: WordHashes,
 ) -> int:
     bo = check_byteorder(byteorder)
     lhash = _v6words(laddr, "laddr", bo)[3]
     fjh = ipv6_addr_jhash_xorfold if xorfold else ipv6_addr_jhash
-    fhash = fjh(faddr, check_uint(addr_secret, 32, "ipv6_hash_secret"), byteorder=bo)
+    fhash = fjh(
+        faddr,
+        check_uint(addr_secret, 32, "ipv6_hash_secret"),
+        byteorder=bo,
+        word_hashes=word_hashes,
+    )
     lp = check_uint(lport, 16, "lport")
     if lport_outside:
-        return (lp + jhash_3words(lhash, fhash, _be16(fport, "fport", bo), initval)) & M32
-    return jhash_3words(lhash, fhash, (lp << 16) | _be16(fport, "fport", bo), initval)
+        return (
+            lp + word_hashes.jhash_3words(lhash, fhash, _be16(fport, "fport", bo), initval)
+        ) & M32
+    return word_hashes.jhash_3words(lhash, fhash, (lp << 16) | _be16(fport, "fport", bo), initval)
 
 
 def inet6_ehashfn(
@@ -240,6 +265,7 @@ def inet6_ehashfn(
     *,
     byteorder: str = "little",
     xorfold: bool = False,
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """TCP/IPv6 ``inet6_ehashfn()`` from v6.15 on.
 
@@ -249,7 +275,9 @@ def inet6_ehashfn(
     ``inet6_ehash_secret + net_hash_mix(net)``. *xorfold* selects the older
     ``__ipv6_addr_jhash`` (kernel profiles set it).
     """
-    return _inet6(laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, True)
+    return _inet6(
+        laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, True, word_hashes
+    )
 
 
 def inet6_ehashfn_pre615(
@@ -262,13 +290,25 @@ def inet6_ehashfn_pre615(
     *,
     byteorder: str = "little",
     xorfold: bool = False,
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """TCP/IPv6 ``inet6_ehashfn()`` before v6.15: ``jhash_3words(lhash, fhash, lport << 16 |
     fport, initval)``.
 
     Kernel source: ``net/ipv6/inet6_hashtables.c``, v3.13 to v6.14.
     """
-    return _inet6(laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, False)
+    return _inet6(
+        laddr,
+        lport,
+        faddr,
+        fport,
+        initval,
+        ipv6_hash_secret,
+        byteorder,
+        xorfold,
+        False,
+        word_hashes,
+    )
 
 
 def udp6_ehashfn(
@@ -281,6 +321,7 @@ def udp6_ehashfn(
     *,
     byteorder: str = "little",
     xorfold: bool = False,
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """UDP/IPv6 ``udp6_ehashfn()``: ``jhash_3words(lhash, fhash, lport << 16 | fport, initval)``.
 
@@ -291,20 +332,47 @@ def udp6_ehashfn(
     udp6_ehashfn() typo" fix it was ``udp_ipv6_hash_secret + net_hash_mix(net)`` --
     sidkit.kernel's profile computes the right initval for an era.
     """
-    return _inet6(laddr, lport, faddr, fport, initval, ipv6_hash_secret, byteorder, xorfold, False)
+    return _inet6(
+        laddr,
+        lport,
+        faddr,
+        fport,
+        initval,
+        ipv6_hash_secret,
+        byteorder,
+        xorfold,
+        False,
+        word_hashes,
+    )
 
 
-def ipv4_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str = "little") -> int:
+def ipv4_portaddr_hash(
+    net_mix: int,
+    addr: Address,
+    port: int,
+    *,
+    byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
+) -> int:
     """``ipv4_portaddr_hash(net, saddr, port)``: ``jhash_1word(saddr, net_hash_mix) ^ port``.
 
     Kernel source: ``include/net/ip.h`` (earlier ``net/ipv4/udp.c``), v2.6.35 to current; the
     UDP secondary (hash2) table and the 4-tuple table key on it.
     """
     a = _v4word(addr, "addr", check_byteorder(byteorder))
-    return jhash_1word(a, check_uint(net_mix, 32, "net_mix")) ^ check_uint(port, 16, "port")
+    return word_hashes.jhash_1word(a, check_uint(net_mix, 32, "net_mix")) ^ check_uint(
+        port, 16, "port"
+    )
 
 
-def ipv6_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str = "little") -> int:
+def ipv6_portaddr_hash(
+    net_mix: int,
+    addr: Address,
+    port: int,
+    *,
+    byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
+) -> int:
     """``ipv6_portaddr_hash(net, addr6, port)``.
 
     Kernel source: ``include/net/ipv6.h``, v2.6.35 to current: the unspecified address hashes
@@ -315,11 +383,11 @@ def ipv6_portaddr_hash(net_mix: int, addr: Address, port: int, *, byteorder: str
     w: tuple[int, int, int, int] = _LE4[check_byteorder(byteorder)].unpack(packed)
     mix = check_uint(net_mix, 32, "net_mix")
     if not any(packed):
-        h = jhash_1word(0, mix)
+        h = word_hashes.jhash_1word(0, mix)
     elif packed[:12] == b"\0" * 10 + b"\xff\xff":
-        h = jhash_1word(w[3], mix)
+        h = word_hashes.jhash_1word(w[3], mix)
     else:
-        h = jhash2(w, mix)
+        h = word_hashes.jhash2(w, mix)
     return h ^ check_uint(port, 16, "port")
 
 

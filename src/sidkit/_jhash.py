@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from struct import Struct
+from typing import NamedTuple
 
 from sidkit._errors import InputTypeError
 from sidkit._validate import BytesLike, check_uint
@@ -20,6 +21,8 @@ from sidkit._validate import BytesLike, check_uint
 __all__ = [
     "JHASH_GOLDEN_RATIO",
     "JHASH_INITVAL",
+    "WORD_HASHES",
+    "WordHashes",
     "jhash",
     "jhash2",
     "jhash2_lookup2",
@@ -340,3 +343,23 @@ def jhash_2words_lookup2(a: int, b: int, initval: int = 0) -> int:
 def jhash_1word_lookup2(a: int, initval: int = 0) -> int:
     """Pre-2.6.38 ``jhash_1word(a, initval)`` = ``jhash_3words(a, 0, 0, initval)``."""
     return jhash_3words_lookup2(a, 0, 0, initval)
+
+
+class WordHashes(NamedTuple):
+    """One era's word hashes, for the composite functions built on them.
+
+    ``inet_ehashfn``, ``udp_ehashfn``, ``__ipv6_addr_jhash``, the port-address hashes and
+    ``hash_conntrack_raw`` call ``jhash2``/``jhash_3words``/``jhash_1word``, whose
+    algorithm changed twice (lookup2 -> lookup3 in v2.6.38, the golden-ratio start ->
+    ``JHASH_INITVAL + (n << 2)`` in v4.1). The composites take a ``word_hashes`` argument and a
+    kernel profile binds the era's three functions, so each composite row of the eras table
+    computes with the jhash of its own release without a second copy of its expression.
+    """
+
+    jhash2: Callable[[Sequence[int], int], int]
+    jhash_3words: Callable[[int, int, int, int], int]
+    jhash_1word: Callable[[int, int], int]
+
+
+WORD_HASHES = WordHashes(jhash2, jhash_3words, jhash_1word)
+"""The modern (v4.1+) word hashes: the default of every composite."""

@@ -12,7 +12,7 @@ from struct import Struct
 
 from sidkit._errors import InputValueError
 from sidkit._inet import parse_ip
-from sidkit._jhash import jhash2
+from sidkit._jhash import WORD_HASHES, WordHashes
 from sidkit._siphash import siphash, siphash_4u64
 from sidkit._validate import check_byteorder, check_key, check_uint
 
@@ -144,13 +144,13 @@ def hash_conntrack_raw_combined(
     return siphash(combined, key) & M32
 
 
-def _jhash2_tuple(image: bytes, seed: int, byteorder: str) -> int:
+def _jhash2_tuple(image: bytes, seed: int, byteorder: str, word_hashes: WordHashes) -> int:
     bo = check_byteorder(byteorder)
     # n = (sizeof(tuple->src) + sizeof(tuple->dst.u3)) / sizeof(u32) = 9 words, host order;
     # the dst port and protocol go into the seed because dst.dir must stay out of the hash.
-    words = list(Struct(("<" if bo == "little" else ">") + "9I").unpack(image[:36]))
+    tuple_words = list(Struct(("<" if bo == "little" else ">") + "9I").unpack(image[:36]))
     dport_raw = int.from_bytes(image[36:38], bo)
-    return jhash2(words, (seed ^ ((dport_raw << 16) | image[38])) & M32)
+    return word_hashes.jhash2(tuple_words, (seed ^ ((dport_raw << 16) | image[38])) & M32)
 
 
 def hash_conntrack_raw_jhash2_netmix(
@@ -164,6 +164,7 @@ def hash_conntrack_raw_jhash2_netmix(
     secret: int,
     *,
     byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """``hash_conntrack_raw(tuple, net)``: jhash2 of the tuple's first 9 words, seeded with
     ``nf_conntrack_hash_rnd ^ net_hash_mix(net) ^ (dport << 16 | protonum)``.
@@ -175,7 +176,7 @@ def hash_conntrack_raw_jhash2_netmix(
     check_uint(zone_id, 16, "zone_id")
     image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=byteorder)
     seed = check_uint(secret, 32, "secret") ^ check_uint(net_mix, 32, "net_mix")
-    return _jhash2_tuple(image, seed, byteorder)
+    return _jhash2_tuple(image, seed, byteorder, word_hashes)
 
 
 def hash_conntrack_raw_jhash2_zone(
@@ -189,6 +190,7 @@ def hash_conntrack_raw_jhash2_zone(
     secret: int,
     *,
     byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """``hash_conntrack_raw(tuple, zone)``: jhash2 of the tuple's first 9 words, seeded with
     ``zone ^ nf_conntrack_hash_rnd ^ (dport << 16 | protonum)``.
@@ -199,7 +201,7 @@ def hash_conntrack_raw_jhash2_zone(
     check_uint(net_mix, 32, "net_mix")
     image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=byteorder)
     seed = check_uint(zone_id, 16, "zone_id") ^ check_uint(secret, 32, "secret")
-    return _jhash2_tuple(image, seed, byteorder)
+    return _jhash2_tuple(image, seed, byteorder, word_hashes)
 
 
 def hash_conntrack_raw_siphash_4u64(
@@ -254,6 +256,7 @@ def hash_conntrack_raw_jhash2(
     secret: int,
     *,
     byteorder: str = "little",
+    word_hashes: WordHashes = WORD_HASHES,
 ) -> int:
     """``hash_conntrack_raw(tuple)``: jhash2 of the tuple's first 9 words seeded with
     ``nf_conntrack_hash_rnd ^ (dport << 16 | protonum)`` -- neither zone nor namespace.
@@ -266,4 +269,4 @@ def hash_conntrack_raw_jhash2(
     check_uint(zone_id, 16, "zone_id")
     check_uint(net_mix, 32, "net_mix")
     image = pack_nf_conntrack_tuple(src, sport, dst, dport, protonum, byteorder=byteorder)
-    return _jhash2_tuple(image, check_uint(secret, 32, "secret"), byteorder)
+    return _jhash2_tuple(image, check_uint(secret, 32, "secret"), byteorder, word_hashes)

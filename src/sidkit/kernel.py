@@ -663,6 +663,11 @@ class KernelProfile:
             bound["bits_per_long"] = self.bits_per_long
         if "xorfold" in params:
             bound["xorfold"] = self.era("ipv6_addr_jhash").variant == "xor-fold"
+        if "word_hashes" in params:
+            # Composites (ehash, port-address, conntrack) hash with their own era's jhash.
+            bound["word_hashes"] = _jhash.WordHashes(
+                self.function("jhash2"), self.function("jhash_3words"), self.function("jhash_1word")
+            )
         return functools.partial(impl, **bound) if bound else impl
 
     def __str__(self) -> str:
