@@ -14,7 +14,8 @@
 
 Server side: :class:`Config` and :func:`encode`. Balancer side: :func:`decode`,
 :func:`classify_dcid`, :class:`Balancer` (draft-21 section 4.2 forwarding order). Steering:
-:func:`server_id_index`. Other balancers: :func:`katran_server_id`, :func:`envoy_worker`,
+:func:`server_id_index`, and :func:`steering_policy` for a kernel program that does the same
+on one host. Other balancers: :func:`katran_server_id`, :func:`envoy_worker`,
 :func:`nginx_socket_cookie` and friends. QUIC parsing: :func:`short_header_dcid_length`.
 """
 
@@ -53,6 +54,7 @@ from sidkit._quiclb_schemes import (
     nginx_socket_cookie,
 )
 from sidkit._validate import as_bytes
+from sidkit.steering import AnyOf, FixedOffset, IndexField, SteeringError, SteeringPolicy
 
 __all__ = [
     "ENVOY_MAX_CONCURRENCY",
@@ -87,6 +89,7 @@ __all__ = [
     "nginx_socket_cookie",
     "server_id_index",
     "short_header_dcid_length",
+    "steering_policy",
     "unpack",
 ]
 
@@ -130,3 +133,38 @@ def short_header_dcid_length(
             code="packet-truncated",
         )
     return length
+
+
+def steering_policy(config: Config, n: int) -> SteeringPolicy:
+    """A kernel steering policy that sends each QUIC packet to the socket its CID's server ID
+    names, on one host: :func:`server_id_index` compiled to cBPF or SK_REUSEPORT eBPF.
+
+    Only plaintext configurations (no key) with server IDs of at most 4 octets can be read by
+    a BPF program (it has no AES, and the ``"index"`` method reads up to 32 bits). Two places
+    carry a server-chosen DCID of ``config.cid_length`` octets: a short header (RFC 9000
+    section 17.3: form bit 0, fixed bit 1, DCID at offset 1) and a long header whose DCID
+    length octet equals it (section 17.2: DCID at offset 6). The CID's first octet must carry
+    this config's rotation bits (draft-21 section 3). A server ID ``>= n``, another config,
+    a client-chosen Initial DCID of another length or any other packet falls back to the
+    kernel's hash, as :func:`server_id_index` returns None for them.
+
+    Raises :class:`sidkit.steering.SteeringError` for configurations a program cannot read.
+    """
+    if not isinstance(config, Config):
+        raise SteeringError(f"config must be a quiclb.Config, not {type(config).__name__}")
+    if config.key is not None:
+        raise SteeringError(
+            "an encrypted QUIC-LB config needs AES to find the server ID; a BPF program "
+            "cannot do that: steer in user space with server_id_index()"
+        )
+    if config.server_id_length > 4:
+        raise SteeringError(
+            f"a {config.server_id_length}-octet server ID is wider than the 32 bits a "
+            "steering program compares; use at most 4 octets"
+        )
+    length = config.cid_length
+    rotation = (0xE0, config.config_id << 5)
+    short = FixedOffset(1, length, [(0, 0xC0, 0x40), (1, *rotation)])
+    long = FixedOffset(6, length, [(0, 0xC0, 0xC0), (5, 0xFF, length), (6, *rotation)])
+    field = IndexField(1, config.server_id_length, 0, 0xFFFFFFFF)
+    return SteeringPolicy(AnyOf([short, long]), "index", n, field=field)
