@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from sidkit import SidkitError, hashing
+from sidkit import SidkitError, _cli_flows, hashing
 from sidkit._inet import Address
 from sidkit.conformance import iter_vector_files, load_vector_file, run_group
 from sidkit.kernel import ERAS, KernelProfile, profile
@@ -330,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
         help="draw sessions x time by socket (needs the plot extra: pip install 'sidkit[plot]')",
     )
     d.set_defaults(run=_cmd_demo)
+    _cli_flows.register(sub)
 
     sid = sub.add_parser(
         "sid",

@@ -1,0 +1,208 @@
+"""``sidkit flows`` throughput on a generated capture, against dpkt baselines measured in the
+same run.
+
+Run: ``python benchmarks/bench_flows.py`` (``--datagrams N`` to change the size; default
+1,000,000). The script writes a classic pcap to a temporary directory: Ethernet/IPv4/UDP
+frames of a few thousand QUIC connections (client and server long-header handshakes with
+8-byte connection IDs, then short headers both ways; one connection in ten changes its
+client port half-way, a NAT rebinding) mixed with 10% UDP datagrams that carry no session
+ID. It then times
+
+(a) a bare ``for ts, buf in dpkt.pcap.Reader(f)`` loop,
+(b) a dpkt decode loop (``Ethernet(buf).data.data``: Ethernet -> IP -> UDP objects),
+(c) ``sidkit.flows.analyze()`` end to end (the library call behind ``sidkit flows``,
+    without printing),
+
+and prints datagrams/s for each and the ratios. Goal (issue 7): (c) >= 250k datagrams/s and
+>= 50% of (a) on the project's 2-core machine. ``--profile`` prints a cProfile summary of (c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dpkt
+
+from sidkit.flows import analyze
+
+_ETH = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+_UDP = struct.Struct("!HHHH")
+_REC = struct.Struct("<IIII")
+
+
+def _frame(src: bytes, sport: int, dst: bytes, dport: int, payload: bytes) -> bytes:
+    ulen = 8 + len(payload)
+    ip = _IPV4.pack(0x45, 0, 20 + ulen, 0, 0, 64, 17, 0, src, dst)
+    return _ETH + ip + _UDP.pack(sport, dport, ulen, 0) + payload
+
+
+def _long(first: int, dcid: bytes, scid: bytes, body: int, rng: random.Random) -> bytes:
+    """A QUIC v1 long header (RFC 9000 section 17.2) with a 2-byte Length and a body."""
+    head = bytes([first]) + b"\x00\x00\x00\x01" + bytes([len(dcid)]) + dcid
+    head += bytes([len(scid)]) + scid
+    if first & 0x30 == 0:  # Initial: token length 0
+        head += b"\x00"
+    return head + struct.pack("!H", 0x4000 | body) + rng.randbytes(body)
+
+
+class _Conn:
+    """One generated QUIC connection: client address and port, the client's, the server's
+    and the original destination CIDs, how many datagrams it has sent."""
+
+    def __init__(
+        self, client: bytes, port: int, ccid: bytes, scid: bytes, odcid: bytes, migrate: bool
+    ) -> None:
+        self.client, self.port, self.migrate = client, port, migrate
+        self.ccid, self.scid, self.odcid = ccid, scid, odcid
+        self.step = 0
+
+
+def make_capture(path: Path, datagrams: int, connections: int = 3000, seed: int = 7) -> int:
+    """Write the benchmark's capture; returns the number of frames written.
+
+    Connections run round-robin, so every one is active over the whole capture; memory
+    therefore depends on *connections*, not on *datagrams* (the flat-memory test uses this).
+    """
+    rng = random.Random(seed)
+    server = bytes([10, 0, 0, 1])
+    conns = []
+    for i in range(connections):
+        client = bytes([10, 1 + (i >> 16) % 200, (i >> 8) & 0xFF, i & 0xFF])
+        conns.append(
+            _Conn(
+                client,
+                20000 + i % 40000,
+                rng.randbytes(8),
+                rng.randbytes(8),
+                rng.randbytes(8),
+                i % 10 == 0,
+            )
+        )
+    pad = rng.randbytes(1400)
+    written = 0
+    ts = 1_700_000_000_000_000
+    with path.open("wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        out: list[bytes] = []
+        i = 0
+        while written < datagrams:
+            c = conns[i % connections]
+            i += 1
+            size = 40 + (i * 37) % 260
+            if rng.random() < 0.1:  # no SID: a DNS-like datagram (first byte 0x12)
+                frame = _frame(c.client, 53000, server, 53, b"\x12\x34" + pad[:size])
+                step = -1
+            else:
+                step = c.step
+                c.step = step + 1
+            if step < 0:
+                pass
+            elif step == 0:
+                frame = _frame(
+                    c.client,
+                    c.port,
+                    server,
+                    443,
+                    _long(0xC3, c.odcid, c.ccid, 1200, rng),
+                )
+            elif step == 1:
+                frame = _frame(server, 443, c.client, c.port, _long(0xE3, c.ccid, c.scid, 300, rng))
+            else:
+                if c.migrate and step == 40:
+                    c.port += 1
+                if step % 2:
+                    frame = _frame(server, 443, c.client, c.port, b"\x43" + c.ccid + pad[:size])
+                else:
+                    frame = _frame(c.client, c.port, server, 443, b"\x41" + c.scid + pad[:size])
+            ts += 1000
+            out.append(_REC.pack(ts // 1_000_000, ts % 1_000_000, len(frame), len(frame)) + frame)
+            written += 1
+            if len(out) >= 4096:
+                fh.write(b"".join(out))
+                out.clear()
+        fh.write(b"".join(out))
+    return written
+
+
+def bare_reader(path: Path) -> int:
+    n = 0
+    with path.open("rb") as fh:
+        for _ts, _buf in dpkt.pcap.Reader(fh):
+            n += 1
+    return n
+
+
+def dpkt_decode(path: Path) -> int:
+    n = 0
+    with path.open("rb") as fh:
+        for _ts, buf in dpkt.pcap.Reader(fh):
+            udp = dpkt.ethernet.Ethernet(buf).data.data
+            if isinstance(udp, dpkt.udp.UDP):
+                n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--datagrams", type=int, default=1_000_000)
+    ap.add_argument("--connections", type=int, default=3000)
+    ap.add_argument("--profile", action="store_true", help="cProfile the sidkit run")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.pcap"
+        t0 = time.perf_counter()
+        n = make_capture(path, args.datagrams, args.connections)
+        size = path.stat().st_size
+        print(
+            f"capture: {n:,} datagrams, {size / 1e6:,.0f} MB, written in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
+        rows: list[tuple[str, float]] = []
+        t0 = time.perf_counter()
+        assert bare_reader(path) == n
+        rows.append(("(a) dpkt.pcap.Reader loop", time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        assert dpkt_decode(path) == n
+        rows.append(("(b) dpkt decode Ethernet->IP->UDP", time.perf_counter() - t0))
+        profiler = cProfile.Profile() if args.profile else None
+        t0 = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        report = analyze(path)
+        if profiler is not None:
+            profiler.disable()
+        rows.append(("(c) sidkit flows (analyze)", time.perf_counter() - t0))
+        s = report.summary
+        assert s.udp == n, s
+        print(
+            f"sidkit: {s.sid_flows:,} SID flows, {s.tuple_flows:,} tuple flows, "
+            f"{s.with_sid:,} datagrams with a SID"
+        )
+        bare = rows[0][1]
+        for name, seconds in rows:
+            print(
+                f"{name:36} {seconds:7.2f} s  {n / seconds / 1e3:8.0f}k datagrams/s  "
+                f"{bare / seconds:5.2f}x of (a)"
+            )
+        ours = rows[2][1]
+        rate = n / ours
+        ok_rate = rate >= 250_000
+        ok_ratio = bare / ours >= 0.5
+        print(f"goal >= 250k datagrams/s: {'met' if ok_rate else 'MISSED'} ({rate / 1e3:.0f}k)")
+        print(f"goal >= 50% of (a):       {'met' if ok_ratio else 'MISSED'} ({bare / ours:.0%})")
+        if profiler is not None:
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
