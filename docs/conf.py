@@ -7,11 +7,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE / "_ext"))
 
 project = "sidkit"
 author = "sidkit developers"
 copyright = "2026, the sidkit developers"
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "sidkit_cliref"]
 html_theme = "furo"
 html_title = "sidkit"
 autodoc_member_order = "bysource"
@@ -27,6 +28,18 @@ nitpick_ignore_regex = [
     (r"py:class", r"(socket\.socket|random\.Random|sidkit\.netns\.T|.*\._[A-Z]\w*)"),
 ]
 exclude_patterns = ["_build"]
+
+# Examples that need the live kernel (a private network namespace, bpf(2)) are marked
+# ``:skipif: not sidkit_live``. They run wherever the kernel allows them, and always under
+# SIDKIT_REQUIRE_ORACLES=1 (CI), where a refusal must fail the build instead of hiding.
+doctest_global_setup = """
+import os as _sidkit_os
+from sidkit._bpf import bpf_available as _sidkit_bpf_available
+from sidkit.netns import netns_available as _sidkit_netns_available
+sidkit_live = _sidkit_os.environ.get("SIDKIT_REQUIRE_ORACLES") == "1" or (
+    _sidkit_netns_available() or _sidkit_bpf_available()
+) is None
+"""
 
 
 def _eras_table() -> None:

@@ -257,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the kernel's siphash / hsiphash of hex bytes",
         epilog="example: sidkit hash siphash 00 --key 000102030405060708090a0b0c0d0e0f",
     )
-    s.add_argument("data", type=_hex)
+    s.add_argument("data", type=_hex, help="bytes to hash, in hex")
     s.add_argument("--key", type=_hex, required=True, help="16 key bytes in hex")
     s.add_argument("--half", action="store_true", help="hsiphash instead of siphash")
     common(s)
@@ -268,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
         help="RSS Toeplitz hash of hex bytes",
         epilog="example: sidkit hash toeplitz 420995bba18e6450  ->  0x323e8fc2",
     )
-    t.add_argument("data", type=_hex)
+    t.add_argument("data", type=_hex, help="input bytes in hex (e.g. addresses and ports)")
     t.add_argument("--key", type=_hex, default=hashing.MICROSOFT_RSS_KEY, help="RSS key in hex")
     t.set_defaults(run=_cmd_toeplitz)
 
