@@ -7,7 +7,9 @@ live kernel. The kernel selftest's classic program anchors the interpreter's sem
 
 from __future__ import annotations
 
+import errno
 import random
+import socket
 
 import pytest
 from hypothesis import given
@@ -23,6 +25,7 @@ from sidkit.steering import (
     IndexField,
     SteeringError,
     SteeringPolicy,
+    attach,
     compile_cbpf,
     compile_ebpf,
     mint_cid,
@@ -292,3 +295,54 @@ def test_plugin_locations_steer_exactly_where_locate_applies(protocol: str, payl
         compile_ebpf(policy, map_fd=7), ebpf.ReuseportContext(bytes(8) + payload)
     )
     assert selected == expected
+
+
+def _detach_through_a_survivor(backend: str) -> tuple[int | None, bool]:
+    """In a private namespace: attach, close the socket attached through, detach. Returns the
+    errno a further SO_DETACH_REUSEPORT_BPF on a survivor gets (ENOENT: no program left) and
+    whether the handle accepted an asyncio-style socket wrapper."""
+    from sidkit import _bpf, netns  # noqa: PLC0415
+
+    class Wrapped:  # shaped like asyncio.trsock.TransportSocket: wraps, is not, a socket
+        def __init__(self, sock: socket.socket) -> None:
+            self._sock = sock
+            self.type = sock.type
+
+        def fileno(self) -> int:
+            return self._sock.fileno()
+
+        def getsockopt(self, level: int, name: int) -> int:
+            return self._sock.getsockopt(level, name)
+
+        def setsockopt(self, level: int, name: int, value: int | bytes) -> None:
+            self._sock.setsockopt(level, name, value)
+
+        def getsockname(self) -> object:
+            return self._sock.getsockname()
+
+    socks = netns.open_group(3, "127.0.0.1", 4433)
+    policy = SteeringPolicy(FixedOffset(0, 4), "modulo", 3)
+    handle = attach([Wrapped(s) for s in socks], policy, backend)  # type: ignore[arg-type]
+    socks[0].close()
+    handle.detach()
+    try:
+        socks[1].setsockopt(socket.SOL_SOCKET, _bpf.SO_DETACH_REUSEPORT_BPF, 0)
+    except OSError as exc:
+        return exc.errno, True
+    return None, True
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("backend", ["cbpf", "ebpf"])
+def test_detach_goes_through_any_open_member(backend: str) -> None:
+    from conftest import oracle_unavailable  # noqa: PLC0415
+
+    from sidkit import netns  # noqa: PLC0415
+    from sidkit._bpf import bpf_available  # noqa: PLC0415
+
+    reason = netns.netns_available() or bpf_available()
+    if reason:
+        oracle_unavailable(f"live kernel: {reason}")
+    err, wrapped_ok = netns.run_isolated(_detach_through_a_survivor, backend)
+    assert wrapped_ok
+    assert err == errno.ENOENT  # the handle already detached the program from the group

@@ -24,7 +24,7 @@ import random
 import socket
 import struct
 from collections.abc import Sequence
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 
@@ -39,6 +39,7 @@ __all__ = [
     "Guard",
     "IndexField",
     "Method",
+    "SocketLike",
     "SteeringError",
     "SteeringHandle",
     "SteeringPolicy",
@@ -135,6 +136,18 @@ class FixedOffset:
         if len(payload) < self.end or not all(g.holds(payload) for g in self.guards):
             return None
         return bytes(payload[self.offset : self.offset + self.length])
+
+
+class SocketLike(Protocol):
+    """What :func:`attach` needs of a socket: a :class:`socket.socket`, or asyncio's
+    ``TransportSocket``, which wraps one without being one."""
+
+    @property
+    def type(self) -> int: ...
+    def fileno(self) -> int: ...
+    def getsockopt(self, level: int, optname: int, /) -> int: ...
+    def setsockopt(self, level: int, optname: int, value: int | bytes, /) -> None: ...
+    def getsockname(self) -> Any: ...
 
 
 class _LocationLike(Protocol):
@@ -400,23 +413,27 @@ class SteeringHandle:
     """An attached steering program; :meth:`detach` restores the kernel's hash selection."""
 
     backend: Literal["cbpf", "ebpf"]
-    sock: socket.socket
+    sock: SocketLike
     prog_fd: int | None = None
     map: _bpf.Map | None = None
     attached: bool = True
+    group: tuple[SocketLike, ...] = ()
 
     def detach(self) -> None:
         """Detach the program from the group and free the program and map (idempotent).
 
-        SO_DETACH_REUSEPORT_BPF exists since Linux 5.7; closing every socket of the group also
-        frees the program.
+        The program belongs to the group, not to the socket it was attached through, so the
+        detach goes through any member that is still open (the attaching socket may have been
+        closed by a worker that left). When none is open the group is gone and the kernel
+        freed the program with it. SO_DETACH_REUSEPORT_BPF exists since Linux 5.7.
         """
         if not self.attached:
             return
         self.attached = False
         try:
-            if self.sock.fileno() >= 0:
-                self.sock.setsockopt(socket.SOL_SOCKET, _bpf.SO_DETACH_REUSEPORT_BPF, 0)
+            member = next((s for s in (self.sock, *self.group) if s.fileno() >= 0), None)
+            if member is not None:
+                member.setsockopt(socket.SOL_SOCKET, _bpf.SO_DETACH_REUSEPORT_BPF, 0)
         except OSError as exc:
             raise _refused("SO_DETACH_REUSEPORT_BPF", exc) from exc
         finally:
@@ -439,11 +456,13 @@ def _refused(what: str, exc: OSError) -> KernelOracleError:
     return err
 
 
-def _check_group(sockets: Sequence[socket.socket]) -> None:
+def _check_group(sockets: Sequence[SocketLike]) -> None:
     if not sockets:
         raise SteeringError("attach needs at least one socket of the group")
     for s in sockets:
-        if not isinstance(s, socket.socket) or s.fileno() < 0:
+        if not all(hasattr(s, a) for a in ("fileno", "type", "getsockopt", "setsockopt")):
+            raise SteeringError(f"not a socket: {s!r}")
+        if s.fileno() < 0:
             raise SteeringError(f"not an open socket: {s!r}")
         if s.type != socket.SOCK_DGRAM:
             raise SteeringError("sidkit steers UDP groups; this socket is not SOCK_DGRAM")
@@ -458,7 +477,7 @@ def _check_group(sockets: Sequence[socket.socket]) -> None:
 
 
 def attach(
-    sockets: Sequence[socket.socket],
+    sockets: Sequence[SocketLike],
     policy: SteeringPolicy,
     backend: Literal["cbpf", "ebpf"] = "cbpf",
     *,
@@ -471,10 +490,16 @@ def attach(
     returns an index into that order. The eBPF backend fills a REUSEPORT_SOCKARRAY with
     ``sockets[i]`` at key i, so its indices are the list's regardless of group order.
 
+    *sockets* may be :class:`socket.socket` objects or anything shaped like one (asyncio's
+    ``TransportSocket`` from ``transport.get_extra_info("socket")``): only ``fileno``,
+    ``type``, ``getsockopt``, ``setsockopt`` and ``getsockname`` are used.
+
     Raises :class:`SteeringError` for unusable sockets and
     :class:`~sidkit.KernelOracleError` (an ``OSError``) when the kernel refuses: not Linux,
-    no CAP_BPF / CAP_NET_ADMIN, a socket already in another map (EBUSY), a verifier rejection
-    (the verifier's log is in the message).
+    eBPF without CAP_BPF (the program and the REUSEPORT_SOCKARRAY map need it; classic BPF
+    needs no capability), a socket already in another map (EBUSY), a second SK_REUSEPORT
+    program on the group (EBUSY), a verifier rejection (the verifier's log is in the
+    message).
     """
     _check_group(sockets)
     first = sockets[0]
@@ -491,7 +516,7 @@ def attach(
             first.setsockopt(socket.SOL_SOCKET, _bpf.SO_ATTACH_REUSEPORT_CBPF, fprog)
         except OSError as exc:
             raise _refused("SO_ATTACH_REUSEPORT_CBPF", exc) from exc
-        return SteeringHandle("cbpf", first)
+        return SteeringHandle("cbpf", first, group=tuple(sockets))
     if backend != "ebpf":
         raise SteeringError(f"backend must be 'cbpf' or 'ebpf', got {backend!r}")
     sockarray = _bpf.Map(
@@ -508,11 +533,13 @@ def attach(
     except BaseException:
         sockarray.close()
         raise
-    return attach_sk_reuseport(first, insns, sockarray, name="sidkit_steer")
+    handle = attach_sk_reuseport(first, insns, sockarray, name="sidkit_steer")
+    handle.group = tuple(sockets)
+    return handle
 
 
 def attach_sk_reuseport(
-    sock: socket.socket, insns: Sequence[ebpf.Insn], owned_map: _bpf.Map, *, name: str
+    sock: SocketLike, insns: Sequence[ebpf.Insn], owned_map: _bpf.Map, *, name: str
 ) -> SteeringHandle:
     """Load *insns* as an SK_REUSEPORT program and attach it to *sock*'s group.
 
