@@ -28,7 +28,16 @@ from sidkit.kernel import LATEST, profile
 from sidkit.reuseport import Group, HashRecorder
 from sidkit.steering import AnyOf, FixedOffset, Guard, SteeringPolicy, attach
 
-__all__ = ["PROTOCOLS", "DemoResult", "run_demo"]
+__all__ = [
+    "MODE_LABEL",
+    "PROTOCOLS",
+    "DemoResult",
+    "ModeResult",
+    "Protocol",
+    "plot",
+    "render",
+    "run_demo",
+]
 
 Mode = Literal["tuple", "cbpf", "ebpf"]
 MODE_LABEL: Final = {
@@ -94,6 +103,14 @@ PROTOCOLS: Final = {
 
 @attrs.frozen
 class ModeResult:
+    """One mode's run: the default 5-tuple hash (``"tuple"``) or a steering program.
+
+    ``changed`` counts sessions whose datagrams reached more than one socket, ``lost`` the
+    datagrams no socket received, ``agreed`` of ``total`` the datagrams whose socket sidkit's
+    model predicted; ``sockets`` holds, per session, the socket of each datagram in order
+    (None where it was lost) -- what ``--plot`` draws.
+    """
+
     mode: str
     changed: int  # sessions whose datagrams reached more than one socket
     lost: int
@@ -104,6 +121,10 @@ class ModeResult:
 
 @attrs.frozen
 class DemoResult:
+    """The whole demo: ``live`` is False when it ran on the model alone, and ``reason`` then
+    says why (``"--model-only"`` or the kernel's refusal); ``kernel`` is the release the model
+    used; ``modes`` holds one :class:`ModeResult` per mode, the default first."""
+
     live: bool
     reason: str | None
     kernel: str
