@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from conftest import oracle_unavailable
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sidkit import netns
@@ -193,6 +193,8 @@ def test_cli_reference_renders_aliases_once_and_hides_suppressed() -> None:
 
 
 @given(st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60))
+@example("calls sidkit_check_<fn>() per table")  # a trailing "_" word is a reST reference
+@example("see name_ and `x`_")
 def test_help_text_never_becomes_markup(text: str) -> None:
     """Whatever a help string says, the reference shows exactly it: as a paragraph, and as the
     emphasised one-line summary of a subcommand."""

@@ -33,7 +33,7 @@ __all__ = ["SidkitCliDirective", "render_parser", "setup"]
 _ADORNMENTS = "-~^\"'`"
 _USAGE_WIDTH = 88
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_PUNCT = re.compile(r"([^\w\s])")
+_PUNCT = re.compile(r"([^A-Za-z0-9\s])")  # "_" too: name_ is a reference
 
 
 def _text(value: str) -> str:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
-from sidkit import SidkitError, _cli_flows, hashing
+from sidkit import SidkitError, _cli_flows, _cli_vectors, hashing
 from sidkit._inet import Address
-from sidkit.conformance import iter_vector_files, load_vector_file, run_group
 from sidkit.kernel import ERAS, KernelProfile, profile
 
 __all__ = ["main"]
@@ -155,29 +153,6 @@ def _cmd_eras(args: argparse.Namespace) -> int:
         if args.verbose:
             print(f"{'':33}{e.evidence}")
     return 0
-
-
-def _cmd_vectors(args: argparse.Namespace) -> int:
-    root = Path(args.dir)
-    files = list(iter_vector_files(root))
-    if not files:
-        raise SidkitError(f"no vector files in {root}", code="no-vectors")
-    total = bad = 0
-    for path in files:
-        vf = load_vector_file(path)
-        for group in vf.groups:
-            failures = run_group(group, path)
-            total += len(group.tests)
-            bad += len(failures)
-            status = "ok" if not failures else f"{len(failures)} FAILED"
-            print(
-                f"{path.name:34} {group.function:22} kernel {group.kernel or '-':6} "
-                f"{len(group.tests):5} vectors  {group.source['oracle']:10} {status}"
-            )
-            for f in failures[:5]:
-                print(f"    {f}")
-    print(f"{total - bad} passed, {bad} failed")
-    return 1 if bad else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -379,13 +354,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("-v", "--verbose", action="store_true", help="show the evidence for each row")
     e.set_defaults(run=_cmd_eras)
 
-    v = sub.add_parser(
-        "vectors",
-        help="check sidkit against the conformance vectors",
-        epilog="example: sidkit vectors --dir conformance/vectors",
-    )
-    v.add_argument("--dir", default="conformance/vectors", help="folder of *.json vector files")
-    v.set_defaults(run=_cmd_vectors)
+    _cli_vectors.register(sub)
     return p
 
 
