@@ -137,15 +137,20 @@ def load_vector_file(path: str | Path) -> VectorFile:
         if not isinstance(g, dict):
             raise VectorFileError(f"{where}: must be an object")
         tests = []
-        for t in _need(g, "tests", list, where):
-            tw = f"{where} test"
+        for ti, t in enumerate(_need(g, "tests", list, where)):
+            tw = f"{where} tests[{ti}]"
+            if not isinstance(t, dict):
+                raise VectorFileError(f"{tw}: must be an object")
+            flags = t.get("flags", [])
+            if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+                raise VectorFileError(f"{tw}: 'flags' must be a list of strings")
             tests.append(
                 TestCase(
                     tc_id=_need(t, "tcId", int, tw),
                     args=_need(t, "args", dict, tw),
                     result=_need(t, "result", int, tw),
                     comment=str(t.get("comment", "")),
-                    flags=tuple(t.get("flags", ())),
+                    flags=tuple(flags),
                 )
             )
         kernel = g.get("kernel")
