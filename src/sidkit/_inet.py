@@ -297,18 +297,8 @@ def inet6_ehashfn_pre615(
 
     Kernel source: ``net/ipv6/inet6_hashtables.c``, v3.13 to v6.14.
     """
-    return _inet6(
-        laddr,
-        lport,
-        faddr,
-        fport,
-        initval,
-        ipv6_hash_secret,
-        byteorder,
-        xorfold,
-        False,
-        word_hashes,
-    )
+    addrs = (laddr, lport, faddr, fport, initval, ipv6_hash_secret)
+    return _inet6(*addrs, byteorder, xorfold, False, word_hashes)
 
 
 def udp6_ehashfn(
@@ -332,18 +322,8 @@ def udp6_ehashfn(
     udp6_ehashfn() typo" fix it was ``udp_ipv6_hash_secret + net_hash_mix(net)`` --
     sidkit.kernel's profile computes the right initval for an era.
     """
-    return _inet6(
-        laddr,
-        lport,
-        faddr,
-        fport,
-        initval,
-        ipv6_hash_secret,
-        byteorder,
-        xorfold,
-        False,
-        word_hashes,
-    )
+    addrs = (laddr, lport, faddr, fport, initval, ipv6_hash_secret)
+    return _inet6(*addrs, byteorder, xorfold, False, word_hashes)
 
 
 def ipv4_portaddr_hash(
