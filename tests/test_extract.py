@@ -301,6 +301,20 @@ def test_guard_and_location_values() -> None:
     assert locate([location], b"") is None
 
 
+def test_location_needs_every_guarded_byte_and_exact_is_a_bool() -> None:
+    """A guard past the ID makes the location need that byte too: without it the location
+    does not apply (as a compiled program's length check decides, sidkit.steering's
+    FixedOffset.end), rather than failing with an IndexError."""
+    location = SidLocation(0, 2, guards=((5, 0xFF, 1),))
+    assert location.needed == 6
+    assert location.match(b"ab") is None
+    assert location.match(b"ab\x00\x00\x00\x01") == b"ab"
+    assert locate([location], b"abc") is None
+    assert not location.exact and SidLocation(0, 2, exact=True).exact
+    with pytest.raises(sidkit.InputTypeError):
+        SidLocation(0, 2, exact=1)  # type: ignore[arg-type]
+
+
 def test_sid_locations_need_every_protocol() -> None:
     with pytest.raises(NotSteerableError):
         Extractor(["quic"], {"known_cids": [b"12345678"]}).sid_locations()

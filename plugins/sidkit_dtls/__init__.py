@@ -213,20 +213,31 @@ def sidkit_extract(
 def sidkit_sid_locations(
     protocol: str, options: Mapping[str, object]
 ) -> Sequence[SidLocation] | None:
-    """tls12_cid at offset 11 and the unified header's CID at offset 1."""
+    """tls12_cid at offset 11 and the unified header's CID at offset 1, all ``exact``.
+
+    The unified header has one location per combination of its S and L bits (RFC 9147
+    section 4: a 16- or 8-bit sequence number, a length field or none), each with the
+    minimum size of that header, so that a location applies exactly where the parser
+    finds the CID and never to a header it rejects as cut short."""
     if protocol != NAME:
         return None
     cid_length = options["cid_length"]
     assert isinstance(cid_length, int)
     if cid_length == 0:
         return ()
-    return (
+    locations = [
         SidLocation(
             11,
             cid_length,
             ((0, 0xFF, CONTENT_TLS12_CID), (1, 0xFF, 0xFE), (2, 0xFF, 0xFD)),
             11 + cid_length + 2,
             NAME,
-        ),
-        SidLocation(1, cid_length, ((0, 0xF0, 0x30),), 1 + cid_length + 1, NAME),
-    )
+            exact=True,
+        )
+    ]
+    for seq16 in (0x08, 0x00):
+        for with_length in (0x04, 0x00):
+            header = 1 + cid_length + (2 if seq16 else 1) + (2 if with_length else 0)
+            first = (0, 0xFC, 0x30 | seq16 | with_length)  # 0 0 1 C=1 S L, any epoch bits
+            locations.append(SidLocation(1, cid_length, (first,), header, NAME, exact=True))
+    return tuple(locations)

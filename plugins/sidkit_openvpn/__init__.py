@@ -82,7 +82,8 @@ def sidkit_sid_locations(
     """The peer-id behind the P_DATA_V2 opcode; the session ID behind each control opcode."""
     if protocol != NAME:
         return None
-    locations = [SidLocation(1, 3, ((0, 0xF8, P_DATA_V2 << 3),), 4, NAME)]
+    # exact: the parser checks the opcode and the length, nothing else
+    locations = [SidLocation(1, 3, ((0, 0xF8, P_DATA_V2 << 3),), 4, NAME, exact=True)]
     for opcode in CONTROL_OPCODES:
-        locations.append(SidLocation(1, 8, ((0, 0xF8, opcode << 3),), 9, NAME))
+        locations.append(SidLocation(1, 8, ((0, 0xF8, opcode << 3),), 9, NAME, exact=True))
     return tuple(locations)

@@ -409,7 +409,13 @@ def sidkit_sid_locations(
     protocol: str, options: Mapping[str, object]
 ) -> Sequence[SidLocation] | None:
     """Fixed-length DCIDs: long headers whose DCID Length byte equals the length, and short
-    headers. Known-CID lookup cannot be expressed as byte tests (``None``)."""
+    headers. Known-CID lookup cannot be expressed as byte tests (``None``).
+
+    The short-header locations are ``exact``: with no known CIDs, a short header's DCID is
+    the configured (or self-described) number of bytes after the first, and the parser
+    checks nothing else once the datagram holds them. Long headers are not: their parser
+    also reads the SCID Length and, for v1/v2, the Length field behind the IDs, and may
+    refuse the packet (a fixed bit of 0, a field running past the datagram)."""
     if protocol != NAME or options["known_cids"]:
         return None
     # Short header: form bit 0, and the fixed bit 1 unless it may be greased (RFC 9287).
@@ -423,12 +429,12 @@ def sidkit_sid_locations(
             locations.append(
                 SidLocation(6, length, ((0, 0x80, 0x80), (5, 0xFF, length), (6, 0x1F, n)), 0, NAME)
             )
-            locations.append(SidLocation(1, length, (short, (1, 0x1F, n)), 0, NAME))
+            locations.append(SidLocation(1, length, (short, (1, 0x1F, n)), 0, NAME, exact=True))
         return locations
     if not isinstance(cid_length, int) or cid_length == 0:
         return None
     # A long header of any version whose DCID Length equals the configured length (RFC 8999
     # section 5.1); the fixed bit is version-specific and so not tested there.
     locations.append(SidLocation(6, cid_length, ((0, 0x80, 0x80), (5, 0xFF, cid_length)), 0, NAME))
-    locations.append(SidLocation(1, cid_length, (short,), 0, NAME))
+    locations.append(SidLocation(1, cid_length, (short,), 0, NAME, exact=True))
     return locations

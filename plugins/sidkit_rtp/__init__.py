@@ -65,10 +65,13 @@ def sidkit_extract(
 def sidkit_sid_locations(
     protocol: str, options: Mapping[str, object]
 ) -> Sequence[SidLocation] | None:
-    """RTCP first (second byte 0b110xxxxx), then RTP."""
+    """RTCP first (second byte 0b110xxxxx), then RTP.
+
+    The RTCP location is ``exact``; the RTP one is not, because it also applies to RTCP
+    packets of 12 bytes or more, whose SSRC the parser takes from offset 4."""
     if protocol != NAME:
         return None
     return (
-        SidLocation(4, 4, ((0, 0xC0, 0x80), (1, 0xE0, 0xC0)), 8, NAME),
+        SidLocation(4, 4, ((0, 0xC0, 0x80), (1, 0xE0, 0xC0)), 8, NAME, exact=True),
         SidLocation(8, 4, ((0, 0xC0, 0x80),), 12, NAME),
     )

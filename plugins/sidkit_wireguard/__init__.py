@@ -75,7 +75,11 @@ def sidkit_extract(
 def sidkit_sid_locations(
     protocol: str, options: Mapping[str, object]
 ) -> Sequence[SidLocation] | None:
-    """One location per message type: the type byte and three zero bytes as guards."""
+    """One location per message type: the type byte and three zero bytes as guards.
+
+    Transport data's is ``exact`` (the parser checks type, zeros and the 32-byte minimum,
+    all of which the location says); the handshake messages' are not, since the parser
+    also wants their exact size, which byte tests and a minimum length cannot express."""
     if protocol != NAME:
         return None
     return tuple(
@@ -85,6 +89,7 @@ def sidkit_sid_locations(
             ((0, 0xFF, mtype), (1, 0xFF, 0), (2, 0xFF, 0), (3, 0xFF, 0)),
             minimum,
             NAME,
+            exact=size is None,
         )
-        for mtype, (_name, _field, offset, _size, minimum) in MESSAGES.items()
+        for mtype, (_name, _field, offset, size, minimum) in MESSAGES.items()
     )

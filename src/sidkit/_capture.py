@@ -4,11 +4,16 @@
 # Classic pcap is read by a record loop of our own (one struct unpack per record over 1 MiB
 # reads): dpkt.pcap.Reader builds a header object per record and is the bottleneck of
 # `sidkit flows`. The tests hold this reader to dpkt's on the same files (both byte orders,
-# micro- and nanosecond resolution, snaplen-truncated records). pcapng is walked block by
-# block with dpkt's block classes for the section and interface headers (options such as
-# if_tsresol) and a struct unpack for each Enhanced Packet Block; unlike dpkt.pcapng.Reader
-# (which applies the first interface's link type to every packet) each packet is decoded by
-# the link type of *its* interface, and a new section resets the interfaces.
+# micro- and nanosecond resolution, snaplen-truncated records). A bulk consumer that cannot
+# afford even one generator step and one tuple per record (sidkit.flows) walks the same
+# buffers itself: Capture.pcap_buffers() hands out the 1 MiB buffers and PcapLayout says
+# how to read their record headers, and ETHER_IPV4_UDP is the one unpack that recognises the
+# common frame (untagged Ethernet, IPv4 without options, not a fragment, UDP). pcapng is
+# walked block by block over the same kind of 1 MiB reads, with dpkt's block class for the
+# interface headers (options such as if_tsresol) and a struct unpack for each Enhanced
+# Packet Block; unlike dpkt.pcapng.Reader (which applies the first interface's link type to
+# every packet) each packet is decoded by the link type of *its* interface, and a new
+# section resets the interfaces.
 #
 # Decoding is a chain of small functions over bytes with fixed offsets: link layer ->
 # IPv4/IPv6 -> UDP. Anything that is not a complete-enough UDP datagram becomes a short
@@ -21,21 +26,26 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Final, TypeAlias
 
+import attrs
 import dpkt
 
 from sidkit._errors import InputValueError
 
 __all__ = [
+    "ETHER_IPV4_UDP",
     "LINKTYPES",
     "Capture",
     "CaptureError",
     "Datagram",
     "NotACaptureError",
+    "PcapLayout",
     "UnsupportedLinkTypeError",
     "decode_frame",
+    "split_tuple_key",
+    "tuple_key",
 ]
 
 
@@ -106,8 +116,36 @@ captured payload, the payload's length on the wire from the UDP Length field).""
 
 _H: Final = struct.Struct("!H")
 _HHH: Final = struct.Struct("!HHH")
+_PORTS: Final = struct.Struct("!HH")
 _unpack_h = _H.unpack_from
 _unpack_hhh = _HHH.unpack_from
+
+ETHER_IPV4_UDP: Final = struct.Struct("!12xHBxH2xHxB2x12sH2xB")
+"""The fields of an Ethernet frame that decide, in one unpack, whether it is the common
+case -- untagged (IEEE 802.3 EtherType at 12), IPv4 without options (RFC 791: version/IHL
+0x45 at 14, Total Length at 16, flags/fragment offset at 20, protocol at 23), UDP (RFC 768:
+Length at 38) -- plus what that case needs: the 12 bytes of addresses and ports at 26..38
+(a :func:`tuple_key`) and the first payload byte at 42. Values: (ethertype, version_ihl,
+total_length, flags_fragment, protocol, tuple_key, udp_length, first_payload_byte); the
+frame must be at least 43 bytes. A frame is the common case when ethertype is 0x0800,
+version_ihl 0x45, protocol 17, ``flags_fragment & 0x1FFF`` 0, udp_length >= 8 and
+``42 <= 14 + total_length <= len(frame)``; its payload is then
+``frame[42 : min(34 + udp_length, 14 + total_length)]`` -- what :func:`decode_frame` gives."""
+
+
+def tuple_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
+    """The 5-tuple of a UDP datagram as one ``bytes`` key, laid out as in an IPv4 packet:
+    source address, destination address (4 or 16 bytes each), source port, destination port
+    (network order). For IPv4 it is the packet's bytes 12..24 as they are, so a bulk reader
+    takes it with one slice."""
+    return src + dst + _PORTS.pack(sport, dport)
+
+
+def split_tuple_key(key: bytes) -> tuple[bytes, int, bytes, int]:
+    """:func:`tuple_key` undone: (src, sport, dst, dport)."""
+    a = (len(key) - 4) >> 1
+    sport, dport = _PORTS.unpack_from(key, a + a)
+    return key[:a], sport, key[a : a + a], dport
 
 
 def _udp(frame: bytes, off: int, end: int, src: bytes, dst: bytes) -> Datagram | str:
@@ -341,6 +379,32 @@ _BT_SPB: Final = 3
 _BT_EPB: Final = 6
 _BOM_LE: Final = b"\x4d\x3c\x2b\x1a"
 _BOM_BE: Final = b"\x1a\x2b\x3c\x4d"
+_Unpack: TypeAlias = Callable[[bytes, int], tuple[int, ...]]
+# Per byte order: block type + length, one u32, the Enhanced and the (obsolete) Packet
+# Block's fixed fields (pcapng sections 4.3, Appendix A).
+_NG_STRUCTS: Final[dict[str, tuple[_Unpack, _Unpack, _Unpack, _Unpack]]] = {
+    e: (
+        struct.Struct(e + "II").unpack_from,
+        struct.Struct(e + "I").unpack_from,
+        struct.Struct(e + "5I").unpack_from,
+        struct.Struct(e + "HHIIII").unpack_from,
+    )
+    for e in "<>"
+}
+
+
+@attrs.frozen
+class PcapLayout:
+    """How to read the records of a classic pcap file (pcap-savefile(5)) without
+    :class:`Capture`'s iterator: each record is a 16-byte header -- ``record`` unpacks it to
+    (seconds, fraction, captured length, original length) -- and the captured bytes; the
+    timestamp in ns is ``seconds * 1_000_000_000 + fraction * ns_per_tick``; every record
+    has ``linktype``; a captured length above ``limit`` is a corrupt header."""
+
+    record: struct.Struct
+    ns_per_tick: int
+    linktype: int
+    limit: int
 
 
 class _Interface:
@@ -377,22 +441,25 @@ class Capture:
         self.bytes_read = 0
         self.records = 0
         self.linktypes: dict[int, int] = {}
+        self.layout: PcapLayout | None = None
+        """For classic pcap, how its records are laid out (for :meth:`pcap_buffers`)."""
         head = self._read(4)
         if not head:
             raise NotACaptureError(f"{name}: empty file, not a pcap or pcapng capture")
         if head in _PCAP_MAGIC:
             self.format = "pcap"
-            self._iter = self._pcap(head)
+            self.layout = self._pcap_header(head)
+            self._iter: Iterator[Record] = self._pcap(self.layout)
         elif head == _PCAPNG_SHB:
             self.format = "pcapng"
             self._iter = self._pcapng(head)
+            next(self._iter, None)  # reads the section header; may raise
         else:
             modified = head in (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
             hint = " (a modified/Kuznetzov pcap, which sidkit does not read)" if modified else ""
             raise NotACaptureError(
                 f"{name}: not a pcap or pcapng capture{hint} (starts with {head.hex()})"
             )
-        self._header = next(self._iter, None)  # reads the file header; may raise
 
     def _read(self, n: int) -> bytes:
         try:
@@ -403,17 +470,17 @@ class Capture:
         return data
 
     def __iter__(self) -> Iterator[Record]:
-        it = self._iter
-        for record in it:
-            self.records += 1
-            yield record
+        return self._iter
 
-    def _stop(self, message: str) -> None:
+    def stop(self, message: str) -> None:
+        """Record why reading stopped early (the records before it stand)."""
         self.errors.append(f"{self.name}: {message} (after {self.records} records)")
+
+    _stop = stop
 
     # -- classic pcap --
 
-    def _pcap(self, magic: bytes) -> Iterator[Record]:
+    def _pcap_header(self, magic: bytes) -> PcapLayout:
         endian, mul = _PCAP_MAGIC[magic]
         rest = self._read(20)
         if len(rest) < 20:
@@ -427,9 +494,19 @@ class Capture:
         if linktype not in DECODERS:
             raise UnsupportedLinkTypeError(f"{self.name}: {_linktype_message(linktype)}")
         self.linktypes[linktype] = 0
-        limit = max(snaplen, _MAX_CAPLEN)
-        yield (0, 0, b"", 0)  # header read: consumed by __init__
-        unpack = struct.Struct(endian + "IIII").unpack_from
+        return PcapLayout(struct.Struct(endian + "IIII"), mul, linktype, max(snaplen, _MAX_CAPLEN))
+
+    def pcap_buffers(self) -> Generator[bytes, int, None]:
+        """The classic pcap records after the file header, as buffers of whole reads.
+
+        The consumer walks the records of each buffer (:attr:`layout` says how), then sends
+        back the offset where the first record it could not complete starts (or
+        ``len(buffer)``); the next buffer begins with those bytes. An empty buffer ends the
+        capture: bytes left over then are a record cut short, noted in :attr:`errors`. A
+        consumer that finds a corrupt record header calls :meth:`stop` and stops. Keep
+        :attr:`records` up to date for the messages. Either iterate the capture or use
+        this, not both.
+        """
         buf = b""
         pos = 0
         read = self._read
@@ -438,12 +515,25 @@ class Capture:
             if not chunk:
                 break
             buf = buf[pos:] + chunk if pos < len(buf) else chunk
+            pos = yield buf
+        if pos < len(buf):
+            self.stop(f"capture ends inside a record ({len(buf) - pos} bytes left over)")
+        yield b""
+
+    def _pcap(self, layout: PcapLayout) -> Iterator[Record]:
+        unpack = layout.record.unpack_from
+        mul, linktype, limit = layout.ns_per_tick, layout.linktype, layout.limit
+        buffers = self.pcap_buffers()
+        buf = next(buffers)
+        records = 0
+        while buf:
             pos = 0
             end = len(buf)
             while pos + 16 <= end:
                 sec, frac, caplen, wirelen = unpack(buf, pos)
                 if caplen > limit:
-                    self._stop(
+                    self.records = records
+                    self.stop(
                         f"corrupt record header at byte {self.bytes_read - end + pos}: "
                         f"captured length {caplen} exceeds {limit}"
                     )
@@ -451,32 +541,57 @@ class Capture:
                 nxt = pos + 16 + caplen
                 if nxt > end:
                     break
+                records += 1
                 yield sec * 1_000_000_000 + frac * mul, linktype, buf[pos + 16 : nxt], wirelen
                 pos = nxt
-        if pos < len(buf):
-            self._stop(f"capture ends inside a record ({len(buf) - pos} bytes left over)")
+            self.records = records
+            buf = buffers.send(pos)
 
     # -- pcapng --
 
     def _pcapng(self, magic: bytes) -> Iterator[Record]:
+        """pcapng (draft-ietf-opsawg-pcapng) block by block, from 1 MiB reads: a block is
+        sliced out of the read buffer, never read on its own."""
         interfaces: list[_Interface] = []
         endian = "<"
         first = True
-        pending = magic
+        buf = magic
+        pos = 0
+        read = self._read
+
+        def fill(n: int) -> int:
+            """Make *n* bytes from ``pos`` available if the file has them; how many are."""
+            nonlocal buf, pos
+            avail = len(buf) - pos
+            if avail >= n:
+                return avail
+            parts = [buf[pos:]]
+            while avail < n:
+                chunk = read(max(CHUNK, n - avail))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                avail += len(chunk)
+            buf = b"".join(parts)
+            pos = 0
+            return avail
+
+        ii, i1, epb, pb = _NG_STRUCTS[endian]
         while True:
-            head = pending + self._read(8 - len(pending))
-            pending = b""
-            if not head:
+            avail = len(buf) - pos
+            if avail < 8:
+                avail = fill(8)
+            if not avail:
                 return
-            if len(head) < 8:
+            if avail < 8:
                 self._stop("capture ends inside a block header")
                 return
-            if head[:4] == _PCAPNG_SHB:
-                bom = self._read(4)
-                if bom == _BOM_LE:
-                    endian = "<"
-                elif bom == _BOM_BE:
-                    endian = ">"
+            if buf[pos : pos + 4] == _PCAPNG_SHB:
+                fill(12)
+                bom = buf[pos + 8 : pos + 12]
+                if bom in (_BOM_LE, _BOM_BE):
+                    endian = "<" if bom == _BOM_LE else ">"
+                    ii, i1, epb, pb = _NG_STRUCTS[endian]
                 elif first:
                     raise NotACaptureError(
                         f"{self.name}: pcapng section header has no byte-order mark"
@@ -484,21 +599,20 @@ class Capture:
                 else:
                     self._stop("corrupt section header block")
                     return
-                head += bom
-            btype, blen = struct.unpack(endian + "II", head[:8])
+            btype, blen = ii(buf, pos)
             if blen < 12 or blen % 4 or blen > (1 << 28):
                 if first:
                     raise NotACaptureError(f"{self.name}: bad pcapng block length {blen}")
                 self._stop(f"corrupt block (type {btype:#x}, length {blen})")
                 return
-            body = self._read(blen - len(head))
-            if len(body) < blen - len(head):
+            if avail < blen and fill(blen) < blen:
                 if first:
                     raise NotACaptureError(f"{self.name}: pcapng section header cut short")
                 self._stop("capture ends inside a block")
                 return
-            block = head + body
-            if struct.unpack_from(endian + "I", block, blen - 4)[0] != blen:
+            start = pos
+            pos += blen
+            if i1(buf, pos - 4)[0] != blen:
                 if first:
                     raise NotACaptureError(f"{self.name}: pcapng section header is corrupt")
                 self._stop(f"corrupt block (type {btype:#x}): trailing length differs")
@@ -515,7 +629,7 @@ class Capture:
                 if blen < 32:
                     self._stop("corrupt enhanced packet block")
                     return
-                iface, hi, lo, caplen, wirelen = struct.unpack_from(endian + "5I", block, 8)
+                iface, hi, lo, caplen, wirelen = epb(buf, start + 8)
                 if iface >= len(interfaces) or 28 + caplen > blen - 4:
                     self._stop(
                         f"enhanced packet block names interface {iface} of {len(interfaces)}"
@@ -524,32 +638,44 @@ class Capture:
                     )
                     return
                 itf = interfaces[iface]
-                yield itf.ns((hi << 32) | lo), itf.linktype, block[28 : 28 + caplen], wirelen
+                self.records += 1
+                ticks = (hi << 32) | lo
+                yield (
+                    itf.offset_ns + ticks * itf.scale if itf.scale else itf.ns(ticks),
+                    itf.linktype,
+                    buf[start + 28 : start + 28 + caplen],
+                    wirelen,
+                )
             elif btype == _BT_SPB:
                 if not interfaces or blen < 16:
                     self._stop("simple packet block without an interface")
                     return
                 itf = interfaces[0]
-                wirelen = struct.unpack_from(endian + "I", block, 8)[0]
+                wirelen = i1(buf, start + 8)[0]
                 caplen = min(wirelen, blen - 16, itf.snaplen or wirelen)
-                yield 0, itf.linktype, block[12 : 12 + caplen], wirelen
+                self.records += 1
+                yield 0, itf.linktype, buf[start + 12 : start + 12 + caplen], wirelen
             elif btype == _BT_PB:
                 if blen < 32:
                     self._stop("corrupt packet block")
                     return
-                iface, _drops, hi, lo, caplen, wirelen = struct.unpack_from(
-                    endian + "HHIIII", block, 8
-                )
+                iface, _drops, hi, lo, caplen, wirelen = pb(buf, start + 8)
                 if iface >= len(interfaces) or 28 + caplen > blen - 4:
                     self._stop("corrupt packet block")
                     return
                 itf = interfaces[iface]
-                yield itf.ns((hi << 32) | lo), itf.linktype, block[28 : 28 + caplen], wirelen
+                self.records += 1
+                yield (
+                    itf.ns((hi << 32) | lo),
+                    itf.linktype,
+                    buf[start + 28 : start + 28 + caplen],
+                    wirelen,
+                )
             elif btype == _BT_IDB:
-                itf = self._interface(block, endian)
-                if itf is None:
+                described = self._interface(buf[start:pos], endian)
+                if described is None:
                     return
-                interfaces.append(itf)
+                interfaces.append(described)
             # other blocks (name resolution, statistics, custom, ...) carry no packets
 
     def _interface(self, block: bytes, endian: str) -> _Interface | None:

@@ -10,6 +10,9 @@
 # length guarded by byte tests, which plugins return where their ID allows it. The module
 # refuses to guess: a protocol that cannot describe its ID that way makes sid_locations()
 # fail loudly instead of producing a program that silently steers less than Python does.
+# A location a plugin marks ``exact`` also promises that its parser, wherever the location
+# applies, returns exactly those bytes; exact_table() turns that promise into a per-first-
+# byte shortcut that lets a bulk caller (sidkit flows) skip the plugin call.
 """Session-ID extraction from UDP payloads, and its kernel-compilable description."""
 
 from __future__ import annotations
@@ -131,6 +134,11 @@ def _to_guards(value: Iterable[Guard | tuple[int, int, int]]) -> tuple[Guard, ..
     return tuple(guards)
 
 
+def _bool(_inst: object, attr: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InputTypeError(f"{attr.name}={value!r} must be a bool", code="not-bool")
+
+
 def _length(_inst: object, attr: attrs.Attribute[int], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 255:
         raise InputValueError(
@@ -166,6 +174,20 @@ class SidLocation:
 
     compiles to cBPF as ``ld len; jlt #32, next; ldb [0]; jne #4, next; ...; ld [4]`` (a
     big-endian load of the four ID bytes: hash them as the bytes they are).
+
+    ``exact`` is a stronger promise a plugin may make about one location: *wherever it
+    applies* (every guard passes and the payload is at least :attr:`needed` bytes long),
+    whatever else the payload holds and whatever the five-tuple, the plugin's
+    ``sidkit_extract`` returns exactly ``SessionId(protocol, payload[offset:offset+length])``
+    -- never ``None``, never an error, never other bytes, and on its own, whichever other
+    locations of the protocol also apply. A caller that only needs the ID's bytes may then
+    skip the parser for such payloads (``sidkit flows`` does, see
+    :meth:`Extractor.exact_table`). WireGuard transport data is exact (type, three zero
+    bytes and 32 bytes are all the parser checks); a handshake initiation is not (the parser
+    also wants exactly 148 bytes, which byte tests cannot say), nor is a QUIC long header
+    (its parser reads the variable-length fields behind the IDs). Every built-in plugin's
+    claim is checked by a Hypothesis property on payloads built to match each exact location
+    and on random ones (``tests/test_extract_exact.py``).
     """
 
     offset: int = attrs.field(validator=_offset)
@@ -173,11 +195,14 @@ class SidLocation:
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
     min_size: int = attrs.field(default=0, validator=_offset)
     protocol: str = ""
+    exact: bool = attrs.field(default=False, validator=_bool, kw_only=True)
 
     @property
     def needed(self) -> int:
-        """The payload length below which this location cannot apply."""
-        return max(self.offset + self.length, self.min_size)
+        """The payload length below which this location cannot apply: the ID's end,
+        ``min_size``, and one past the last guarded byte (a guard on a byte the payload does
+        not have fails, as the compiled programs' length check makes it)."""
+        return max(self.offset + self.length, self.min_size, *(g.offset + 1 for g in self.guards))
 
     def match(self, payload: bytes | bytearray | memoryview) -> bytes | None:
         """The ID bytes if this location applies to *payload*, else ``None``."""
@@ -332,6 +357,7 @@ class Extractor:
         for byte in range(256):
             table.append(tuple((n, self._bound[n]) for n, c in claims if byte in c))
         self._table = tuple(table)
+        self._exact: tuple[tuple[SidLocation, ...], ...] | None = None
 
     # -- construction helpers --
 
@@ -438,25 +464,63 @@ class Extractor:
         """
         result: list[SidLocation] = []
         for name in self.protocols:
-            impl = self.host.impl("sidkit_sid_locations", name)
-            locations = (
-                None
-                if impl is None
-                else self._call_plugin(
-                    impl, name, {"protocol": name, "options": self._options[name]}
-                )
-            )
+            locations = self._plugin_locations(name)
             if locations is None:
                 raise NotSteerableError(
                     f"protocol {name!r} cannot describe its session ID as fixed locations "
                     "with these options"
                 )
-            if not isinstance(locations, Sequence) or not all(
-                isinstance(loc, SidLocation) for loc in locations
-            ):
-                raise PluginError(f"{name}: sidkit_sid_locations returned {locations!r}")
             result.extend(locations)
         return tuple(result)
+
+    def _plugin_locations(self, name: str) -> tuple[SidLocation, ...] | None:
+        """What *name*'s ``sidkit_sid_locations`` says under its options (checked)."""
+        impl = self.host.impl("sidkit_sid_locations", name)
+        if impl is None:
+            return None
+        found = self._call_plugin(impl, name, {"protocol": name, "options": self._options[name]})
+        if found is None:
+            return None
+        if not isinstance(found, Sequence) or not all(
+            isinstance(loc, SidLocation) for loc in found
+        ):
+            raise PluginError(f"{name}: sidkit_sid_locations returned {found!r}")
+        return tuple(found)
+
+    def exact_table(self) -> tuple[tuple[SidLocation, ...], ...]:
+        """For each first byte (the index, 0..255), the exact locations (``exact=True``)
+        that decide :meth:`extract` for payloads starting with that byte.
+
+        They are the locations of the protocol asked *first* for that byte (a later
+        protocol is only asked when the first finds nothing, which no location can tell),
+        as far as their guards on offset 0 accept the byte. If one of them applies to a
+        payload, :meth:`extract` returns ``SessionId(location.protocol, the location's
+        bytes)`` (with the plugin's details, which a caller taking this shortcut does not
+        get); if none applies, only :meth:`extract` can tell. A protocol without
+        locations under its options contributes none (no error, unlike
+        :meth:`sid_locations`).
+        """
+        if self._exact is None:
+            per: dict[str, tuple[SidLocation, ...]] = {}
+            for name in self.protocols:
+                # a location that names no protocol is the claimant's
+                per[name] = tuple(
+                    loc if loc.protocol else attrs.evolve(loc, protocol=name)
+                    for loc in self._plugin_locations(name) or ()
+                    if loc.exact
+                )
+            table: list[tuple[SidLocation, ...]] = []
+            for byte, claimants in enumerate(self._table):
+                first = per[claimants[0][0]] if claimants else ()
+                table.append(
+                    tuple(
+                        loc
+                        for loc in first
+                        if all(g.offset or byte & g.mask == g.value for g in loc.guards)
+                    )
+                )
+            self._exact = tuple(table)
+        return self._exact
 
     def __repr__(self) -> str:
         return f"Extractor(plugins={list(self.protocols)!r})"
