@@ -18,9 +18,9 @@ from typing import TextIO
 
 from sidkit._errors import InputValueError
 from sidkit.flows import Flow, FlowReport, analyze, default_protocols, format_ns, iter_rows
-from sidkit.plugin import default_host
+from sidkit.plugin import default_host, parse_option_assignments
 
-__all__ = ["parse_option", "register", "render_table", "run"]
+__all__ = ["register", "render_table", "run"]
 
 _DESCRIPTION = """\
 Group the UDP datagrams of a pcap or pcapng capture into flows by session ID (QUIC
@@ -54,51 +54,6 @@ examples:
 default protocols: quic, wireguard, and dtls when --option dtls.cid_length=N is given.
 Options are PROTOCOL.NAME=VALUE with the plugin's option names (sidkit.plugin specs);
 booleans take true/false, lists of connection IDs take comma-separated hex."""
-
-
-def parse_option(text: str) -> tuple[str, str, object]:
-    """``PROTO.KEY=VALUE`` -> (protocol, key, value converted by the option's declared type).
-
-    ints accept decimal or 0x-hex, ``none`` gives None where the option allows it, bools
-    take true/false/yes/no/1/0, collections of IDs take comma-separated hex.
-    """
-    name, sep, raw = text.partition("=")
-    proto, dot, key = name.partition(".")
-    if not sep or not dot or not proto or not key:
-        raise InputValueError(
-            f"--option {text!r}: expected PROTOCOL.NAME=VALUE, as in quic.cid_length=8",
-            code="bad-option",
-        )
-    host = default_host()
-    option = host.spec(proto).option(key)  # sidkit errors for unknown names
-    types = option.type if isinstance(option.type, tuple) else (option.type,)
-    value = raw.strip()
-    if type(None) in types and value.lower() in ("none", ""):
-        return proto, key, None
-    if bool in types:
-        low = value.lower()
-        if low in ("1", "true", "yes", "on"):
-            return proto, key, True
-        if low in ("0", "false", "no", "off"):
-            return proto, key, False
-        raise InputValueError(f"--option {text!r}: expected true or false", code="bad-option")
-    if int in types:
-        try:
-            return proto, key, int(value, 0)
-        except ValueError:
-            raise InputValueError(
-                f"--option {text!r}: {value!r} is not an integer", code="bad-option"
-            ) from None
-    if str in types:
-        return proto, key, value
-    # Anything else (object-typed options such as quic.known_cids) takes hex items.
-    try:
-        items = [bytes.fromhex(v.replace(":", "")) for v in value.split(",") if v]
-    except ValueError:
-        raise InputValueError(
-            f"--option {text!r}: expected comma-separated hex", code="bad-option"
-        ) from None
-    return proto, key, items
 
 
 class _Bar:
@@ -219,9 +174,13 @@ def _render_csv(report: FlowReport, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``sidkit flows`` on parsed *args*; returns the exit status."""
     per: dict[str, dict[str, object]] = {}
-    for text in args.option or ():
-        proto, key, value = parse_option(text)
-        per.setdefault(proto, {})[key] = value
+    for key, value in parse_option_assignments(args.option or ()).items():
+        if not isinstance(value, dict):
+            raise InputValueError(
+                f"--option {key}=...: expected PROTOCOL.NAME=VALUE, as in quic.cid_length=8",
+                code="bad-option",
+            )
+        per[key] = value
     protocols: list[str] | None = None
     if args.protocol:
         protocols = []

@@ -452,16 +452,59 @@ def default_host(*, reload: bool = False) -> PluginHost:
     return _DEFAULT_HOST
 
 
-def parse_option_assignments(items: Iterable[str]) -> dict[str, object]:
+def _option_value(option: Option, text: str) -> object:
+    """*text* converted by *option*'s declared type (one rule for every command)."""
+    types = option.type if isinstance(option.type, tuple) else (option.type,)
+    value = text.strip()
+
+    def bad(expected: str) -> InputValueError:
+        return InputValueError(
+            f"option {option.name}={text!r}: expected {expected}", code="bad-option-text"
+        )
+
+    if type(None) in types and value.lower() in ("none", ""):
+        return None
+    if bool in types:
+        low = value.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise bad("true or false")
+    if int in types:
+        try:
+            return int(value, 0)
+        except ValueError:
+            raise bad("an integer (decimal or 0x hex)") from None
+    if str in types:
+        return value
+    if tuple in types or list in types:
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise bad("a Python literal such as ((0, 255, 4),)") from None
+    # Collections of IDs (object-typed options such as quic.known_cids): comma-separated hex.
+    try:
+        return [bytes.fromhex(v.replace(":", "")) for v in value.split(",") if v]
+    except ValueError:
+        raise bad("comma-separated hex") from None
+
+
+def parse_option_assignments(
+    items: Iterable[str], host: PluginHost | None = None
+) -> dict[str, object]:
     """Turn command-line ``PROTOCOL.NAME=VALUE`` / ``NAME=VALUE`` texts into extractor options.
 
     The result is the mapping :class:`sidkit.extract.Extractor` takes: per protocol
     (``{"quic": {"cid_length": 8}}``) for the dotted form, flat (``{"cid_length": 8}``) for
-    the bare one. A value is read as a Python literal when it is one (``8``, ``0x10``,
-    ``True``, ``None``, ``((0, 255, 4),)``, ``b"\\x01"``) and as a string otherwise, so
-    ``fixed.label=game`` needs no quotes; the option's own check then validates it. Text
-    without ``=`` raises :class:`~sidkit.InputValueError`.
+    the bare one. The value is converted by the option's declared type: integers in decimal
+    or ``0x`` hex, ``none`` where None is allowed, booleans as true/false/yes/no/1/0, tuple
+    options (``fixed.guards``) as a Python literal, ID collections (``quic.known_cids``) as
+    comma-separated hex. A bare name no installed protocol knows is kept as a literal or
+    text, and the extractor refuses it with the list of protocols. Malformed text, unknown
+    protocols and unconvertible values raise :class:`~sidkit.InputValueError`.
     """
+    host = host or default_host()
     out: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -471,12 +514,9 @@ def parse_option_assignments(items: Iterable[str]) -> dict[str, object]:
                 f"option {item!r} must look like NAME=VALUE or PROTOCOL.NAME=VALUE",
                 code="bad-option-text",
             )
-        try:
-            value: object = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            value = text.strip()
         protocol, dot, name = key.rpartition(".")
         if dot:
+            value = _option_value(host.spec(protocol).option(name), text)
             per = out.setdefault(protocol, {})
             if not isinstance(per, dict):
                 raise InputValueError(
@@ -484,12 +524,21 @@ def parse_option_assignments(items: Iterable[str]) -> dict[str, object]:
                     code="bad-option-text",
                 )
             per[name] = value
-        elif isinstance(out.get(key), dict):
+            continue
+        if isinstance(out.get(key), dict):
             raise InputValueError(
                 f"{key!r} is given both as an option and as a protocol", code="bad-option-text"
             )
+        owner = next(
+            (s for s in host.protocols.values() if any(o.name == key for o in s.options)), None
+        )
+        if owner is not None:
+            out[key] = _option_value(owner.option(key), text)
         else:
-            out[key] = value
+            try:
+                out[key] = ast.literal_eval(text.strip())
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                out[key] = text.strip()
     return out
 
 
