@@ -112,3 +112,21 @@ def test_option_text_parses_or_raises_sidkit_error(items: list[str]) -> None:
     except InputValueError:
         return
     assert isinstance(result, dict)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """``sidkit vectors list | head -1``: the pipe closes; exit 141 (SIGPIPE's), stderr empty."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidkit.cli", "vectors", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 141
+    assert b"Traceback" not in err and not err

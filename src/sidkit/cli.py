@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Literal
@@ -366,6 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SidkitError as exc:
         print(f"sidkit: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `sidkit flows big.pcap | head`: the reader left; say nothing more and do not let
+        # the interpreter's final flush print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         # Namespaces, sockets and BPF programs belong to child processes and file
         # descriptors that die with them (sidkit.netns reaps its children on Ctrl-C), so

@@ -311,6 +311,7 @@ def plot(result: DemoResult, path: str) -> Any:
         raise InputValueError("--plot needs matplotlib: pip install 'sidkit[plot]'") from exc
     n = result.sockets
     # A qualitative map while sockets can be told apart by colour, a continuous one beyond.
+    import numpy  # noqa: PLC0415 (a matplotlib dependency)
     from matplotlib.colors import Colormap, ListedColormap  # noqa: PLC0415
 
     cmap: Colormap
@@ -328,8 +329,6 @@ def plot(result: DemoResult, path: str) -> Any:
         layout="constrained",
     )
     for ax, m in zip(axes[0], result.modes, strict=True):
-        import numpy  # noqa: PLC0415 (a matplotlib dependency)
-
         grid = numpy.ma.masked_invalid(
             numpy.array([[numpy.nan if s is None else s for s in row] for row in m.sockets])
         )
