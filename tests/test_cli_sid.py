@@ -115,18 +115,27 @@ def test_option_text_parses_or_raises_sidkit_error(items: list[str]) -> None:
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
-    """``sidkit vectors list | head -1``: the pipe closes; exit 141 (SIGPIPE's), stderr empty."""
+    """``sidkit vectors list | head -1``: the pipe closes; exit 141 (SIGPIPE's), stderr empty.
+
+    The reader's end is closed before the command writes anything, so every write meets a
+    closed pipe. (Reading a line first and then closing raced the child: its whole output
+    fits in the pipe buffer, and a child that finished writing first exited 0.)
+    """
+    import os  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sidkit.cli", "vectors", "list"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline()
-    proc.stdout.close()
-    err = proc.stderr.read()
-    assert proc.wait(timeout=30) == 141
-    assert b"Traceback" not in err and not err
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sidkit.cli", "vectors", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert b"Traceback" not in proc.stderr and not proc.stderr
