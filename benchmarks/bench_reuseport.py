@@ -23,7 +23,7 @@ import struct
 import time
 from typing import Any
 
-from sidkit import _bpf, netns
+from sidkit.bpf import _syscall, netns
 from sidkit.steering import FixedOffset, SteeringPolicy, attach
 
 BPF_OBJ_GET_INFO_BY_FD = 15
@@ -36,7 +36,7 @@ def _prog_stats(prog_fd: int) -> tuple[int, int]:
     info = ctypes.create_string_buffer(PROG_INFO_SIZE)
     attr = struct.pack("=IIQ", prog_fd, PROG_INFO_SIZE, ctypes.addressof(info))
     raw = ctypes.create_string_buffer(attr, 128)
-    _bpf.bpf(BPF_OBJ_GET_INFO_BY_FD, raw.raw)  # by value: the kernel writes into `info`
+    _syscall.bpf(BPF_OBJ_GET_INFO_BY_FD, raw.raw)  # by value: the kernel writes into `info`
     run_time, run_cnt = struct.unpack_from("=QQ", info.raw, RUN_TIME_OFF)
     return run_time, run_cnt
 
@@ -47,7 +47,7 @@ def _run(mode: str, count: int) -> dict[str, Any]:
     handle = None if mode == "none" else attach(socks, policy, mode)  # type: ignore[arg-type]
     stats_fd = None
     if mode == "ebpf":
-        stats_fd = _bpf.bpf(BPF_ENABLE_STATS, struct.pack("=I", 0))  # BPF_STATS_RUN_TIME
+        stats_fd = _syscall.bpf(BPF_ENABLE_STATS, struct.pack("=I", 0))  # BPF_STATS_RUN_TIME
     senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
     rng = random.Random(3)
     payloads = [rng.randbytes(8) + bytes(56) for _ in range(1024)]
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datagrams", type=int, default=200_000, help="datagrams per mode")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; the best of each is kept")
     args = ap.parse_args(argv)
-    reason = netns.netns_available() or _bpf.bpf_available()
+    reason = netns.netns_available() or _syscall.bpf_available()
     if reason:
         print(f"cannot run the live benchmark here: {reason}")
         return 1

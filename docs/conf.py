@@ -18,24 +18,28 @@ html_title = "sidkit"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 nitpicky = True
-# Type aliases and private-module classes that autodoc names but cannot link.
+# Type aliases and private-module classes that autodoc names but cannot link: a private module
+# is any path with a segment that starts with "_" (sidkit._validate, sidkit.hashing._jhash).
 nitpick_ignore_regex = [
-    (r"py:class", r"(sidkit\._.*|BytesLike|Address|attrs\..*|collections\.abc\..*|Callable.*)"),
+    (
+        r"py:class",
+        r"(sidkit(\.\w+)*\._\w+.*|BytesLike|Address|attrs\..*|collections\.abc\..*|Callable.*)",
+    ),
     (r"py:class", r"(bytes|bytearray|memoryview|int|str|object|ipaddress\..*|pathlib\..*)"),
-    (r"py:class", r"(Any|Path|Mapping.*|Sequence.*|Iterator.*|KernelVersion|Era)"),
+    (r"py:class", r"(Any|Path|Mapping.*|Sequence.*|Iterator.*|KernelVersion|Era|By|Progress)"),
     (r"py:.*", r"Literal.*"),
     (r"py:class", r"pluggy\..*"),
-    (r"py:class", r"(socket\.socket|random\.Random|sidkit\.netns\.T|.*\._[A-Z]\w*)"),
+    (r"py:class", r"(socket\.socket|random\.Random|sidkit\.bpf\.netns\.T|.*\._[A-Z]\w*)"),
 ]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]  # _generated: included by other pages, never pages
 
 # Examples that need the live kernel (a private network namespace, bpf(2)) are marked
 # ``:skipif: not sidkit_live``. They run wherever the kernel allows them, and always under
 # SIDKIT_REQUIRE_ORACLES=1 (CI), where a refusal must fail the build instead of hiding.
 doctest_global_setup = """
 import os as _sidkit_os
-from sidkit._bpf import bpf_available as _sidkit_bpf_available
-from sidkit.netns import netns_available as _sidkit_netns_available
+from sidkit.bpf._syscall import bpf_available as _sidkit_bpf_available
+from sidkit.bpf.netns import netns_available as _sidkit_netns_available
 sidkit_live = _sidkit_os.environ.get("SIDKIT_REQUIRE_ORACLES") == "1" or (
     _sidkit_netns_available() or _sidkit_bpf_available()
 ) is None
@@ -99,5 +103,59 @@ def _vector_counts() -> None:
     (out / "vector_counts.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _face_constants() -> None:
+    """Document the constants each public face re-exports, with their doc comments.
+
+    A face (``sidkit.flows``, ``sidkit.kernel`` ...) imports its constants from the private
+    module that defines and documents them; autodoc reads doc comments only from the module it
+    documents, so it would drop them. This writes ``_generated/constants-<face>.rst`` with a
+    ``py:data`` entry per constant, its text taken from the defining module's comment, so the
+    text is written once, beside the value.
+    """
+    import importlib  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
+
+    from sphinx.pycode import ModuleAnalyzer  # noqa: PLC0415
+
+    out = HERE / "_generated"
+    out.mkdir(exist_ok=True)
+    for face_name in FACES:
+        face = importlib.import_module(face_name)
+        privates = [face_name]
+        if hasattr(face, "__path__"):
+            privates += [m.name for m in pkgutil.iter_modules(face.__path__, face_name + ".")]
+        else:  # a face module beside its package (sidkit.plugin -> sidkit.extract._*)
+            package = importlib.import_module(face_name.rpartition(".")[0] + ".extract")
+            privates += [m.name for m in pkgutil.iter_modules(package.__path__, "sidkit.extract.")]
+        lines: list[str] = []
+        for name in face.__all__:
+            obj = getattr(face, name)
+            if inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj):
+                continue
+            for module_name in privates:
+                module = importlib.import_module(module_name)
+                docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+                if module.__dict__.get(name) is obj and ("", name) in docs:
+                    lines += [f".. py:data:: {name}", f"   :module: {face_name}", ""]
+                    lines += [f"   {line}" if line else "" for line in docs[("", name)]]
+                    break
+        (out / f"constants-{face_name}.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+#: The public faces whose constants _face_constants() documents (docs/api/*.rst include them).
+FACES = (
+    "sidkit.kernel",
+    "sidkit.reuseport",
+    "sidkit.conntrack",
+    "sidkit.flows",
+    "sidkit.extract",
+    "sidkit.plugin",
+    "sidkit.conformance",
+    "sidkit.steering",
+    "sidkit.hashing",
+)
+
 _eras_table()
 _vector_counts()
+_face_constants()

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import oracle_unavailable
 
-from sidkit import InputValueError, netns
-from sidkit._bpf import bpf_available
+from sidkit import InputValueError
+from sidkit.bpf import netns
+from sidkit.bpf._syscall import bpf_available
 from sidkit.cli import main
 from sidkit.demo import MODE_LABEL, run_demo
 

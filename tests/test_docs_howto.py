@@ -30,9 +30,9 @@ from conftest import oracle_unavailable
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sidkit import netns
-from sidkit._bpf import bpf_available
-from sidkit.cli import _parser
+from sidkit.bpf import netns
+from sidkit.bpf._syscall import bpf_available
+from sidkit.cli._main import _parser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _DIRECTIVE = re.compile(r"^\.\. (testcode|testoutput|doctest)::\s*$")

@@ -1,6 +1,6 @@
 /* Driver for the output of `sidkit vectors emit --format c|kunit` in the kernel-C oracle harness.
  *
- * tests/test_vectors_emit.py builds one translation unit: the harness prelude that
+ * tests/conformance/test_vectors_emit.py builds one translation unit: the harness prelude that
  * generate.py writes (_work/build-X/harness.c up to its `#include "harness_main.c"`: the shims,
  * the kernel's own jhash.h, hash.h, siphash.h and the functions copied verbatim out of net/),
  * then this file, which includes the emitted file named by SIDKIT_EMITTED and runs it:

@@ -19,7 +19,7 @@ A second, smaller build of each tree uses ``gcc -m32`` (i386, so ``BITS_PER_LONG
 lib/siphash.c's HalfSipHash branch, hash_64_generic's 32-bit branch); its hsiphash and hash_64
 groups carry ``bits_per_long = 32`` in their args. It needs gcc-multilib.
 
-``--build-only`` builds and prints where the harnesses are (tests/test_conntrack_kernel.py
+``--build-only`` builds and prints where the harnesses are (tests/conntrack/test_conntrack_kernel.py
 drives them directly).
 
 What it refuses to do: rewrite a kernel function. If a function cannot be copied out of the

@@ -1,6 +1,6 @@
 /*
  * Search the 2^32 initvals for the one that makes jhash_3words(a, b, c, initval) equal every
- * observed hash. Used by tests/test_live_reuseport.py to recover a network namespace's
+ * observed hash. Used by tests/reuseport/test_live_reuseport.py to recover a network namespace's
  * udp_ehash_secret + net_hash_mix(net) from ctx->hash values an SK_REUSEPORT program recorded
  * on the live kernel. The search only *finds* a candidate; the test then checks sidkit's own
  * udp_ehashfn with it against hundreds of datagrams the kernel steered, so a wrong search

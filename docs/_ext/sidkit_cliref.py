@@ -223,7 +223,7 @@ def _load(spec: str) -> Callable[[], argparse.ArgumentParser]:
 class SidkitCliDirective(SphinxDirective):
     """``.. sidkit-cli:: [module:function]`` -- the whole command tree of one parser.
 
-    The argument defaults to ``sidkit.cli:_parser``; the function must return an
+    The argument defaults to ``sidkit.cli._main:_parser``; the function must return an
     :class:`argparse.ArgumentParser`. The page is rebuilt when the module changes.
     """
 
@@ -232,7 +232,7 @@ class SidkitCliDirective(SphinxDirective):
     option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {"depth": directives.nonnegative_int}
 
     def run(self) -> list[nodes.Node]:
-        spec = self.arguments[0] if self.arguments else "sidkit.cli:_parser"
+        spec = self.arguments[0] if self.arguments else "sidkit.cli._main:_parser"
         try:
             parser = _load(spec)()
         except Exception as exc:  # any failure must name the directive, not crash the build

@@ -22,8 +22,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from sidkit import netns
-from sidkit._bpf import bpf_available
+from sidkit.bpf import netns
+from sidkit.bpf._syscall import bpf_available
 from sidkit.kernel import LATEST, profile
 from sidkit.reuseport import Group, HashRecorder
 from sidkit.steering import AnyOf, FixedOffset, Guard, SteeringPolicy, attach

@@ -23,8 +23,8 @@ from typing import Any, Final, TypeAlias
 import attrs
 
 from sidkit._errors import InputTypeError, InputValueError
-from sidkit._inet import IPAddress, parse_ip
 from sidkit._validate import as_bytes, check_uint
+from sidkit.hashing._inet import IPAddress, parse_ip
 
 __all__ = [
     "IPPROTO_TCP",

@@ -1,0 +1,269 @@
+# Strategy: the `sidkit flows` subcommand is a thin shell over sidkit.flows.analyze(): parse
+# the arguments into protocols and typed plugin options (each --option value converted by the
+# type the plugin declared for it), run the analysis with a progress bar on stderr when
+# stderr is a terminal, and render the report as a table, JSON or CSV on stdout. Errors are
+# sidkit errors (cli.main prints them as one line and exits 2); capture problems that still
+# left something to report are warnings on stderr with exit status 0.
+"""The ``sidkit flows`` subcommand (registered by :mod:`sidkit.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from typing import TextIO
+
+from sidkit._errors import InputValueError
+from sidkit.flows import (
+    Flow,
+    FlowReport,
+    analyze,
+    default_protocols,
+    format_ns,
+    iter_rows,
+)
+from sidkit.plugin import default_host, parse_option_assignments
+
+__all__ = ["register", "render_table", "run"]
+
+_DESCRIPTION = """\
+Group the UDP datagrams of a pcap or pcapng capture into flows by session ID (QUIC
+connection IDs, WireGuard indices, DTLS connection IDs, ... as the installed plugins find
+them), and show each flow with the 5-tuples it used over time. A QUIC connection whose
+client changed address or port (NAT rebinding, migration with the same connection ID) is
+one flow with several paths, where the kernel's 5-tuple view sees several flows; --by tuple
+shows that view for comparison. Datagrams without a session ID are grouped by their
+bidirectional 5-tuple.
+
+Link types: Ethernet (with VLAN tags), Linux cooked (SLL, SLL2), raw IP, BSD and OpenBSD
+loopback; IPv4 and IPv6. A truncated or corrupt capture gives what was read, with a
+warning; the exit status is non-zero only if nothing could be read."""
+
+_EPILOG = """\
+examples:
+  sidkit flows capture.pcapng
+      a table: one line per flow, then its tuples (times relative to the first datagram)
+  sidkit flows capture.pcap --json | jq '.flows[] | select(.paths > 1)'
+      flows that changed path; field names follow tshark (ip.src, udp.srcport, ...)
+  sidkit flows capture.pcap --csv > flows.csv
+      one row per (flow, tuple)
+  sidkit flows capture.pcap --by tuple
+      what 5-tuple hashing sees: one flow per bidirectional 5-tuple, SIDs listed
+  sidkit flows server.pcap --option quic.cid_length=8
+      short-header QUIC without handshakes in the capture: say how long the server's CIDs are
+  sidkit flows vpn.pcap --protocol wireguard --protocol dtls --option dtls.cid_length=4
+  tcpdump -w - -U udp | sidkit flows -
+      read standard input
+
+default protocols: quic, wireguard, and dtls when --option dtls.cid_length=N is given.
+Options are PROTOCOL.NAME=VALUE with the plugin's option names (sidkit.plugin specs);
+booleans take true/false, lists of connection IDs take comma-separated hex."""
+
+
+class _Bar:
+    """A one-line progress bar on stderr, redrawn at most five times a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2 or now - self.start < 0.3:
+            return
+        self.last = now
+        rate = done / (now - self.start) / 1e6
+        if total:
+            frac = min(done / total, 1.0)
+            bar = "#" * int(frac * 30)
+            line = (
+                f"\r[{bar:<30}] {frac:4.0%}  {done / 1e6:,.0f}/{total / 1e6:,.0f} MB  "
+                f"{rate:,.1f} MB/s"
+            )
+        else:
+            line = f"\r{done / 1e6:,.0f} MB read  {rate:,.1f} MB/s"
+        self.stream.write(line)
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+def _time(ns: int, origin: int) -> str:
+    return format_ns(ns - origin, 6)
+
+
+def _endpoint(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def _flow_line(number: int, flow: Flow, origin: int) -> str:
+    proto = flow.protocol or "-"
+    if flow.kind == "sid":
+        ident = flow.sid or ""
+        if len(flow.sids) > 1:
+            ident += f" (+{len(flow.sids) - 1} linked)"
+    else:
+        ident = "(no SID, by 5-tuple)" if not flow.sids else "sids " + ",".join(flow.sids[:3])
+        if len(flow.sids) > 3:
+            ident += ",..."
+    if len(ident) > 44:
+        ident = ident[:41] + "..."
+    return (
+        f"{number:>4}  {proto:<10} {ident:<44} {_time(flow.first_ns, origin):>12} "
+        f"{_time(flow.last_ns, origin):>12} {flow.datagrams:>9} {flow.bytes:>12} {flow.paths:>5}"
+    )
+
+
+def render_table(report: FlowReport, out: TextIO) -> None:
+    """The readable default output: a summary line, then each flow and its tuples."""
+    s = report.summary
+    out.write(
+        f"{s.capture}: {s.format}, {s.frames} frames, {s.udp} UDP datagrams, "
+        f"{s.with_sid} with a session ID; {s.sid_flows} SID flows, {s.tuple_flows} tuple flows"
+        f" (protocols: {', '.join(s.protocols) or 'none'}; by {s.by})\n"
+    )
+    if s.skipped:
+        out.write("skipped: " + ", ".join(f"{k} {v}" for k, v in s.skipped.items()) + "\n")
+    if s.no_sid:
+        out.write("no SID: " + ", ".join(f"{k} {v}" for k, v in s.no_sid.items()) + "\n")
+    if not report.flows:
+        out.write("no UDP flows\n")
+        return
+    origin = min(f.first_ns for f in report.flows)
+    out.write(
+        f"\n{'flow':>4}  {'protocol':<10} {'session ID':<44} {'first (s)':>12} "
+        f"{'last (s)':>12} {'datagrams':>9} {'bytes':>12} {'paths':>5}\n"
+    )
+    for number, flow in enumerate(report.flows, start=1):
+        out.write(_flow_line(number, flow, origin) + "\n")
+        for t in flow.tuples:
+            path = f"{_endpoint(t.src, t.sport)} -> {_endpoint(t.dst, t.dport)}"
+            out.write(
+                f"{'':6}{path:<55} {_time(t.first_ns, origin):>12} "
+                f"{_time(t.last_ns, origin):>12} {t.datagrams:>9} {t.bytes:>12}\n"
+            )
+
+
+def _render_csv(report: FlowReport, out: TextIO) -> None:
+    rows = list(iter_rows(report))
+    fields = [
+        "flow",
+        "kind",
+        "protocol",
+        "sid",
+        "ip.src",
+        "ipv6.src",
+        "udp.srcport",
+        "ip.dst",
+        "ipv6.dst",
+        "udp.dstport",
+        "first_seen",
+        "last_seen",
+        "datagrams",
+        "bytes",
+        "flow_datagrams",
+        "flow_bytes",
+    ]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sidkit flows`` on parsed *args*; returns the exit status."""
+    per: dict[str, dict[str, object]] = {}
+    for key, value in parse_option_assignments(args.option or ()).items():
+        if not isinstance(value, dict):
+            raise InputValueError(
+                f"--option {key}=...: expected PROTOCOL.NAME=VALUE, as in quic.cid_length=8",
+                code="bad-option",
+            )
+        per[key] = value
+    protocols: list[str] | None = None
+    if args.protocol:
+        protocols = []
+        for item in args.protocol:
+            for name in item.split(","):
+                if name and name not in protocols:
+                    default_host().spec(name)  # unknown names: a sidkit error listing known
+                    protocols.append(name)
+    elif per:
+        protocols = list(default_protocols(per))
+    show = args.progress and sys.stderr.isatty()
+    bar = _Bar(sys.stderr) if show else None
+    try:
+        report = analyze(args.capture, protocols, per, by=args.by, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    for message in report.summary.errors:
+        print(f"sidkit: warning: {message}", file=sys.stderr)
+    out = sys.stdout
+    try:
+        if args.format == "json":
+            json.dump(report.to_json(), out, indent=2)
+            out.write("\n")
+        elif args.format == "csv":
+            _render_csv(report, out)
+        else:
+            render_table(report, out)
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours. Point stdout at devnull
+        # so the interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``flows`` subcommand to the ``sidkit`` parser's subparsers *sub*."""
+    p = sub.add_parser(
+        "flows",
+        help="group a capture's UDP datagrams into flows by session ID",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("capture", help="a pcap or pcapng file, or - for standard input")
+    p.add_argument(
+        "--protocol",
+        action="append",
+        metavar="NAME",
+        help="a protocol to extract session IDs for (repeatable or comma-separated; "
+        "default: quic, wireguard, dtls with its cid_length)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="PROTO.KEY=VALUE",
+        help="a plugin option, e.g. quic.cid_length=8 (repeatable)",
+    )
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="JSON on stdout"
+    )
+    fmt.add_argument(
+        "--csv", dest="format", action="store_const", const="csv", help="CSV, one row per tuple"
+    )
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (it is only ever drawn on stderr when stderr is a terminal)",
+    )
+    p.add_argument(
+        "--by",
+        choices=["sid", "tuple"],
+        default="sid",
+        help="group by session ID (default) or by 5-tuple only, as the kernel's hash does",
+    )
+    p.set_defaults(run=run, format="table")

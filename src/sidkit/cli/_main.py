@@ -1,0 +1,382 @@
+# The `sidkit` command. Subcommands answer the everyday questions of the foundation
+# ("what is jhash of these bytes", "which SO_REUSEPORT socket does this 5-tuple hit",
+# "which algorithm did kernel X use") and run the conformance vectors. Every error is
+# one readable line on stderr and exit status 2; --help on each subcommand teaches with
+# an example.
+"""Command-line interface."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Literal
+
+from sidkit import SidkitError, hashing
+from sidkit.cli import _flows, _vectors
+from sidkit.hashing._inet import Address
+from sidkit.kernel import ERAS, KernelProfile, profile
+
+__all__ = ["main"]
+
+
+def _int(text: str) -> int:
+    """Parse decimal or 0x-prefixed hex integers."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.replace(":", "").replace(" ", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hex bytes: {text!r}") from None
+
+
+def _prof(args: argparse.Namespace) -> KernelProfile:
+    return profile(args.kernel, byteorder=args.byteorder)
+
+
+def _cmd_jhash(args: argparse.Namespace) -> int:
+    fn = _prof(args).function("jhash")
+    print(f"0x{fn(args.data, args.initval):08x}")
+    return 0
+
+
+def _cmd_siphash(args: argparse.Namespace) -> int:
+    fn = _prof(args).function("hsiphash" if args.half else "siphash")
+    width = 8 if args.half else 16
+    print(f"0x{fn(args.data, args.key):0{width}x}")
+    return 0
+
+
+def _cmd_toeplitz(args: argparse.Namespace) -> int:
+    print(f"0x{hashing.toeplitz(args.data, args.key):08x}")
+    return 0
+
+
+def _cmd_socket(args: argparse.Namespace) -> int:
+    prof = _prof(args)
+    v6 = ":" in args.laddr
+    laddr: Address = args.laddr
+    if v6:
+        h = prof.function("udp6_ehashfn")(
+            laddr, args.lport, args.faddr, args.fport, args.initval, args.addr_secret
+        )
+    else:
+        h = prof.function("udp_ehashfn")(laddr, args.lport, args.faddr, args.fport, args.initval)
+    idx = hashing.reciprocal_scale(h, args.sockets)
+    print(f"hash 0x{h:08x}  ->  socket {idx} of {args.sockets}  ({prof})")
+    return 0
+
+
+def _cmd_sid(args: argparse.Namespace) -> int:
+    from sidkit.extract import (  # noqa: PLC0415
+        Extractor,
+        MalformedPacketError,
+        NotSteerableError,
+        locate,
+    )
+    from sidkit.plugin import (  # noqa: PLC0415
+        default_host,
+        parse_option_assignments,
+        usable_without_options,
+    )
+    from sidkit.steering import AnyOf, SteeringPolicy  # noqa: PLC0415
+
+    options = parse_option_assignments(args.option)
+    host = default_host()
+    if args.protocol:
+        extractors = [Extractor(args.protocol, options)]
+    else:
+        # Unknown traffic: ask every protocol that needs no options on its own, narrowest
+        # first-byte claim first (a protocol that claims any first byte, like IPsec NAT-T's
+        # SPI, says little about a payload that another protocol recognises).
+        names = sorted(usable_without_options(host), key=lambda n: len(host.spec(n).first_bytes))
+        Extractor(names, options)  # checks every option once, flat or per protocol
+        extractors = []
+        for name in names:
+            known = {o.name for o in host.spec(name).options}
+            mine = {k: v for k, v in options.items() if k in known and not isinstance(v, dict)}
+            per = options.get(name, {})
+            extractors.append(Extractor([name], {**mine, **(per if isinstance(per, dict) else {})}))
+    found = 0
+    for ex in extractors:
+        try:
+            sid = ex.extract(args.payload)
+        except MalformedPacketError as exc:
+            # The payload claims this protocol and is broken: a router would drop it or
+            # fall back to the tuple. Say so and let the other candidates speak.
+            print(f"{exc.protocol or ex.protocols[0]:10} malformed: {exc}")
+            continue
+        if sid is None:
+            continue
+        found += 1
+        where = ""
+        try:
+            hit = locate(ex.sid_locations(), args.payload)
+        except NotSteerableError:
+            hit = None
+            where = "  (not at a fixed place: kernel steering cannot read it)"
+        if hit is not None:
+            loc, _value = hit
+            where = f"  ({len(sid)} bytes at payload offset {loc.offset})"
+        claim = len(host.spec(sid.protocol).first_bytes)
+        note = "" if claim < 256 else "  [claims any first byte]"
+        print(f"{sid.protocol:10} {sid.hex() or '(empty)'}{where}{note}")
+        for key, value in sid.details.items():
+            shown = (value.hex() or "(empty)") if isinstance(value, bytes) else value
+            print(f"{'':10}   {key} = {shown}")
+        if args.sockets and hit is not None:
+            policy = SteeringPolicy(AnyOf([hit[0]]), "jhash", args.sockets, seed=args.seed)
+            index = policy.select(args.payload)
+            print(
+                f"{'':10}   jhash steering -> socket {index} of {args.sockets} "
+                f"(seed {args.seed:#x})"
+            )
+        if args.protocol:
+            break
+    if not found:
+        tried = ", ".join(p for ex in extractors for p in ex.protocols)
+        print(f"no session ID found (tried {tried})")
+        return 1
+    return 0
+
+
+def _cmd_eras(args: argparse.Namespace) -> int:
+    rows = [e for e in ERAS if args.function in (None, e.function)]
+    if not rows:
+        raise SidkitError(f"no function {args.function!r} in the eras table", code="unknown")
+    for e in rows:
+        print(f"{e.function:22} {e.since!s:>8}+  {e.variant:28} {e.source}")
+        if args.verbose:
+            print(f"{'':33}{e.evidence}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sidkit import demo  # noqa: PLC0415 (pulls in netns/pyroute2 only when needed)
+
+    backends: tuple[Literal["cbpf", "ebpf"], ...] = (
+        ("cbpf", "ebpf") if args.backend == "both" else (args.backend,)
+    )
+
+    def progress(msg: str) -> None:
+        print(f"  ... {msg}", file=sys.stderr, flush=True)
+
+    result = demo.run_demo(
+        sockets=args.sockets,
+        sessions=args.sessions,
+        per_phase=args.datagrams,
+        protocol=args.protocol,
+        backends=backends,
+        model_only=args.model_only,
+        seed=args.seed,
+        progress=progress,
+    )
+    if result.reason and not args.model_only:
+        print(
+            f"sidkit: the kernel refused ({result.reason}); running on the model alone",
+            file=sys.stderr,
+        )
+    demo.render(result)
+    if args.plot:
+        demo.plot(result, args.plot)
+        print(f"  plot written to {args.plot}")
+    steered = [m for m in result.modes if m.mode != "tuple"]
+    ok = all(m.changed == 0 and m.lost == 0 for m in steered)
+    ok = ok and (not result.live or all(m.agreed == m.total for m in result.modes))
+    return 0 if ok else 1
+
+
+def _positive(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sidkit",
+        description="How Linux identifies a UDP flow and which socket gets it, exactly.",
+        epilog="Each subcommand has its own --help with an example.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--kernel", default=None, help="kernel version whose era to use (default 6.18)"
+        )
+        sp.add_argument(
+            "--byteorder", choices=["little", "big"], default="little", help="host byte order"
+        )
+
+    hp = sub.add_parser("hash", help="compute one kernel hash", description="Compute one hash.")
+    hsub = hp.add_subparsers(dest="function", required=True)
+
+    j = hsub.add_parser(
+        "jhash",
+        help="the kernel's jhash of hex bytes",
+        epilog="example: sidkit hash jhash 616263  ->  0x0e397631 (lookup3); "
+        "add --kernel 2.6.36 for lookup2",
+    )
+    j.add_argument("data", type=_hex, help="key bytes in hex")
+    j.add_argument("--initval", type=_int, default=0, help="u32 seed (default 0)")
+    common(j)
+    j.set_defaults(run=_cmd_jhash)
+
+    s = hsub.add_parser(
+        "siphash",
+        help="the kernel's siphash / hsiphash of hex bytes",
+        epilog="example: sidkit hash siphash 00 --key 000102030405060708090a0b0c0d0e0f",
+    )
+    s.add_argument("data", type=_hex, help="bytes to hash, in hex")
+    s.add_argument("--key", type=_hex, required=True, help="16 key bytes in hex")
+    s.add_argument("--half", action="store_true", help="hsiphash instead of siphash")
+    common(s)
+    s.set_defaults(run=_cmd_siphash)
+
+    t = hsub.add_parser(
+        "toeplitz",
+        help="RSS Toeplitz hash of hex bytes",
+        epilog="example: sidkit hash toeplitz 420995bba18e6450  ->  0x323e8fc2",
+    )
+    t.add_argument("data", type=_hex, help="input bytes in hex (e.g. addresses and ports)")
+    t.add_argument("--key", type=_hex, default=hashing.MICROSOFT_RSS_KEY, help="RSS key in hex")
+    t.set_defaults(run=_cmd_toeplitz)
+
+    so = hsub.add_parser(
+        "socket",
+        help="which SO_REUSEPORT socket a UDP datagram hits",
+        description="Hash a received datagram's 4-tuple the way the kernel does (udp_ehashfn "
+        "or udp6_ehashfn) and scale it onto a reuseport group (reciprocal_scale, v4.5+).",
+        epilog="example: sidkit hash socket --laddr 10.0.0.1 --lport 4433 --faddr 192.0.2.7 "
+        "--fport 50000 --initval 0x1234abcd --sockets 4. The initval is udp_ehash_secret + "
+        "net_hash_mix: random per boot and namespace; an SK_REUSEPORT program sees the "
+        "resulting hash as ctx->hash.",
+    )
+    so.add_argument("--laddr", required=True, help="local (destination) address")
+    so.add_argument("--lport", type=_int, required=True, help="local (destination) port")
+    so.add_argument("--faddr", required=True, help="foreign (source) address")
+    so.add_argument("--fport", type=_int, required=True, help="foreign (source) port")
+    so.add_argument("--initval", type=_int, required=True, help="udp ehash secret + net mix")
+    so.add_argument("--addr-secret", type=_int, default=0, help="IPv6 only: udp_ipv6_hash_secret")
+    so.add_argument("--sockets", type=_int, default=4, help="reuseport group size")
+    common(so)
+    so.set_defaults(run=_cmd_socket)
+
+    d = sub.add_parser(
+        "demo",
+        help="the mobility demo: sessions that move vs 5-tuple hashing and SID steering",
+        description="Build two private network namespaces joined by a veth pair, bind a "
+        "SO_REUSEPORT group in one, and let clients in the other hold sessions that change "
+        "port (NAT rebinding) and then address (Wi-Fi -> LTE). The same traffic runs with the "
+        "kernel's default 5-tuple hash, a classic BPF program and an SK_REUSEPORT eBPF program "
+        "that steer by session ID; sidkit's model predicts every datagram's socket. Needs root "
+        "(or CAP_SYS_ADMIN + CAP_BPF) on Linux; otherwise it says why and runs the model alone. "
+        "Exit status 0 when steering kept every session and the model matched the kernel.",
+        epilog="examples: sidkit demo;  sidkit demo --protocol wireguard --sockets 8;  "
+        "sidkit demo --backend ebpf --sessions 1000 --plot demo.png",
+    )
+    d.add_argument(
+        "--protocol",
+        choices=["quic", "wireguard", "fixed"],
+        default="quic",
+        help="how clients carry the session ID (default quic: short-header DCID)",
+    )
+    d.add_argument("--sockets", type=_positive, default=4, help="reuseport group size (4)")
+    d.add_argument("--sessions", type=_positive, default=200, help="client sessions (200)")
+    d.add_argument(
+        "--datagrams", type=_positive, default=3, help="datagrams per session between moves (3)"
+    )
+    d.add_argument(
+        "--backend",
+        choices=["both", "cbpf", "ebpf"],
+        default="both",
+        help="which steering program(s) to compare with the default",
+    )
+    d.add_argument("--model-only", action="store_true", help="do not touch the kernel")
+    d.add_argument("--seed", type=_int, default=1, help="random seed for SIDs and payloads")
+    d.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw sessions x time by socket (needs the plot extra: pip install 'sidkit[plot]')",
+    )
+    d.set_defaults(run=_cmd_demo)
+    _flows.register(sub)
+
+    sid = sub.add_parser(
+        "sid",
+        help="which session ID a UDP payload carries",
+        description="Run the protocol plugins' extractors on one UDP payload and print the "
+        "session ID each finds, where it sits (the fixed place a cBPF/eBPF steering program "
+        "reads) and the protocol facts the parser saw. Without --protocol every installed "
+        "protocol that needs no options is asked, narrowest first-byte claim first; protocols "
+        "that need options (fixed offset, DTLS connection-ID length) must be named.",
+        epilog="examples: sidkit sid 41a1b2c3d4e5f60708aabbcc -o quic.cid_length=8;  "
+        "sidkit sid 0400000011223344 --protocol wireguard --sockets 4;  "
+        "sidkit sid 00112233445566 --protocol fixed -o offset=1 -o offlen=4. "
+        "Exit status 1 when no protocol finds an ID.",
+    )
+    sid.add_argument("payload", type=_hex, help="the UDP payload in hex (no IP/UDP header)")
+    sid.add_argument(
+        "-p",
+        "--protocol",
+        action="append",
+        default=[],
+        help="protocol to use (repeat for several, tried in order); see `sidkit sid --help`",
+    )
+    sid.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="[PROTOCOL.]NAME=VALUE",
+        help="a protocol option, e.g. quic.cid_length=8 (values are Python literals or text)",
+    )
+    sid.add_argument(
+        "--sockets",
+        type=_positive,
+        default=None,
+        help="also show which of N sockets jhash SID steering picks",
+    )
+    sid.add_argument("--seed", type=_int, default=0, help="jhash seed for --sockets (default 0)")
+    sid.set_defaults(run=_cmd_sid)
+
+    e = sub.add_parser(
+        "eras",
+        help="which algorithm each kernel function used, by release",
+        epilog="example: sidkit eras hash_conntrack_raw -v",
+    )
+    e.add_argument("function", nargs="?", default=None)
+    e.add_argument("-v", "--verbose", action="store_true", help="show the evidence for each row")
+    e.set_defaults(run=_cmd_eras)
+
+    _vectors.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sidkit`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except SidkitError as exc:
+        print(f"sidkit: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `sidkit flows big.pcap | head`: the reader left; say nothing more and do not let
+        # the interpreter's final flush print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        # Namespaces, sockets and BPF programs belong to child processes and file
+        # descriptors that die with them (sidkit.netns reaps its children on Ctrl-C), so
+        # there is nothing left to undo here; 130 is the shell's code for SIGINT.
+        print("sidkit: interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -1,0 +1,319 @@
+# Reads the conformance vector files (conformance/vectors/*.json, Wycheproof-like) and runs
+# them against the library. The files are the project's truth: each test group names the
+# oracle that produced it (kernel C, published tables, the live kernel), never sidkit. This
+# module only decodes and dispatches; which function a group runs under which kernel era is
+# decided by sidkit.kernel, so a vector file also tests the eras table.
+#
+# One addition serves ``sidkit vectors``: selecting the groups that hold for a given kernel
+# (by the eras table, since no vector file is labelled with every release). Checking vectors
+# against the *running* kernel is sidkit.conformance._live's job.
+"""Load conformance vector files and check sidkit (and the live kernel) against them."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sidkit._errors import InputValueError, UnknownKernelError, VectorFileError
+from sidkit.kernel import KernelProfile, profile
+
+__all__ = [
+    "Failure",
+    "TestCase",
+    "TestGroup",
+    "VectorFile",
+    "decode_args",
+    "group_applies_to",
+    "iter_vector_files",
+    "load_vector_file",
+    "run_group",
+    "same_algorithm",
+    "select_groups",
+]
+
+_INT_TYPES = {"u8": 8, "u16": 16, "u32": 32, "u64": 64}
+
+
+@attrs.frozen
+class TestCase:
+    """One vector: keyword arguments (still JSON-encoded) and the oracle's result."""
+
+    tc_id: int
+    args: Mapping[str, Any]
+    result: int
+    comment: str = ""
+    flags: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class TestGroup:
+    """Vectors for one function under one kernel version, from one oracle."""
+
+    function: str
+    kernel: str | None
+    source: Mapping[str, Any]
+    arg_types: Mapping[str, str]
+    tests: tuple[TestCase, ...]
+    comment: str = ""
+
+    @property
+    def oracle(self) -> str:
+        """The kind of oracle: ``kernel-c``, ``published`` or ``live-kernel``."""
+        return str(self.source["oracle"])
+
+
+@attrs.frozen
+class VectorFile:
+    """A parsed vector file."""
+
+    path: Path
+    algorithm: str
+    groups: tuple[TestGroup, ...]
+    number_of_tests: int
+    header: tuple[str, ...] = ()
+    notes: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Failure:
+    """A vector on which sidkit disagreed with the oracle (or raised)."""
+
+    path: Path
+    function: str
+    kernel: str | None
+    tc_id: int
+    expected: int
+    got: int | str
+
+    def __str__(self) -> str:
+        got = f"0x{self.got:x}" if isinstance(self.got, int) else self.got
+        return (
+            f"{self.path.name} tcId {self.tc_id}: {self.function} (kernel {self.kernel}) "
+            f"expected 0x{self.expected:x}, got {got}"
+        )
+
+
+def _need(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in obj:
+        raise VectorFileError(f"{where}: missing {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise VectorFileError(f"{where}: {key!r} must be {kind.__name__}")
+    return value
+
+
+def load_vector_file(path: str | Path) -> VectorFile:
+    """Parse a vector file, checking the structure the runner relies on.
+
+    Full validation against ``conformance/hash_vectors.schema.json`` is done by the test
+    suite with jsonschema; this keeps the runtime free of that dependency while still
+    turning a malformed file into a :class:`~sidkit.VectorFileError` that names the place.
+    """
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VectorFileError(f"{p}: cannot read vector file: {exc}") from None
+    if not isinstance(doc, dict):
+        raise VectorFileError(f"{p}: top level must be an object")
+    groups = []
+    count = 0
+    for gi, g in enumerate(_need(doc, "testGroups", list, str(p))):
+        where = f"{p.name} testGroups[{gi}]"
+        if not isinstance(g, dict):
+            raise VectorFileError(f"{where}: must be an object")
+        tests = []
+        for ti, t in enumerate(_need(g, "tests", list, where)):
+            tw = f"{where} tests[{ti}]"
+            if not isinstance(t, dict):
+                raise VectorFileError(f"{tw}: must be an object")
+            flags = t.get("flags", [])
+            if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+                raise VectorFileError(f"{tw}: 'flags' must be a list of strings")
+            tests.append(
+                TestCase(
+                    tc_id=_need(t, "tcId", int, tw),
+                    args=_need(t, "args", dict, tw),
+                    result=_need(t, "result", int, tw),
+                    comment=str(t.get("comment", "")),
+                    flags=tuple(flags),
+                )
+            )
+        kernel = g.get("kernel")
+        if kernel is not None and not isinstance(kernel, str):
+            raise VectorFileError(f"{where}: 'kernel' must be a string or null")
+        groups.append(
+            TestGroup(
+                function=_need(g, "function", str, where),
+                kernel=kernel,
+                source=_need(g, "source", dict, where),
+                arg_types=_need(g, "argTypes", dict, where),
+                tests=tuple(tests),
+                comment=str(g.get("comment", "")),
+            )
+        )
+        count += len(tests)
+    declared = _need(doc, "numberOfTests", int, str(p))
+    if declared != count:
+        raise VectorFileError(f"{p}: numberOfTests says {declared}, file holds {count}")
+    return VectorFile(
+        path=p,
+        algorithm=_need(doc, "algorithm", str, str(p)),
+        groups=tuple(groups),
+        number_of_tests=count,
+        header=_str_list(doc.get("header", []), f"{p}: 'header'"),
+        notes=_str_map(doc.get("notes", {}), f"{p}: 'notes'"),
+    )
+
+
+def _str_list(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise VectorFileError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _str_map(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise VectorFileError(f"{where} must be an object of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+def decode_args(arg_types: Mapping[str, str], args: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn JSON-encoded arguments into Python values by their declared ``argTypes``."""
+    out: dict[str, Any] = {}
+    for name, value in args.items():
+        kind = arg_types.get(name)
+        if kind is None:
+            raise VectorFileError(f"argument {name!r} has no entry in argTypes")
+        if kind == "bytes":
+            if not isinstance(value, str):
+                raise VectorFileError(f"argument {name!r}: bytes must be a hex string")
+            try:
+                out[name] = bytes.fromhex(value)
+            except ValueError:
+                raise VectorFileError(f"argument {name!r}: not hex: {value[:40]!r}") from None
+        elif kind in _INT_TYPES or kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise VectorFileError(f"argument {name!r}: {kind} must be an integer")
+            out[name] = value
+        elif kind == "u32list":
+            if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+                raise VectorFileError(f"argument {name!r}: u32list must be a list of integers")
+            out[name] = list(value)
+        elif kind in ("ip", "str"):
+            if not isinstance(value, str):
+                raise VectorFileError(f"argument {name!r}: {kind} must be a string")
+            out[name] = value
+        else:
+            raise VectorFileError(f"argument {name!r}: unknown argType {kind!r}")
+    return out
+
+
+def run_group(group: TestGroup, path: Path) -> list[Failure]:
+    """Run every vector of *group*; return the disagreements (empty when all agree).
+
+    The callable is the one the eras table puts in force for the group's kernel
+    (``sidkit.kernel.profile(group.kernel).function(group.function)``).
+    """
+    fn = profile(group.kernel).function(group.function)
+    failures = []
+    for case in group.tests:
+        kwargs = decode_args(group.arg_types, case.args)
+        try:
+            got: int | str = fn(**kwargs)
+        except Exception as exc:  # a raise is a disagreement with the oracle, reported as such
+            got = f"{type(exc).__name__}: {exc}"
+        if got != case.result:
+            failures.append(
+                Failure(path, group.function, group.kernel, case.tc_id, case.result, got)
+            )
+    return failures
+
+
+def iter_vector_files(root: str | Path) -> Iterator[Path]:
+    """Yield the ``*.json`` vector files under *root* in a stable order."""
+    yield from sorted(Path(root).glob("*.json"))
+
+
+# --------------------------------------------------------------------------------------------
+# Selecting groups by kernel
+# --------------------------------------------------------------------------------------------
+
+
+def _resolved(prof: KernelProfile, function: str) -> tuple[object, tuple[Any, ...]] | None:
+    """What *function* is in *prof*: the implementation and the host traits bound to it."""
+    try:
+        fn = prof.function(function)
+    except UnknownKernelError:  # absent, not modelled, or not in the eras table
+        return None
+    if isinstance(fn, functools.partial):
+        return (fn.func, tuple(sorted(fn.keywords.items())))
+    return (fn, ())
+
+
+def same_algorithm(
+    function: str,
+    kernel_a: str | KernelProfile | None,
+    kernel_b: str | KernelProfile | None,
+) -> bool:
+    """True when the eras table says *function* computes the same thing in both kernels.
+
+    Two kernels agree when the same implementation is in force with the same bound traits
+    (byte order, word size, and for the IPv6 ehash functions the ``__ipv6_addr_jhash`` form),
+    so this also follows stable backports (6.1.192 hashes IPv6 addresses as 6.5 does, 6.1.0
+    does not). False when the function does not exist, or is not modelled, in either.
+    ``None`` means the newest modelled kernel, as in :func:`run_group`.
+    """
+    a = _resolved(profile(kernel_a), function)
+    return a is not None and a == _resolved(profile(kernel_b), function)
+
+
+def group_applies_to(group: TestGroup, kernel: str | KernelProfile) -> bool:
+    """True when *group*'s vectors hold for *kernel*: its function computes there what it
+    computed in the group's own kernel (:func:`same_algorithm`).
+
+    The vector files are labelled with the kernels the oracle harness compiled (6.1.192,
+    6.12.117); this is how a 6.18 author finds the groups that apply to 6.18. It rests on
+    the eras table, which names its evidence per row (``sidkit eras FUNCTION -v``).
+    """
+    return same_algorithm(group.function, group.kernel, kernel)
+
+
+def select_groups(
+    root: str | Path,
+    *,
+    functions: Sequence[str] = (),
+    kernel: str | KernelProfile | None = None,
+) -> list[tuple[VectorFile, TestGroup]]:
+    """The ``(file, group)`` pairs of the vector files under *root*, in file order, filtered.
+
+    *functions* keeps the groups of those functions; a name without vectors raises
+    :class:`~sidkit.InputValueError` listing the names that have some. *kernel* keeps the
+    groups that apply to that kernel (:func:`group_applies_to`). Raises
+    :class:`~sidkit.VectorFileError` when *root* holds no vector file.
+    """
+    paths = list(iter_vector_files(root))
+    if not paths:
+        raise VectorFileError(f"no vector files (*.json) in {root}", code="no-vectors")
+    files = [load_vector_file(p) for p in paths]
+    known = {g.function for f in files for g in f.groups}
+    unknown = [fn for fn in functions if fn not in known]
+    if unknown:
+        raise InputValueError(
+            f"no vectors for {', '.join(map(repr, unknown))} in {root} "
+            f"(functions with vectors: {', '.join(sorted(known))})",
+            code="unknown-function",
+        )
+    prof = None if kernel is None else profile(kernel)
+    return [
+        (f, g)
+        for f in files
+        for g in f.groups
+        if (not functions or g.function in functions)
+        and (prof is None or group_applies_to(g, prof))
+    ]

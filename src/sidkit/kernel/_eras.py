@@ -1,0 +1,538 @@
+# Kernel eras are data. ERAS is the one table that says which algorithm each hash-related
+# function of the kernel uses from which release on; a KernelProfile (a version plus host
+# traits: byte order, BITS_PER_LONG) resolves a function name to the Python callable in
+# force, bound to the host traits. Nothing else in sidkit branches on kernel versions: a
+# model that needs "the jhash of 3.10" asks profile("3.10").function("jhash").
+# Each row cites the source file, the first release of the form, and how that release is
+# known (the commit, or the Debian source the harness compiled). Rows that no oracle has
+# checked say so in `evidence`.
+"""The eras table: which form of each kernel function holds from which release on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from sidkit.bpf import cbpf, ebpf
+from sidkit.hashing import _flow, _golden, _inet, _jhash, _nfct, _siphash, _toeplitz
+from sidkit.kernel import _reuseport
+from sidkit.kernel._version import KernelVersion
+
+V = KernelVersion.parse
+
+NOT_MODELLED = "not modelled"
+"""Variant name of rows that mark a range sidkit does not model (``impl`` is None)."""
+ABSENT = "absent"
+"""Variant name of rows that mark a range in which the function does not exist."""
+
+
+@attrs.frozen
+class Era:
+    """One row of the eras table: *function* uses *impl* from release *since* on.
+
+    The era lasts until the next row for the same function. ``backports`` lists the first
+    release of older stable branches that carry this form too (a stable backport makes,
+    say, 6.1.43 compute what mainline computes from 6.5 on). ``impl`` is None for a range
+    in which the function does not exist (variant :data:`~sidkit.kernel.ABSENT`) or that sidkit does not
+    model (variant :data:`~sidkit.kernel.NOT_MODELLED`).
+    """
+
+    function: str
+    since: KernelVersion
+    variant: str
+    impl: Callable[..., Any] | None
+    source: str
+    evidence: str
+    backports: tuple[KernelVersion, ...] = ()
+
+    def applies_to(self, version: KernelVersion) -> bool:
+        """True when *version* has this form: at or after *since*, or at or after a backport
+        release in *version*'s own stable branch."""
+        if self.since <= version:
+            return True
+        return any(
+            (b.major, b.minor) == (version.major, version.minor) and b <= version
+            for b in self.backports
+        )
+
+
+def _era(
+    function: str,
+    since: str,
+    variant: str,
+    impl: Callable[..., Any] | None,
+    source: str,
+    evidence: str,
+    backports: tuple[str, ...] = (),
+) -> Era:
+    return Era(function, V(since), variant, impl, source, evidence, tuple(map(V, backports)))
+
+
+_JH = "include/linux/jhash.h"
+_L3 = (
+    "commit 60d509c823cc ('The new jhash implementation', Jozsef Kadlecsik, 2010-12-09, "
+    "net-next after the 2.6.37 merge window closed): first in v2.6.38"
+)
+_NW = (
+    "commit 2e7056c433216f ('jhash: Update jhash_[321]words functions to use correct "
+    "initval', Alexander Duyck, 2015-04-03, net-next after v4.0): first in v4.1"
+)
+_FRR = (
+    "lookup2 as compiled in Debian's frr (libfrr.so, lib/jhash.c: the kernel's lookup2 "
+    "jhash.h), tests/hashing/test_lookup2_oracle.py"
+)
+_HARNESS = "kernel C compiled from Debian linux-source 6.1.192 and 6.12.117 (conformance/kernel)"
+_LIVE = (
+    "live-kernel bucket order of a BPF_F_ZERO_SEED hash map"
+    " (tests/hashing/test_live_kernel_jhash.py)"
+)
+_UDPC = "net/ipv4/udp.c udp4_lib_lookup2() (net/ipv6/udp.c alike)"
+_SRP = "net/core/sock_reuseport.c"
+_RP_LIVE = "live kernel 6.18 in a private namespace (tests/reuseport/test_live_reuseport.py)"
+_RP_SAME = (
+    "same index as the 6.18 form when no member is connected and none set SO_INCOMING_CPU, "
+    "which the live tests check"
+)
+_RP_HIST = "read from the kernel history; no live kernel of this era is available"
+_HIST = "read from the kernel history (patch text); no compiled oracle reaches this era"
+_NFCT = "net/netfilter/nf_conntrack_core.c"
+_I6 = (
+    "commit d11b0df7ddf1 ('tcp: Reduce chance of collisions in inet6_hashfn()'), v6.5; "
+    "stable backports from the 6.1.43, 5.15.124 and 5.10.190 review series (Aug 2023)"
+)
+_U6 = (
+    "commit 51d03e2f2203 ('udp6: fix udp6_ehashfn() typo'), v6.5, Fixes: 1bbdceef1e53 "
+    "(v3.13); stable backports from the 6.1.40, 5.15.121, 5.10.188, 5.4.251 and 4.19.291 "
+    "review series (Jul-Aug 2023)"
+)
+
+ERAS: tuple[Era, ...] = (
+    # --- jhash family ------------------------------------------------------------------
+    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, _FRR),
+    _era("jhash", "2.6.38", "lookup3", _jhash.jhash, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
+    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, _FRR),
+    _era("jhash2", "2.6.38", "lookup3", _jhash.jhash2, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
+    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, _FRR),
+    _era(
+        "jhash_3words",
+        "2.6.38",
+        "lookup3-golden",
+        _jhash.jhash_3words_pre41,
+        _JH,
+        f"{_L3}; {_HIST}",
+    ),
+    _era("jhash_3words", "4.1", "lookup3-nwords", _jhash.jhash_3words, _JH, f"{_NW}; {_HARNESS}"),
+    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, _FRR),
+    _era("jhash_2words", "2.6.38", "lookup3-golden", _jhash.jhash_2words_pre41, _JH, _HIST),
+    _era("jhash_2words", "4.1", "lookup3-nwords", _jhash.jhash_2words, _JH, f"{_NW}; {_HARNESS}"),
+    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, _FRR),
+    _era("jhash_1word", "2.6.38", "lookup3-golden", _jhash.jhash_1word_pre41, _JH, _HIST),
+    _era("jhash_1word", "4.1", "lookup3-nwords", _jhash.jhash_1word, _JH, f"{_NW}; {_HARNESS}"),
+    # --- multiplicative hashes -----------------------------------------------------------
+    _era(
+        "hash_32",
+        "2.6.12",
+        "golden-prime",
+        _golden.hash_32_legacy,
+        "include/linux/hash.h",
+        "GOLDEN_RATIO_PRIME_32 = 0x9e370001; " + _HIST,
+    ),
+    _era(
+        "hash_32",
+        "4.7",
+        "golden-ratio",
+        _golden.hash_32,
+        "include/linux/hash.h",
+        "George Spelvin's hash.h rework (ef703f49a6c5), v4.7; " + _HARNESS,
+    ),
+    _era(
+        "hash_64",
+        "2.6.12",
+        "golden-prime-shift-add",
+        _golden.hash_64_legacy,
+        "include/linux/hash.h",
+        _HIST,
+    ),
+    _era(
+        "hash_64",
+        "4.6",
+        "golden-ratio-u64",
+        _golden.hash_64_v46,
+        "include/linux/hash.h",
+        "commit 689de1d6ca95 ('Minimal fix-up of bad hashing behavior of hash_64()'), v4.6; "
+        + _HIST,
+    ),
+    _era(
+        "hash_64",
+        "4.7",
+        "golden-ratio-u32",
+        _golden.hash_64,
+        "include/linux/hash.h",
+        "v4.7 rework: hash_64_generic returns u32; " + _HARNESS,
+    ),
+    _era(
+        "reciprocal_scale",
+        "3.18",
+        "u64-multiply",
+        _golden.reciprocal_scale,
+        "include/linux/kernel.h, later include/linux/math.h",
+        _HARNESS,
+    ),
+    _era(
+        "next_pseudo_random32",
+        "2.6.12",
+        "lcg",
+        _golden.next_pseudo_random32,
+        "include/linux/random.h, later include/linux/prandom.h",
+        _HARNESS,
+    ),
+    _era(
+        "next_pseudo_random32",
+        "6.15",
+        ABSENT,
+        None,
+        "include/linux/prandom.h",
+        "removed by commit 93354d866ac4 ('prandom: remove next_pseudo_random32'), v6.15",
+    ),
+    # --- siphash -------------------------------------------------------------------------
+    _era(
+        "siphash",
+        "4.11",
+        "siphash-2-4",
+        _siphash.siphash,
+        "lib/siphash.c",
+        "lib/siphash.c added in v4.11; " + _HARNESS + "; SipHash reference vectors",
+    ),
+    _era(
+        "hsiphash",
+        "4.11",
+        "siphash-1-3/halfsiphash-1-3",
+        _siphash.hsiphash,
+        "lib/siphash.c",
+        "v4.11; " + _HARNESS,
+    ),
+    *(
+        _era(n, "4.11", "siphash-2-4", getattr(_siphash, n), "include/linux/siphash.h", _HARNESS)
+        for n in (
+            "siphash_1u64",
+            "siphash_2u64",
+            "siphash_3u64",
+            "siphash_4u64",
+            "siphash_1u32",
+            "siphash_3u32",
+        )
+    ),
+    # --- inet / udp ehash ----------------------------------------------------------------
+    _era(
+        "udp_ehashfn",
+        "3.9",
+        "jhash_3words-golden",
+        _inet.udp_ehashfn_pre41,
+        "include/net/inet_sock.h (inet_ehashfn, v3.9-v3.12), net/ipv4/udp.c (v3.13-v4.0)",
+        f"{_NW}: until then jhash_3words started from JHASH_INITVAL + initval; {_HIST}",
+    ),
+    _era(
+        "udp_ehashfn",
+        "4.1",
+        "jhash_3words",
+        _inet.udp_ehashfn,
+        "net/ipv4/udp.c",
+        "before v3.13 UDP reuseport used inet_ehashfn (same expression, inet_ehash_secret); "
+        "per-protocol udp_ehash_secret from v3.13 (65cd8033ff37); unchanged to 6.18; " + _HARNESS,
+    ),
+    _era(
+        "inet_ehashfn",
+        "2.6.12",
+        "lport<<16",
+        _inet.inet_ehashfn_pre615,
+        "net/ipv4/inet_hashtables.c (include/net/inet_sock.h before v3.13)",
+        _HARNESS,
+    ),
+    _era(
+        "inet_ehashfn",
+        "6.15",
+        "lport-added",
+        _inet.inet_ehashfn,
+        "net/ipv4/inet_hashtables.c",
+        "commit 9544d60a2605 ('inet: change lport contribution to inet_ehashfn() and "
+        "inet6_ehashfn()'), v6.15; " + _HIST,
+    ),
+    _era(
+        "inet6_ehashfn",
+        "3.13",
+        "lport<<16",
+        _inet.inet6_ehashfn_pre615,
+        "net/ipv6/inet6_hashtables.c",
+        _HARNESS,
+    ),
+    _era(
+        "inet6_ehashfn",
+        "6.15",
+        "lport-added",
+        _inet.inet6_ehashfn,
+        "net/ipv6/inet6_hashtables.c",
+        "commit 9544d60a2605, v6.15; " + _HIST,
+    ),
+    _era("udp6_ehashfn", "3.13", "jhash_3words", _inet.udp6_ehashfn, "net/ipv6/udp.c", _HARNESS),
+    _era(
+        "udp6_ehash_initval",
+        "3.13",
+        "typo",
+        _inet.udp6_ehash_initval_typo,
+        "net/ipv6/udp.c",
+        "the bug named by 51d03e2f2203; " + _HIST,
+    ),
+    _era(
+        "udp6_ehash_initval",
+        "6.5",
+        "fixed",
+        _inet.udp6_ehash_initval,
+        "net/ipv6/udp.c",
+        _U6,
+        backports=("6.1.40", "5.15.121", "5.10.188", "5.4.251", "4.19.291"),
+    ),
+    _era(
+        "ipv6_addr_jhash",
+        "3.13",
+        "xor-fold",
+        _inet.ipv6_addr_jhash_xorfold,
+        "include/net/ipv6.h",
+        _HIST,
+    ),
+    _era(
+        "ipv6_addr_jhash",
+        "6.5",
+        "jhash2",
+        _inet.ipv6_addr_jhash,
+        "include/net/ipv6.h",
+        _I6 + "; " + _HARNESS,
+        backports=("6.1.43", "5.15.124", "5.10.190"),
+    ),
+    _era(
+        "ipv4_portaddr_hash",
+        "2.6.35",
+        "jhash_1word",
+        _inet.ipv4_portaddr_hash,
+        "include/net/ip.h",
+        _HARNESS,
+    ),
+    _era(
+        "ipv6_portaddr_hash",
+        "2.6.35",
+        "jhash2",
+        _inet.ipv6_portaddr_hash,
+        "include/net/ipv6.h",
+        _HARNESS,
+    ),
+    # --- nf_conntrack ----------------------------------------------------------------------
+    _era(
+        "hash_conntrack_raw",
+        "2.6.34",
+        "jhash2-zone-seed",
+        _nfct.hash_conntrack_raw_jhash2_zone,
+        _NFCT,
+        "conntrack zones (2.6.34); " + _HIST,
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "4.3",
+        "jhash2",
+        _nfct.hash_conntrack_raw_jhash2,
+        _NFCT,
+        "zone left the seed with deedb59039f1 ('add direction support for zones'); " + _HIST,
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "4.7",
+        "jhash2-net-mix",
+        _nfct.hash_conntrack_raw_jhash2_netmix,
+        _NFCT,
+        "commit 1b8c8a9f648c ('netfilter: conntrack: make netns address part of hash'), v4.7; "
+        + _HIST,
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "5.15",
+        "siphash-combined",
+        _nfct.hash_conntrack_raw_combined,
+        _NFCT,
+        "dd6d2910c5e0 ('switch to siphash') + b16ac3c4c886 ('include zone id in tuple "
+        "hash again'), v5.15; " + _HARNESS + " (6.1.192)",
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "6.2",
+        "siphash_4u64",
+        _nfct.hash_conntrack_raw_siphash_4u64,
+        _NFCT,
+        "d2c806abcf0b ('use siphash_4u64'), v6.2; " + _HIST,
+    ),
+    _era(
+        "hash_conntrack_raw",
+        "6.5",
+        "siphash-tuple-key-mix",
+        _nfct.hash_conntrack_raw,
+        _NFCT,
+        "eaf9e7192ec9 ('don't fold port numbers into addresses before hashing'), v6.5 "
+        "(stable 6.4.y only); " + _HARNESS + " (6.12.117)",
+    ),
+    # --- flow dissector --------------------------------------------------------------------
+    _era(
+        "flow_hash_from_keys",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        "net/core/flow_dissector.c",
+        "jhash forms before v5.4 and the older consistentify (5.4-5.19) are not modelled",
+    ),
+    _era(
+        "flow_hash_from_keys",
+        "6.0",
+        "siphash",
+        _flow.flow_hash_from_keys,
+        "net/core/flow_dissector.c",
+        "siphash since 55667441c84f (v5.4); symmetric port/address sort of 64ae13ed4784 "
+        "('net: core: fix flow symmetric hash', v6.0); " + _HARNESS,
+    ),
+    # --- NIC RSS (no kernel era) -----------------------------------------------------------
+    _era(
+        "toeplitz",
+        "2.6.12",
+        "toeplitz",
+        _toeplitz.toeplitz,
+        "(NIC hardware; Microsoft RSS)",
+        "Microsoft RSS verification suite; tools/testing/selftests/net/toeplitz.c",
+    ),
+    # --- SO_REUSEPORT selection ---------------------------------------------------------------
+    _era(
+        "reuseport_select",
+        "2.6.12",
+        ABSENT,
+        None,
+        "net/ipv4/udp.c",
+        "SO_REUSEPORT arrived in v3.9 (c617f398edd4 TCP, ba418fa357a7 UDPv4)",
+    ),
+    _era("reuseport_select", "3.9", "score-loop", _reuseport.score_loop, _UDPC, _RP_HIST),
+    _era("reuseport_select", "4.5", "group-hash", _reuseport.by_hash, _SRP, _RP_SAME),
+    _era(
+        "reuseport_select",
+        "5.8",
+        "group-hash-skip-connected",
+        _reuseport.by_hash_skip_connected,
+        _SRP,
+        "efc6b6f6c311 ('udp: Improve load balancing for SO_REUSEPORT.'), v5.8 and 5.4.55; "
+        + _RP_SAME,
+        ("5.4.55",),
+    ),
+    _era(
+        "reuseport_select",
+        "6.2",
+        "group-hash-incoming-cpu",
+        _reuseport.by_hash_incoming_cpu,
+        _SRP,
+        "b261eda84ec1 ('soreuseport: Fix socket selection for SO_INCOMING_CPU.'), v6.2, also "
+        "in the 6.0/6.1 stable branches (first stable release not pinned here); " + _RP_LIVE,
+    ),
+    _era("reuseport_udp4_sport", "3.9", "htons", _reuseport.sport_htons, _UDPC, _RP_HIST),
+    _era(
+        "reuseport_udp4_sport",
+        "3.13",
+        "raw",
+        _reuseport.sport_raw,
+        _UDPC,
+        "65cd8033ff37 ('ipv4: split inet_ehashfn to hash functions per compilation unit'), "
+        "v3.13; " + _RP_LIVE,
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "3.9",
+        "scored-out",
+        _reuseport.connect_stays,
+        _UDPC,
+        "a connected socket scores -1 for every other peer, so it leaves the chain walk; "
+        + _RP_HIST,
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "4.5",
+        NOT_MODELLED,
+        None,
+        _UDPC,
+        "v4.5-v5.3 return the group's pick for the first chain socket with the best score, "
+        "so the outcome depends on hash-chain order (fixed by acdcecc61285, v5.4)",
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "5.4",
+        "stays-in-group",
+        _reuseport.connect_stays,
+        _UDPC,
+        "acdcecc61285 ('udp: correct reuseport selection with connected sockets'), v5.4: "
+        "has_conns; the connected member still receives its own peer's datagrams; " + _RP_HIST,
+    ),
+    _era(
+        "reuseport_udp_connect",
+        "6.13",
+        "leaves-group",
+        _reuseport.connect_leaves,
+        "net/ipv4/udp.c udp_lib_hash4(), net/ipv6/udp.c",
+        "78c91ae2c6de / 1b29a730ef8b (UDP 4-tuple hash), v6.13; " + _RP_LIVE,
+    ),
+    _era(
+        "reuseport_cbpf",
+        "2.6.12",
+        ABSENT,
+        None,
+        _SRP,
+        "SO_ATTACH_REUSEPORT_CBPF arrived in v4.5 (538950a1b752)",
+    ),
+    _era("reuseport_cbpf", "4.5", "index", cbpf.run, _SRP, "538950a1b752; " + _RP_LIVE),
+    _era(
+        "reuseport_sk_reuseport",
+        "2.6.12",
+        ABSENT,
+        None,
+        _SRP,
+        "BPF_PROG_TYPE_SK_REUSEPORT arrived in v4.19 (2dbb9b9e6df6)",
+    ),
+    _era(
+        "reuseport_sk_reuseport",
+        "4.19",
+        "verdict",
+        ebpf.run_sk_reuseport,
+        _SRP,
+        "2dbb9b9e6df6 ('bpf: Introduce BPF_PROG_TYPE_SK_REUSEPORT'), v4.19; " + _RP_LIVE,
+    ),
+    _era(
+        "reuseport_migration",
+        "2.6.12",
+        ABSENT,
+        None,
+        _SRP,
+        "closed-socket section and request migration arrived in v5.14 (1cd62c21572c...)",
+    ),
+    _era(
+        "reuseport_migration",
+        "5.14",
+        "closed-section",
+        _reuseport.swap_remove,
+        _SRP,
+        "Kuniyuki Iwashima's 'Socket migration for SO_REUSEPORT' series (1cd62c21572c "
+        "'tcp: Add num_closed_socks to struct sock_reuseport'), v5.14; " + _RP_HIST,
+    ),
+)
+
+
+def _check_table(eras: tuple[Era, ...]) -> dict[str, tuple[Era, ...]]:
+    by_fn: dict[str, list[Era]] = {}
+    for e in eras:
+        by_fn.setdefault(e.function, []).append(e)
+    for fn, rows in by_fn.items():
+        if [r.since for r in rows] != sorted({r.since for r in rows}):  # strictly increasing
+            raise AssertionError(f"eras table: rows of {fn} must be in increasing release order")
+    return {fn: tuple(rows) for fn, rows in by_fn.items()}
+
+
+_BY_FUNCTION = _check_table(ERAS)

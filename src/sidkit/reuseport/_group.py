@@ -1,0 +1,290 @@
+# Strategy: a SO_REUSEPORT group as the kernel keeps it, replayable. The kernel's choice of
+# socket depends on state that user space rarely sees -- the order of reuse->socks[] after
+# closes (swap-remove), which members are connected, whether a member asked for
+# SO_INCOMING_CPU, which program is attached -- and on the kernel era. Group tracks that
+# state through the same operations an application performs (join = bind, close, connect,
+# setsockopt), and select() answers "which member gets this datagram" with the selection form
+# that sidkit.kernel.ERAS names for the profile. Nothing here branches on version numbers.
+#
+# The tests replay the same operations on real sockets in a private namespace and check
+# every datagram against select() (tests/reuseport/test_live_reuseport.py).
+"""Model of a SO_REUSEPORT group and of the kernel's socket selection in every era."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+
+from sidkit._errors import InputValueError, UnknownKernelError
+from sidkit.bpf import cbpf, ebpf
+from sidkit.hashing import jhash
+from sidkit.kernel import LATEST, KernelProfile, KernelVersion, _reuseport, profile
+from sidkit.steering import (
+    FixedOffset,
+    SteeringPolicy,
+    compile_cbpf,
+    compile_ebpf,
+)
+
+__all__ = ["DROP", "Group", "Member", "SeedPatch"]
+
+_counter = itertools.count()
+
+
+@attrs.define(eq=False)
+class Member:
+    """One socket of the group, as the selection code sees it.
+
+    ``name`` is the caller's label (a file descriptor, a worker name); ``connected`` is
+    ``sk_state == TCP_ESTABLISHED`` and ``peer`` its remote address; ``incoming_cpu`` is
+    SO_INCOMING_CPU (-1 when unset).
+    """
+
+    name: Hashable = attrs.field(factory=lambda: next(_counter))
+    connected: bool = False
+    peer: tuple[str, int] | None = None
+    incoming_cpu: int = -1
+    open: bool = True
+
+    def __repr__(self) -> str:
+        return f"Member({self.name!r})"
+
+
+class _Drop:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+#: What :meth:`Group.select` returns when an SK_REUSEPORT program answered SK_DROP: the kernel
+#: drops the datagram and the sender gets an ICMP port unreachable (ECONNREFUSED).
+DROP: Final = _Drop()
+
+
+@attrs.frozen
+class SeedPatch:
+    """The seed's reuseport patch: in the v3.9-v4.4 loop, a hash of the session ID replaces
+    ``inet_ehashfn`` when the payload carries one (``jhash(sid, initval)``)."""
+
+    location: FixedOffset
+    initval: int = 0
+
+    def hash(self, payload: bytes | None) -> int | None:
+        sid = None if payload is None else self.location.sid(payload)
+        return None if sid is None else jhash(sid, self.initval)
+
+
+class Group:
+    """A reuseport group under one kernel profile; replay joins, closes and connects on it.
+
+    ``group.socks`` is ``reuse->socks[0:num_socks]`` in kernel order (v4.5+; for v3.9-v4.4 the
+    members in bind order, walked newest first as the hash chain is). ``group.closed`` is the
+    v5.14+ closed section (TCP listeners closed while migration is enabled).
+    """
+
+    def __init__(
+        self,
+        kernel: str | KernelVersion | KernelProfile = LATEST,
+        *,
+        protocol: Literal["udp", "tcp"] = "udp",
+        migrate: bool = False,
+        seed_patch: SeedPatch | None = None,
+    ) -> None:
+        self.profile = kernel if isinstance(kernel, KernelProfile) else profile(kernel)
+        era = self.profile.era("reuseport_select")
+        if era.impl is None:
+            raise UnknownKernelError(f"no SO_REUSEPORT in {self.profile}: {era.evidence}")
+        if protocol not in ("udp", "tcp"):
+            raise InputValueError(f"protocol must be 'udp' or 'tcp', got {protocol!r}")
+        self.protocol = protocol
+        self._select: Callable[..., Member | None] = era.impl
+        self.score_loop = era.variant == "score-loop"
+        if migrate and self.profile.era("reuseport_migration").impl is None:
+            raise UnknownKernelError(f"socket migration does not exist in {self.profile}")
+        if seed_patch is not None and not self.score_loop:
+            raise InputValueError(
+                "the seed's patch modifies the v3.9-v4.4 loop; use a 3.x/4.x kernel"
+            )
+        self.migrate = migrate
+        self.seed_patch = seed_patch
+        self.socks: list[Member] = []
+        self.closed: list[Member] = []
+        self.outside: list[Member] = []  # connected members that left the group (6.13+)
+        self.has_conns = False
+        self._program: Callable[[bytes, int], Member | _Drop | None] | None = None
+
+    # --- replaying what the application does ------------------------------------------------
+
+    def join(self, name: Hashable | None = None) -> Member:
+        """A socket binds to the group's address and port (appended: ``reuseport_add_sock``)."""
+        member = Member() if name is None else Member(name)
+        self.socks.append(member)
+        return member
+
+    def __getitem__(self, name: Hashable) -> Member:
+        for m in (*self.socks, *self.outside, *self.closed):
+            if m.name == name:
+                return m
+        raise InputValueError(f"no member named {name!r} in the group")
+
+    def close(self, member: Member | Hashable) -> None:
+        """A member closes: swap-remove (v4.5+), or the closed section under migration."""
+        m = self._member(member)
+        m.open = False
+        if m in self.outside:
+            self.outside.remove(m)
+            return
+        if self.score_loop:
+            self.socks.remove(m)
+            return
+        _reuseport.swap_remove(self.socks, m)
+        if self.migrate and self.protocol == "tcp":
+            self.closed.append(m)
+
+    def connect(self, member: Member | Hashable, peer: tuple[str, int]) -> None:
+        """A UDP member calls ``connect(peer)``; what that does to the group is per era."""
+        m = self._member(member)
+        era = self.profile.era("reuseport_udp_connect")
+        if era.impl is None:
+            raise UnknownKernelError(
+                f"connected members of a group in {self.profile}: {era.evidence}"
+            )
+        m.connected, m.peer = True, peer
+        self.has_conns = True
+        before = list(self.socks)
+        era.impl(self.socks, m)
+        if m in before and m not in self.socks:
+            self.outside.append(m)
+
+    def set_incoming_cpu(self, member: Member | Hashable, cpu: int) -> None:
+        """SO_INCOMING_CPU on a member (-1 clears it)."""
+        self._member(member).incoming_cpu = cpu
+
+    def _member(self, member: Member | Hashable) -> Member:
+        return member if isinstance(member, Member) else self[member]
+
+    # --- programs ----------------------------------------------------------------------------
+
+    def attach_cbpf(self, program: Sequence[cbpf.SockFilter]) -> None:
+        """SO_ATTACH_REUSEPORT_CBPF: the program's result indexes ``socks`` (v4.5+)."""
+        if self.profile.era("reuseport_cbpf").impl is None:
+            raise UnknownKernelError(f"SO_ATTACH_REUSEPORT_CBPF does not exist in {self.profile}")
+        insns = list(program)
+        cbpf.check(insns)
+
+        def run(payload: bytes, _hash: int) -> Member | None:
+            index = cbpf.run(insns, payload, checked=False)
+            return self.socks[index] if index < len(self.socks) else None
+
+        self._program = run
+
+    def attach_ebpf(
+        self,
+        program: Sequence[ebpf.Insn],
+        slots: Sequence[Member | None],
+        udp_header: bytes = bytes(8),
+    ) -> None:
+        """An SK_REUSEPORT program with a REUSEPORT_SOCKARRAY holding *slots* (v4.19+).
+
+        A slot empties when its socket closes or (v6.13+) connects, as the kernel's map does.
+        """
+        if self.profile.era("reuseport_sk_reuseport").impl is None:
+            raise UnknownKernelError(f"SK_REUSEPORT programs do not exist in {self.profile}")
+        insns = list(program)
+        table = list(slots)
+
+        def occupied(key: int) -> bool:
+            return key < len(table) and table[key] is not None and table[key] in self.socks
+
+        def run(payload: bytes, hash: int) -> Member | _Drop | None:
+            ctx = ebpf.ReuseportContext(udp_header + payload, hash=hash)
+            verdict, selected = ebpf.run_sk_reuseport(insns, ctx, occupied)
+            if verdict != ebpf.SK_PASS:
+                return DROP
+            return None if selected is None else table[selected]
+
+        self._program = run
+
+    def attach_policy(
+        self,
+        policy: SteeringPolicy,
+        backend: Literal["cbpf", "ebpf"] = "cbpf",
+        *,
+        on_no_sid: Literal["pass", "drop"] = "pass",
+    ) -> None:
+        """Attach what :func:`sidkit.steering.attach` would attach, with today's members in the
+        map (eBPF) -- the compiled program itself runs in the interpreter."""
+        if backend == "cbpf":
+            self.attach_cbpf(compile_cbpf(policy))
+        else:
+            self.attach_ebpf(compile_ebpf(policy, 3, on_no_sid=on_no_sid), list(self.socks))
+
+    def detach(self) -> None:
+        """SO_DETACH_REUSEPORT_BPF: back to hash selection."""
+        self._program = None
+
+    # --- the kernel's choice -----------------------------------------------------------------
+
+    def select(
+        self,
+        hash: int,
+        payload: bytes | None = None,
+        *,
+        peer: tuple[str, int] | None = None,
+        cpu: int = -1,
+    ) -> Member | _Drop | None:
+        """The member that receives a datagram whose 5-tuple hash is *hash*.
+
+        *peer* is the sender's ``(address, port)`` (a connected member whose peer it is wins,
+        in every modelled era); *payload* is what an attached program (or the seed's patch)
+        reads; *cpu* is the receiving CPU for SO_INCOMING_CPU. Returns None when no member can
+        take it and :data:`~sidkit.reuseport.DROP` when an SK_REUSEPORT program dropped it.
+        """
+        for m in (*self.outside, *self.socks):
+            if m.connected and peer is not None and m.peer == peer:
+                return m
+        if self.score_loop:
+            chain = [m for m in reversed(self.socks) if not m.connected]
+            if self.seed_patch is not None:
+                sid_hash = self.seed_patch.hash(payload)
+                hash = hash if sid_hash is None else sid_hash
+            return self._select(chain, hash, cpu)
+        if self._program is not None and payload is not None and self.socks:
+            chosen = self._program(bytes(payload), hash)
+            if chosen is not None:
+                return chosen
+        return self._select(self.socks, hash, cpu)
+
+    def index(self, hash: int, payload: bytes | None = None, **kw: Any) -> int | None:
+        """:meth:`select` as a position in ``socks`` (None for no member or a drop)."""
+        m = self.select(hash, payload, **kw)
+        return self.socks.index(m) if isinstance(m, Member) and m in self.socks else None
+
+    def migrate_target(self, hash: int) -> Member | None:
+        """v5.14+: the listener that takes over a closed member's requests
+        (``reuseport_migrate_sock`` without a program: hash selection among the open)."""
+        if not self.migrate:
+            raise InputValueError("migration is off for this group (Group(..., migrate=True))")
+        return self._select(self.socks, hash, -1)
+
+    def flow_hash(
+        self,
+        laddr: str,
+        lport: int,
+        faddr: str,
+        fport: int,
+        initval: int,
+        ipv6_hash_secret: int = 0,
+    ) -> int:
+        """The UDP flow hash of a datagram from ``faddr:fport`` to ``laddr:lport`` in this era
+        (``udp_ehashfn``/``udp6_ehashfn``, with the v3.9-v3.12 IPv4 source-port quirk).
+
+        *initval* is the namespace's ``udp_ehash_secret + net_hash_mix``; IPv6 also needs
+        ``udp_ipv6_hash_secret``."""
+        if ":" in laddr:
+            fn = self.profile.function("udp6_ehashfn")
+            return int(fn(laddr, lport, faddr, fport, initval, ipv6_hash_secret))
+        sport = self.profile.function("reuseport_udp4_sport")(fport)
+        return int(self.profile.function("udp_ehashfn")(laddr, lport, faddr, sport, initval))

@@ -1,0 +1,411 @@
+"""``sidkit flows``' fast path against its reference path: the reports must be identical.
+
+``FlowAnalyzer(fast=False)`` reads records through :class:`sidkit._capture.Capture`'s
+iterator, decodes every frame with :func:`sidkit._capture.decode_frame` and sends every
+datagram through the plugins; the default fast path walks classic pcap buffers itself,
+recognises the common Ethernet frame with one unpack, and skips the plugins where exact
+locations or learned QUIC connection IDs say what they would return. The two are compared
+on the committed captures (as they are, byte-swapped, as pcapng), on the benchmark's
+generated capture, on nanosecond and raw-IP captures, and on Hypothesis-generated captures
+mixing QUIC, WireGuard, DTLS, OpenVPN, RTCP and random datagrams in frames of every shape
+the decoder distinguishes (VLAN tags, IPv6, IPv4 options, fragments, Ethernet padding,
+snaplen cuts, inconsistent lengths), with timestamps that may go backwards, under several
+protocol configurations; then on the edge cases generation reaches only by luck.
+
+The flow times after a merge are also checked against the documented rule (first_seen the
+earliest, last_seen the time of the flow's latest datagram in capture order).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import struct
+from pathlib import Path
+from typing import Any
+
+import dpkt
+import pytest
+from fixtures import packets as pk
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sidkit.flows import FlowAnalyzer, FlowReport, analyze
+
+DATA = Path(__file__).parents[1] / "data"
+
+# (protocols, options, by): every way the fast path builds its tables differently.
+CONFIGS: list[tuple[list[str] | None, dict[str, object], str]] = [
+    (None, {}, "sid"),  # quic (learned lengths) + wireguard
+    (None, {}, "tuple"),
+    (None, {"quic.cid_length": 8}, "sid"),  # exact short-header location
+    (["quic", "wireguard", "dtls"], {"quic.cid_length": 4, "dtls.cid_length": 4}, "sid"),
+    (["openvpn", "quic"], {"quic.cid_length": 8}, "sid"),  # overlapping first bytes
+    (["quic"], {"quic.grease_quic_bit": True}, "sid"),  # learned lengths, every first byte
+    (["quic"], {"quic.quic_lb": True}, "sid"),
+    (["rtp", "wireguard"], {}, "sid"),
+    ([], {}, "sid"),  # no protocol: everything by tuple
+]
+IDS = [f"{p}-{o}-{b}" for p, o, b in CONFIGS]
+
+
+def _both(data: bytes, protocols: list[str] | None, options: dict[str, object], by: str) -> None:
+    reports = []
+    for fast in (True, False):
+        analyzer = FlowAnalyzer(protocols, options, by=by, fast=fast)  # type: ignore[arg-type]
+        reports.append(_analyze(analyzer, data))
+    fast_report, slow_report = reports
+    assert fast_report.summary == slow_report.summary
+    assert fast_report.flows == slow_report.flows
+    assert fast_report == slow_report
+
+
+def _analyze(analyzer: FlowAnalyzer, data: bytes) -> FlowReport:
+    from sidkit.flows._analyzer import _read_into  # noqa: PLC0415 - the library call behind analyze()
+
+    _read_into(analyzer, io.BytesIO(data), "capture", None, None)
+    return analyzer.report()
+
+
+# --- capture writing (field by field, pcap-savefile(5) and the pcapng spec) ---------------
+
+
+def _pcap(records: list[tuple[int, bytes, int]], linktype: int = 1, nano: bool = False) -> bytes:
+    """Classic little-endian pcap of (ts_ns, captured bytes, original length) records."""
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = [struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 65535, linktype)]
+    for ts, frame, wire in records:
+        frac = ts % 10**9 if nano else ts % 10**9 // 1000
+        out.append(struct.pack("<IIII", ts // 10**9, frac, len(frame), wire) + frame)
+    return b"".join(out)
+
+
+def _swap(data: bytes) -> bytes:
+    """The same classic pcap as a big-endian writer would have written it."""
+    magic, major, minor, zone, sig, snap, link = struct.unpack_from("<IHHiIII", data)
+    out = [struct.pack(">IHHiIII", magic, major, minor, zone, sig, snap, link)]
+    pos = 24
+    while pos < len(data):
+        sec, frac, caplen, wire = struct.unpack_from("<IIII", data, pos)
+        out.append(struct.pack(">IIII", sec, frac, caplen, wire))
+        out.append(data[pos + 16 : pos + 16 + caplen])
+        pos += 16 + caplen
+    return b"".join(out)
+
+
+def _pcapng(data: bytes) -> bytes:
+    """The records of a classic pcap rewritten by dpkt's pcapng writer (microseconds)."""
+    out = io.BytesIO()
+    reader = dpkt.pcap.Reader(io.BytesIO(data))
+    writer = dpkt.pcapng.Writer(out, linktype=reader.datalink())
+    for ts, frame in reader:
+        writer.writepkt(frame, ts=ts)
+    return out.getvalue()
+
+
+MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
+
+
+def _frame(
+    shape: str, src: bytes, sport: int, dst: bytes, dport: int, payload: bytes
+) -> tuple[bytes, int]:
+    """An Ethernet frame of *shape* carrying the UDP datagram; (captured bytes, wire length).
+
+    Shapes: plain (the common frame), vlan (802.1Q tag), options (IPv4 IHL 6), padded
+    (Ethernet minimum-size padding after a short datagram), snap (cut by a 60-byte snap
+    length), ipshort (IP total length shorter than the frame says: trailing bytes),
+    udplong (UDP Length larger than the IP payload), fragment (a non-first IPv4 fragment),
+    tcp (protocol 6), v6 (IPv6 with a destination-options header when the addresses are
+    16 bytes)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    if len(src) == 16:
+        ext = bytes([17, 0]) + b"\x01\x04\x00\x00\x00\x00" if shape == "v6" else b""
+        nxt = 60 if ext else 17
+        ip = struct.pack("!IHBB", 0x60000000, len(ext) + len(udp), nxt, 64) + src + dst
+        frame = MAC + b"\x86\xdd" + ip + ext + udp
+        return frame, len(frame)
+    options = b"\x94\x04\x00\x00" if shape == "options" else b""
+    total = 20 + len(options) + len(udp)
+    if shape == "ipshort":
+        total -= min(3, len(payload))
+    if shape == "udplong":
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload) + 5, 0) + payload
+    frag = 0x0010 if shape == "fragment" else 0x4000
+    proto = 6 if shape == "tcp" else 17
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45 + len(options) // 4, 0, total, 1, frag, 64, proto, 0, src, dst
+    )
+    tag = struct.pack("!HH", 0x8100, 7) if shape == "vlan" else b""
+    frame = MAC + tag + b"\x08\x00" + ip + options + udp
+    if shape == "padded" and len(frame) < 60:
+        frame += bytes(60 - len(frame))
+    wire = len(frame)
+    if shape == "snap":
+        frame = frame[:60]
+    return frame, wire
+
+
+# --- hypothesis: captures of mixed traffic ------------------------------------------------
+
+V4 = [bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), bytes([192, 0, 2, 9])]
+V6 = [bytes(15) + b"\x01", bytes(15) + b"\x02"]
+cids = st.sampled_from(
+    [
+        b"",
+        bytes.fromhex("c1c1c1c1"),
+        bytes.fromhex("c2c2c2c2c2c2c2c2"),
+        bytes.fromhex("c3c3c3c3c3c3c3c3"),
+        bytes.fromhex("c2c2c2c2"),  # a prefix of another CID
+        bytes.fromhex("1f" + "a5" * 31)[:20],
+        bytes.fromhex("03aabbccdd"),  # QUIC-LB self-described length 4
+    ]
+)
+indices = st.sampled_from([b"\x01\x00\x00\x00", b"\x02\x02\x02\x02", b"\xfe\xff\xff\xff"])
+
+
+def _quic_short(cid: bytes, body: bytes, low: int, fixed: bool) -> bytes:
+    return pk.quic_short(cid, body, low_bits=low, fixed_bit=fixed)
+
+
+payloads = st.one_of(
+    st.builds(
+        pk.quic_long,
+        st.sampled_from([pk.QUIC_V1, pk.QUIC_V2]),
+        st.sampled_from(["initial", "handshake", "0rtt", "retry"]),
+        cids,
+        cids,
+        st.binary(min_size=1, max_size=40),
+    ),
+    st.builds(_quic_short, cids, st.binary(max_size=40), st.integers(0, 63), st.booleans()),
+    st.builds(
+        pk.wireguard,
+        st.integers(1, 4),
+        sender=indices,
+        receiver=indices,
+        size=st.integers(20, 160),
+    ),
+    st.builds(pk.dtls12_cid, st.binary(min_size=4, max_size=4), st.binary(max_size=20)),
+    st.builds(
+        pk.dtls13_unified,
+        st.binary(min_size=4, max_size=4),
+        st.binary(max_size=20),
+        seq16=st.booleans(),
+        with_length=st.booleans(),
+    ),
+    st.builds(
+        pk.openvpn_data_v2,
+        st.integers(0, 7),
+        st.binary(min_size=3, max_size=3),
+        st.binary(max_size=8),
+    ),
+    st.builds(pk.rtcp_receiver_report, indices),
+    st.binary(max_size=60),
+)
+
+
+@st.composite
+def captures(draw: st.DrawFn) -> bytes:
+    n = draw(st.integers(1, 40))
+    ts = 1_700_000_000_000_000_000
+    records = []
+    for _ in range(n):
+        payload = draw(payloads)
+        if draw(st.integers(0, 5)) == 0:
+            payload = payload[: draw(st.integers(0, len(payload)))]  # cut short
+        v6 = draw(st.integers(0, 4)) == 0
+        pool = V6 if v6 else V4
+        src, dst = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
+        sport, dport = draw(st.sampled_from([443, 4433, 50000, 50001, 51820])), 443
+        if draw(st.booleans()):
+            src, sport, dst, dport = dst, dport, src, sport
+        shape = draw(
+            st.sampled_from(
+                ["plain"] * 6
+                + ["vlan", "options", "padded", "snap", "ipshort", "udplong", "fragment", "tcp"]
+                + ["v6"]
+            )
+        )
+        frame, wire = _frame(shape, src, sport, dst, dport, payload)
+        ts += draw(st.integers(-2000, 5000)) * 1000  # may go backwards
+        records.append((ts, frame, wire))
+    return _pcap(records)
+
+
+@pytest.mark.parametrize(("protocols", "options", "by"), CONFIGS, ids=IDS)
+def test_fast_and_reference_paths_agree_on_generated_captures(
+    protocols: list[str] | None, options: dict[str, object], by: str
+) -> None:
+    @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=40)
+    @given(captures())
+    def run(data: bytes) -> None:
+        _both(data, protocols, options, by)
+        if protocols is None and by == "sid" and not options:
+            _both(_pcapng(data), protocols, options, by)
+
+    run()
+
+
+# --- real and generated captures ------------------------------------------------------------
+
+
+def _committed() -> list[tuple[str, bytes]]:
+    out = []
+    for path in sorted(DATA.glob("*.pcap")):
+        raw = path.read_bytes()
+        out.append((path.name, raw))
+        out.append((f"be-{path.name}", _swap(raw)))
+        out.append((f"{path.name}ng", _pcapng(raw)))
+    return out
+
+
+@pytest.mark.parametrize(("protocols", "options", "by"), CONFIGS, ids=IDS)
+def test_fast_and_reference_paths_agree_on_committed_captures(
+    protocols: list[str] | None, options: dict[str, object], by: str
+) -> None:
+    for _name, data in _committed():
+        _both(data, protocols, options, by)
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "bench_flows", Path(__file__).parents[2] / "benchmarks" / "bench_flows.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("by", ["sid", "tuple"])
+def test_fast_and_reference_paths_agree_on_the_benchmark_capture(
+    tmp_path: Path, by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bench.pcap"
+    _bench().make_capture(path, 6000, connections=60)
+    data = path.read_bytes()
+    _both(data, None, {}, by)
+    # ... and the fast path is taken: only the long headers (two per connection) go
+    # through the plugins
+    calls = []
+    slow = FlowAnalyzer._slow
+
+    def counting(self: FlowAnalyzer, *args: Any) -> Any:
+        calls.append(args[0])
+        return slow(self, *args)
+
+    monkeypatch.setattr(FlowAnalyzer, "_slow", counting)
+    report = analyze(path, by=by)  # type: ignore[arg-type]
+    assert report.summary.udp == 6000
+    if by == "sid":
+        assert report.summary.sid_flows == 60 and report.summary.tuple_flows == 60
+        assert len(calls) == 120
+
+
+def test_nanosecond_pcap_and_other_link_types() -> None:
+    frames = []
+    for i in range(30):
+        payload = pk.quic_short(bytes.fromhex("c2c2c2c2c2c2c2c2"), bytes(20 + i))
+        if i % 5 == 0:
+            payload = pk.quic_long(pk.QUIC_V1, "initial", bytes(8), bytes.fromhex("c2" * 8), b"x")
+        frame, wire = _frame("plain", V4[0], 50000, V4[1], 443, payload)
+        frames.append((1_700_000_000_123_456_789 + i * 1001, frame, wire))
+    _both(_pcap(frames, nano=True), None, {}, "sid")
+    raw = [(ts, f[14:], w - 14) for ts, f, w in frames]  # the same as raw IP (linktype 101)
+    _both(_pcap(raw, linktype=101, nano=True), None, {}, "sid")
+    a = analyze(io.BytesIO(_pcap(frames, nano=True)))
+    b = analyze(io.BytesIO(_pcap(raw, linktype=101, nano=True)))
+    assert a.flows == b.flows
+
+
+# --- the time rule at a merge ---------------------------------------------------------------
+
+
+def test_last_seen_after_a_merge_with_time_going_backwards() -> None:
+    """Flow A = {O, C} from a client Initial at t=100; a short header to S at t=300 makes
+    flow B = {S}; the server's Handshake (DCID C, SCID S) at t=200 merges B into A (the
+    older). The rule: first_seen is the earliest first datagram of the merged flows (100),
+    last_seen the time of the flow's latest datagram in capture order -- 200, the
+    Handshake, although B had seen 300; then 150 after one more datagram at t=150."""
+    o, c, s = b"\x0a" * 8, b"\x0c" * 8, b"\x05" * 8
+    client, server = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    datagrams = [
+        (100, client, 5000, server, 443, pk.quic_long(pk.QUIC_V1, "initial", o, c, b"x")),
+        (300, client, 5000, server, 443, pk.quic_short(s, b"yy")),
+        (200, server, 443, client, 5000, pk.quic_long(pk.QUIC_V1, "handshake", c, s, b"z")),
+    ]
+    for fast in (True, False):
+        analyzer = FlowAnalyzer(["quic"], {"quic.cid_length": 8}, fast=fast)
+        data = _pcap(
+            [(ts, *_frame("plain", a, p, b, q, pl)) for ts, a, p, b, q, pl in datagrams], nano=True
+        )
+        report = _analyze(analyzer, data)
+        [flow] = report.flows
+        assert (flow.first_ns, flow.last_ns, flow.datagrams) == (100, 200, 3)
+        assert set(flow.sids) == {o.hex(), c.hex(), s.hex()}
+    late = (150, client, 5000, server, 443, pk.quic_short(s, b"w"))
+    data = _pcap(
+        [(ts, *_frame("plain", a, p, b, q, pl)) for ts, a, p, b, q, pl in [*datagrams, late]],
+        nano=True,
+    )
+    for fast in (True, False):
+        [flow] = _analyze(FlowAnalyzer(["quic"], {"quic.cid_length": 8}, fast=fast), data).flows
+        assert (flow.first_ns, flow.last_ns, flow.datagrams) == (100, 150, 4)
+
+
+# --- edge cases the generated captures reach only by luck --------------------------------
+
+CLIENT1, CLIENT2, SERVER = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 3]), bytes([10, 0, 0, 2])
+
+
+def _capture(datagrams: list[tuple[bytes, int, bytes, int, bytes]], shape: str = "plain") -> bytes:
+    return _pcap(
+        [
+            (1_700_000_000_000_000_000 + i * 1000, *_frame(shape, a, p, b, q, payload))
+            for i, (a, p, b, q, payload) in enumerate(datagrams)
+        ]
+    )
+
+
+@pytest.mark.parametrize("other_length", [False, True])
+def test_short_header_one_byte_short_of_a_known_cid_in_a_padded_frame(other_length: bool) -> None:
+    """A short header whose payload ends one byte before the end of a known 8-byte CID, in
+    a frame the Ethernet minimum size pads with zeros: the CID's last byte is 0, so the
+    padding would complete it. The plugin, reading only the payload, finds the DCID cut
+    short (malformed); the fast path must not read past the payload -- with one learned
+    length, and with two (another handshake used 4-byte CIDs)."""
+    cid = bytes.fromhex("c4c4c4c4c4c4c400")
+    datagrams = [
+        (CLIENT1, 5000, SERVER, 443, pk.quic_long(pk.QUIC_V1, "initial", bytes(8), cid, b"x")),
+    ]
+    if other_length:
+        initial = pk.quic_long(pk.QUIC_V1, "initial", b"\x01" * 4, b"\x02" * 4, b"y")
+        datagrams.append((CLIENT2, 5000, SERVER, 443, initial))
+    datagrams.append((SERVER, 443, CLIENT1, 5000, pk.quic_short(cid[:7], b"")))
+    data = _capture(datagrams, shape="padded")
+    _both(data, None, {}, "sid")
+    assert analyze(io.BytesIO(data)).summary.no_sid == {"malformed:quic": 1}
+
+
+@pytest.mark.parametrize("options", [{}, {"quic.cid_length": 8}])
+def test_flows_with_known_cids_merge_then_get_short_headers(options: dict[str, object]) -> None:
+    """Two handshakes make two flows of known CIDs; a long header carrying one flow's CID
+    as DCID and the other's as SCID merges them; then short headers to every CID, on old
+    and new tuples, must all land in the surviving flow."""
+    o1, c1, o2, c2 = (bytes([b]) * 8 for b in (0x11, 0xC1, 0x22, 0xC2))
+    datagrams = [
+        (CLIENT1, 5000, SERVER, 443, pk.quic_long(pk.QUIC_V1, "initial", o1, c1, b"a")),
+        (CLIENT2, 6000, SERVER, 443, pk.quic_long(pk.QUIC_V1, "initial", o2, c2, b"b")),
+        (SERVER, 443, CLIENT2, 6000, pk.quic_short(c2, b"before")),
+        (SERVER, 443, CLIENT1, 5000, pk.quic_short(c1, b"before")),
+        (SERVER, 443, CLIENT1, 5000, pk.quic_long(pk.QUIC_V1, "handshake", c1, c2, b"m")),
+    ]
+    for cid in (o1, c1, o2, c2):
+        datagrams.append((SERVER, 443, CLIENT2, 6000, pk.quic_short(cid, b"after")))
+        datagrams.append((SERVER, 443, CLIENT1, 5001, pk.quic_short(cid, b"after")))
+    data = _capture(datagrams)
+    _both(data, None, options, "sid")
+    report = analyze(io.BytesIO(data), options=options)
+    [flow] = report.flows
+    assert flow.datagrams == len(datagrams) and set(flow.sids) == {
+        c.hex() for c in (o1, c1, o2, c2)
+    }
