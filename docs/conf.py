@@ -12,7 +12,9 @@ sys.path.insert(0, str(HERE / "_ext"))
 project = "sidkit"
 author = "sidkit developers"
 copyright = "2026, the sidkit developers"
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "sidkit_cliref"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "sidkit_cliref", "sidkit_layers"]
+# The architecture diagram is rendered by Debian's graphviz at build time, inline as SVG.
+graphviz_output_format = "svg"
 html_theme = "furo"
 html_title = "sidkit"
 autodoc_member_order = "bysource"

@@ -1,7 +1,7 @@
 """The live kernel as the oracle for reuseport selection and SID steering.
 
 One experiment runs in a private pair of network namespaces joined by a veth pair
-(sidkit.netns): the server namespace binds reuseport groups, the client namespace sends real
+(sidkit.bpf.netns): the server namespace binds reuseport groups, the client namespace sends real
 datagrams from two addresses and many ports. It records which socket the kernel chose for
 every datagram and returns those observations; the tests below then compare them with
 sidkit's model, which never saw the kernel's choices:

@@ -1,7 +1,7 @@
 """The reuseport group model across eras, against cases checked by hand from kernel source.
 
 Each expected value below is worked out from the C quoted in the docstrings of
-sidkit._reuseport (not produced by sidkit); the live-kernel tests cover the 6.18 forms.
+sidkit.kernel._reuseport (not produced by sidkit); the live-kernel tests cover the 6.18 forms.
 """
 
 from __future__ import annotations

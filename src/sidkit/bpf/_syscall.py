@@ -13,8 +13,8 @@
 # * Every failure becomes a ``KernelOracleError`` (an ``OSError``) whose message names the bpf
 #   command and the errno, so a skipped or failed oracle test says *what* the kernel refused.
 #
-# The module is private (``_bpf``): it is test infrastructure for comparing sidkit with the
-# kernel, not a general BPF binding.
+# The module is private (``sidkit.bpf._syscall``): it is test infrastructure for comparing
+# sidkit with the kernel, not a general BPF binding.
 """Minimal bpf(2) map access via ctypes (private; used by live-kernel oracle tests)."""
 
 from __future__ import annotations

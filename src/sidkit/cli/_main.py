@@ -375,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except KeyboardInterrupt:
         # Namespaces, sockets and BPF programs belong to child processes and file
-        # descriptors that die with them (sidkit.netns reaps its children on Ctrl-C), so
+        # descriptors that die with them (sidkit.bpf.netns reaps its children on Ctrl-C), so
         # there is nothing left to undo here; 130 is the shell's code for SIGINT.
         print("sidkit: interrupted", file=sys.stderr)
         return 130

@@ -119,7 +119,7 @@ def run_group_live(group: TestGroup, path: Path, *, release: str | None = None) 
     Only groups whose function the running kernel computes as the group's kernel did
     (:func:`same_algorithm`) are compared; otherwise ``reason`` says why not. Raises
     :class:`~sidkit.KernelOracleError` when bpf(2) refuses (check
-    ``sidkit._bpf.bpf_available()`` first).
+    ``sidkit.bpf._syscall.bpf_available()`` first).
     """
     if group.function not in LIVE_ORACLES:
         raise InputValueError(

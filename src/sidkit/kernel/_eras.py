@@ -35,8 +35,8 @@ class Era:
     The era lasts until the next row for the same function. ``backports`` lists the first
     release of older stable branches that carry this form too (a stable backport makes,
     say, 6.1.43 compute what mainline computes from 6.5 on). ``impl`` is None for a range
-    in which the function does not exist (variant :data:`~sidkit.kernel.ABSENT`) or that sidkit does not
-    model (variant :data:`~sidkit.kernel.NOT_MODELLED`).
+    in which the function does not exist (variant :data:`~sidkit.kernel.ABSENT`) or that
+    sidkit does not model (variant :data:`~sidkit.kernel.NOT_MODELLED`).
     """
 
     function: str

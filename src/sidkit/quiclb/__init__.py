@@ -4,7 +4,7 @@
 # against: QUIC-LB (draft-ietf-quic-load-balancers-21, and the draft <= 18 expand() layout that
 # google/quiche still uses) bit for bit, the balancer's forwarding order, and the decode side of
 # three deployed non-QUIC-LB schemes (Katran, Envoy's quic_lb, nginx). The code lives in private
-# modules (_quiclb_core, _quiclb_cipher, _quiclb_balancer, _quiclb_schemes); this module
+# modules (_core, _cipher, _balancer, _schemes); this module
 # re-exports the public names and holds the one helper the QUIC plugin needs.
 #
 # What it refuses to do: generate nonces or random first-octet bits (the caller owns

@@ -3,7 +3,7 @@
 # turns any DCID into a routing decision with a machine-readable reason. Everything is a pure
 # function of (config, bytes): no randomness (the caller supplies nonces and, where the length is
 # not self-encoded, the first octet's free bits), no clock, no tables; the balancer state machine
-# lives in _quiclb_balancer. Misuse by the caller (bad config, wrong-sized server ID) raises
+# lives in _balancer. Misuse by the caller (bad config, wrong-sized server ID) raises
 # ConfigError/CidError; traffic-facing helpers (classify_dcid, server_id_index) never raise on
 # packet bytes.
 """QUIC-LB configuration, encoding and decoding (private; public names in sidkit.quiclb)."""
