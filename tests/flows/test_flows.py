@@ -28,8 +28,11 @@ from hypothesis import strategies as st
 
 import sidkit.cli
 from sidkit import SidkitError
-from sidkit.flows._analyzer import FlowAnalyzer, analyze, default_protocols, format_ns
-from sidkit.flows._capture import Capture, decode_frame
+from sidkit.flows._analyzer import FlowAnalyzer, analyze
+from sidkit.flows._capture import Capture
+from sidkit.flows._decode import decode_frame
+from sidkit.flows._protocols import default_protocols
+from sidkit.flows._report import format_ns
 
 DATA = Path(__file__).parents[1] / "data"
 QUIC = ["quic-v1-migration", "quic-v2"]

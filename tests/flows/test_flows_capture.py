@@ -26,14 +26,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidkit import SidkitError
-from sidkit.flows._capture import (
-    DECODERS,
-    Capture,
-    CaptureError,
-    NotACaptureError,
-    UnsupportedLinkTypeError,
-    decode_frame,
-)
+from sidkit.flows._capture import Capture
+from sidkit.flows._decode import DECODERS, decode_frame
+from sidkit.flows._errors import CaptureError, NotACaptureError, UnsupportedLinkTypeError
 
 DATA = Path(__file__).parents[1] / "data"
 V4 = ("192.0.2.1", "198.51.100.7")

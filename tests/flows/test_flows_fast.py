@@ -1,7 +1,7 @@
 """``sidkit flows``' fast path against its reference path: the reports must be identical.
 
-``FlowAnalyzer(fast=False)`` reads records through :class:`sidkit._capture.Capture`'s
-iterator, decodes every frame with :func:`sidkit._capture.decode_frame` and sends every
+``FlowAnalyzer(fast=False)`` reads records through :class:`sidkit.flows._capture.Capture`'s
+iterator, decodes every frame with :func:`sidkit.flows._decode.decode_frame` and sends every
 datagram through the plugins; the default fast path walks classic pcap buffers itself,
 recognises the common Ethernet frame with one unpack, and skips the plugins where exact
 locations or learned QUIC connection IDs say what they would return. The two are compared
@@ -61,9 +61,9 @@ def _both(data: bytes, protocols: list[str] | None, options: dict[str, object], 
 
 
 def _analyze(analyzer: FlowAnalyzer, data: bytes) -> FlowReport:
-    from sidkit.flows._analyzer import _read_into  # noqa: PLC0415 - the library call behind analyze()
+    from sidkit.flows._read import read_into  # noqa: PLC0415 - the library call behind analyze()
 
-    _read_into(analyzer, io.BytesIO(data), "capture", None, None)
+    read_into(analyzer, io.BytesIO(data), "capture", None, None)
     return analyzer.report()
 
 

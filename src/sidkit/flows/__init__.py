@@ -1,27 +1,16 @@
 # Strategy: one pass over a capture, holding only per-flow and per-tuple counters, so memory
-# grows with flows, never with datagrams. _capture reads pcap/pcapng and decodes link, IP and
-# UDP layers; the analyzer groups datagrams into flows by session ID (through the plugins of
-# sidkit.extract), linking IDs the traffic proves to be one session.
+# grows with flows, never with datagrams. _capture finds the records of pcap/pcapng, _decode
+# takes each frame down to UDP, _read runs the loops that feed the analyzer, and the analyzer
+# (_analyzer, state in _state) groups datagrams into flows by session ID through the plugins
+# of sidkit.extract, linking IDs the traffic proves to be one session; _report holds the result.
 """Group a capture's UDP datagrams into flows by session ID (``sidkit flows``)."""
 
 from __future__ import annotations
 
-from sidkit.flows._analyzer import (
-    DEFAULT_PROTOCOLS,
-    CaptureError,
-    Flow,
-    FlowAnalyzer,
-    FlowReport,
-    NotACaptureError,
-    Summary,
-    TupleStats,
-    UnsupportedLinkTypeError,
-    analyze,
-    default_protocols,
-    format_ns,
-    iter_rows,
-    sid_key,
-)
+from sidkit.flows._analyzer import FlowAnalyzer, analyze, sid_key
+from sidkit.flows._errors import CaptureError, NotACaptureError, UnsupportedLinkTypeError
+from sidkit.flows._protocols import DEFAULT_PROTOCOLS, default_protocols
+from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, format_ns, iter_rows
 
 __all__ = [
     "DEFAULT_PROTOCOLS",

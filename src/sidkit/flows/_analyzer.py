@@ -13,7 +13,7 @@
 # dict lookup. Everything else -- long headers, which also carry the CID linking below,
 # handshake messages, unknown traffic -- takes the reference path. For classic pcap the
 # record loop, the Ethernet/IPv4/UDP check and all of this are one loop over the read
-# buffers (FlowAnalyzer._read_pcap), which is what `sidkit flows` spends its time in.
+# buffers (_read.read_pcap), which is what `sidkit flows` spends its time in.
 #
 # A flow is a set of session IDs that the traffic itself proves to be one session. Each ID
 # maps to its flow; when the traffic links IDs of two flows, the older flow absorbs the
@@ -44,344 +44,41 @@
 from __future__ import annotations
 
 import os
-import socket
-import struct
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, Final, Literal
-
-import attrs
+from typing import BinaryIO
 
 from sidkit._errors import InputTypeError, InputValueError, SidkitError
 from sidkit._validate import as_bytes, check_uint
 from sidkit.extract import Extractor
-from sidkit.flows._capture import (
-    DECODERS,
-    ETHER_IPV4_UDP,
-    LINKTYPE_ETHERNET,
-    LINKTYPES,
-    Capture,
-    CaptureError,
-    Datagram,
-    NotACaptureError,
-    PcapLayout,
-    UnsupportedLinkTypeError,
-    split_tuple_key,
-    tuple_key,
+from sidkit.flows._capture import Capture
+from sidkit.flows._decode import LINKTYPES, split_tuple_key, tuple_key
+from sidkit.flows._errors import CaptureError
+from sidkit.flows._protocols import default_protocols, split_options
+from sidkit.flows._read import Progress, read_into, read_pcap, read_records
+from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, addr
+from sidkit.flows._state import (
+    KIND_EXACT,
+    KIND_KNOWN,
+    KIND_NONE,
+    KIND_SLOW,
+    By,
+    ExactLocation,
+    FlowState,
+    SidKey,
+    TupleCounter,
+    pair_counter,
 )
 from sidkit.keys import FiveTuple, SessionId
 from sidkit.plugin import PluginError, PluginHost, default_host
 
-__all__ = [
-    "DEFAULT_PROTOCOLS",
-    "CaptureError",
-    "Flow",
-    "FlowAnalyzer",
-    "FlowReport",
-    "NotACaptureError",
-    "Summary",
-    "TupleStats",
-    "UnsupportedLinkTypeError",
-    "analyze",
-    "default_protocols",
-]
-
-DEFAULT_PROTOCOLS: Final = ("quic", "wireguard", "dtls")
-"""The protocols used when none are named, in this order, as far as they are installed and
-usable with the given options. They are the ones whose IDs can be recognised on unknown
-traffic: QUIC by its header form and fixed bits, WireGuard by type, reserved zeros and exact
-sizes, DTLS by its content type -- but DTLS only when ``dtls.cid_length`` is given, because
-that length is not on the wire of a ``tls12_cid`` record (RFC 9146 section 4). The others
-need their port or configuration to be safe (IPsec on 4500, GTP-U on 2152, RTP's SSRC would
-claim a quarter of all random first bytes): name them with ``--protocol``."""
-
-By = Literal["sid", "tuple"]
-Progress = Callable[[int, int | None], None]
-
-_NS: Final = 1_000_000_000
-
-
-# --------------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------------
-
-
-def _addr(raw: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
-
-
-@attrs.frozen
-class TupleStats:
-    """One direction of one 5-tuple within a flow: who sent to whom, when, how much.
-
-    ``src``/``dst`` are addresses as text; ``first_ns``/``last_ns`` are capture timestamps in
-    nanoseconds since the epoch; ``bytes`` counts UDP payload bytes as on the wire (the UDP
-    Length field minus 8, also for snaplen-truncated records).
-    """
-
-    src: str
-    sport: int
-    dst: str
-    dport: int
-    first_ns: int
-    last_ns: int
-    datagrams: int
-    bytes: int
-
-    @property
-    def family(self) -> int:
-        """4 or 6."""
-        return 6 if ":" in self.src else 4
-
-    def endpoints(self) -> tuple[tuple[str, int], tuple[str, int]]:
-        """The two endpoints in a canonical order (a path, whichever the direction)."""
-        a, b = (self.src, self.sport), (self.dst, self.dport)
-        return (a, b) if a <= b else (b, a)
-
-    def to_json(self) -> dict[str, object]:
-        """The tshark-named JSON object (see docs/flows.rst)."""
-        ip = "ipv6" if self.family == 6 else "ip"
-        return {
-            f"{ip}.src": self.src,
-            "udp.srcport": self.sport,
-            f"{ip}.dst": self.dst,
-            "udp.dstport": self.dport,
-            "first_seen": _seconds(self.first_ns),
-            "last_seen": _seconds(self.last_ns),
-            "datagrams": self.datagrams,
-            "bytes": self.bytes,
-        }
-
-
-def format_ns(ns: int, digits: int = 9) -> str:
-    """Nanoseconds as exact decimal seconds text (``1700000000.007000000``), the way tshark
-    prints ``frame.time_epoch``; *digits* of the fraction are kept (truncated)."""
-    sign = "-" if ns < 0 else ""
-    ns = abs(ns)
-    frac = f"{ns % _NS:09d}"[:digits]
-    return f"{sign}{ns // _NS}.{frac}" if digits else f"{sign}{ns // _NS}"
-
-
-def _seconds(ns: int) -> float:
-    # Through the decimal text, so that 1700000000007000000 ns prints as 1700000000.007.
-    return float(format_ns(ns))
-
-
-@attrs.frozen
-class Flow:
-    """A flow: every datagram of one session (``kind="sid"``), or every datagram without a
-    session ID on one bidirectional 5-tuple (``kind="tuple"``).
-
-    ``sid`` is the first session ID seen (hex) and ``sids`` all IDs linked into the flow, in
-    the order they were first seen. For a tuple flow both are empty (under ``by="tuple"``
-    ``sids`` lists the IDs the tuple's datagrams carried, for comparison). ``tuples`` are
-    directional, ordered by first seen.
-    """
-
-    kind: Literal["sid", "tuple"]
-    protocol: str | None
-    sid: str | None
-    sids: tuple[str, ...]
-    first_ns: int
-    last_ns: int
-    datagrams: int
-    bytes: int
-    tuples: tuple[TupleStats, ...]
-
-    @property
-    def paths(self) -> int:
-        """Distinct 5-tuples, counting the two directions of one as one path."""
-        return len({t.endpoints() for t in self.tuples})
-
-    def to_json(self) -> dict[str, object]:
-        """The JSON object of one flow (see docs/flows.rst)."""
-        return {
-            "kind": self.kind,
-            "protocol": self.protocol,
-            "sid": self.sid,
-            "sids": list(self.sids),
-            "first_seen": _seconds(self.first_ns),
-            "last_seen": _seconds(self.last_ns),
-            "datagrams": self.datagrams,
-            "bytes": self.bytes,
-            "paths": self.paths,
-            "tuples": [t.to_json() for t in self.tuples],
-        }
-
-
-@attrs.frozen
-class Summary:
-    """Counts over the whole capture.
-
-    ``frames``: records read; ``udp``: UDP datagrams decoded; ``with_sid`` + ``without_sid``
-    = ``udp``; ``skipped``: frames that were no usable UDP datagram, by reason (``not-ip``,
-    ``not-udp``, ``ip-fragment``, ``truncated``, ...); ``no_sid``: why datagrams had no ID,
-    by reason (``none``: no configured protocol found one; ``malformed:<protocol>``;
-    ``quic-cid-length-unknown``); ``errors``: capture problems that stopped the reading.
-    """
-
-    capture: str
-    format: str
-    linktypes: Mapping[str, int]
-    protocols: tuple[str, ...]
-    by: str
-    frames: int
-    udp: int
-    with_sid: int
-    without_sid: int
-    skipped: Mapping[str, int]
-    no_sid: Mapping[str, int]
-    errors: tuple[str, ...]
-    sid_flows: int
-    tuple_flows: int
-
-    def to_json(self) -> dict[str, object]:
-        """The JSON ``summary`` object."""
-        return {
-            "capture": self.capture,
-            "format": self.format,
-            "linktypes": dict(self.linktypes),
-            "protocols": list(self.protocols),
-            "by": self.by,
-            "frames": self.frames,
-            "udp": self.udp,
-            "with_sid": self.with_sid,
-            "without_sid": self.without_sid,
-            "skipped": dict(self.skipped),
-            "no_sid": dict(self.no_sid),
-            "errors": list(self.errors),
-            "sid_flows": self.sid_flows,
-            "tuple_flows": self.tuple_flows,
-        }
-
-
-@attrs.frozen
-class FlowReport:
-    """What :func:`analyze` returns: the flows, ordered by first seen, and the summary."""
-
-    flows: tuple[Flow, ...]
-    summary: Summary
-
-    def to_json(self) -> dict[str, object]:
-        """``{"flows": [...], "summary": {...}}``."""
-        return {"flows": [f.to_json() for f in self.flows], "summary": self.summary.to_json()}
-
-
-# --------------------------------------------------------------------------------------------
-# Protocol choice
-# --------------------------------------------------------------------------------------------
-
-
-def _split(options: Mapping[str, object]) -> dict[str, dict[str, object]]:
-    per: dict[str, dict[str, object]] = {}
-    for key, value in options.items():
-        if not isinstance(key, str):
-            raise InputTypeError("option names must be str", code="bad-option")
-        if isinstance(value, Mapping):
-            per.setdefault(key, {}).update(value)
-        elif "." in key:
-            proto, _, name = key.partition(".")
-            per.setdefault(proto, {})[name] = value
-        else:
-            raise InputValueError(
-                f"option {key!r} must name its protocol, as in quic.cid_length",
-                code="bad-option",
-            )
-    return per
-
-
-def default_protocols(
-    options: Mapping[str, object] | None = None, *, host: PluginHost | None = None
-) -> tuple[str, ...]:
-    """:data:`DEFAULT_PROTOCOLS` that are installed and have every required option in
-    *options* (so DTLS joins only with ``dtls.cid_length``), plus any other protocol that
-    *options* configures."""
-    host = host or default_host()
-    per = _split(options or {})
-    chosen: list[str] = []
-    for name in (*DEFAULT_PROTOCOLS, *per):
-        if name in chosen or name not in host.protocols:
-            continue
-        spec = host.spec(name)
-        if all(not o.required or o.name in per.get(name, {}) for o in spec.options):
-            chosen.append(name)
-    return tuple(chosen)
+__all__ = ["FlowAnalyzer", "analyze", "sid_key"]
 
 
 # --------------------------------------------------------------------------------------------
 # The analyzer
 # --------------------------------------------------------------------------------------------
-
-_SidKey = tuple[str, bytes]
-# A 5-tuple is kept as the bytes of sidkit._capture.tuple_key (addresses, then ports), which
-# for IPv4 is one slice of the frame: cheap to make, to hash and to compare.
-
-# What the fast path does with a payload, by its first byte (FlowAnalyzer._kind):
-_SLOW: Final = 0  # through the Extractor (and the QUIC/WireGuard linking)
-_NONE: Final = 1  # no configured protocol claims the byte: no session ID
-_KNOWN: Final = 2  # a QUIC short header of unknown length: try the CIDs seen in long headers
-_EXACT: Final = 3  # try the exact locations of the protocol that owns the byte
-
-# An exact location, compiled: (offset, length, needed, guards on other bytes, the
-# protocol's SID -> flow map, its SID + tuple key -> counters cache, protocol).
-_Exact = tuple[
-    int,
-    int,
-    int,
-    tuple[tuple[int, int, int], ...],
-    "dict[bytes, _FlowState]",
-    "dict[bytes, _Counter]",
-    str,
-]
-
-
-class _Counter:
-    """One tuple's counters in one flow: its first and latest datagram's times, datagrams,
-    payload bytes on the wire, the flow's state, and the sequence number of its latest
-    datagram. A slotted object, so that counting a datagram writes into one small block of
-    memory (a list's items live in a second one)."""
-
-    __slots__ = ("first", "last", "n", "seq", "size", "state")
-
-    def __init__(
-        self, first: int, last: int, n: int, size: int, state: _FlowState, seq: int
-    ) -> None:
-        self.first = first
-        self.last = last
-        self.n = n
-        self.size = size
-        self.state = state
-        self.seq = seq
-
-
-class _FlowState:
-    """A flow while the capture is read. ``tuples`` maps a tuple key to its counters
-    (:class:`_Counter`); the flow's datagram and byte totals are their sums and its last
-    time is the one of the counter with the latest datagram (the highest sequence number)
-    -- all made only for the report, so that a datagram touches its counters and nothing
-    else. ``first`` is the flow's first datagram's time; a merge keeps the earliest."""
-
-    __slots__ = (
-        "alive",
-        "first",
-        "order",
-        "pairs",
-        "protocol",
-        "sids",
-        "sidset",
-        "tuples",
-    )
-
-    def __init__(self, protocol: str | None, ts: int, order: int) -> None:
-        self.protocol = protocol
-        self.order = order
-        self.sids: list[_SidKey] = []
-        self.sidset: set[_SidKey] = set()  # by="tuple": the IDs seen on this tuple
-        self.first = ts
-        self.tuples: dict[bytes, _Counter] = {}
-        self.pairs: list[tuple[dict[bytes, _Counter], bytes]] = []  # cache keys to drop on merge
-        self.alive = True
 
 
 def _quic_short_bytes(extractor: Extractor) -> frozenset[int]:
@@ -444,7 +141,7 @@ class FlowAnalyzer:
         self.by: By = by
         self.fast = bool(fast)
         host = host or default_host()
-        per = _split(options or {})
+        per = split_options(options or {})
         if protocols is None:
             protocols = default_protocols(options, host=host)
         elif isinstance(protocols, str) or not isinstance(protocols, Sequence):
@@ -465,7 +162,7 @@ class FlowAnalyzer:
         # QUIC length learning: CIDs seen in long headers, their lengths, and per endpoint
         # (address + port bytes) the SCID length it chose (issued) and its peers chose (peer).
         self._known: set[bytes] = set()
-        self._known_flows: dict[bytes, _FlowState] = {}  # by="sid": known CID -> its flow
+        self._known_flows: dict[bytes, FlowState] = {}  # by="sid": known CID -> its flow
         self._known_lengths: tuple[int, ...] = ()
         self._issued: dict[bytes, int] = {}
         self._peer: dict[bytes, int] = {}
@@ -473,14 +170,14 @@ class FlowAnalyzer:
         # flows: every state in creation order; per protocol, SID -> the state of its flow
         # (kept pointing at the surviving flow when two merge); per tuple key, a tuple
         # flow's counters; per canonical tuple key, the tuple flow.
-        self._states: list[_FlowState] = []
-        self._cells: dict[str, dict[bytes, _FlowState]] = {p: {} for p in self.protocols}
+        self._states: list[FlowState] = []
+        self._cells: dict[str, dict[bytes, FlowState]] = {p: {} for p in self.protocols}
         # The fast path's cache: per protocol, SID bytes + tuple key -> that tuple's counters
         # in the SID's flow (one lookup per datagram instead of two); entries of a flow that
         # merges into another are dropped and made again on the next miss.
-        self._pairs: dict[str, dict[bytes, _Counter]] = {p: {} for p in self.protocols}
-        self._tcount: dict[bytes, _Counter] = {}
-        self._by_tuple: dict[bytes, _FlowState] = {}
+        self._pairs: dict[str, dict[bytes, TupleCounter]] = {p: {} for p in self.protocols}
+        self._tcount: dict[bytes, TupleCounter] = {}
+        self._by_tuple: dict[bytes, FlowState] = {}
         self._five: dict[bytes, FiveTuple] = {}
         self._seq = 0  # the sequence number of the datagram being counted
         self._kind, self._exact = self._fast_tables()
@@ -495,13 +192,13 @@ class FlowAnalyzer:
         self.capture_name = ""
         self.format = ""
 
-    def _fast_tables(self) -> tuple[list[int], list[tuple[_Exact, ...]]]:
+    def _fast_tables(self) -> tuple[list[int], list[tuple[ExactLocation, ...]]]:
         """Per first byte, what the fast path may do (module constants) and the exact
         locations it tries. Bytes whose datagrams feed the QUIC or WireGuard linking stay
         on the slow path even if a plugin called their location exact."""
         extractor = self._extractor
-        kind = [_NONE] * 256
-        exact: list[tuple[_Exact, ...]] = [()] * 256
+        kind = [KIND_NONE] * 256
+        exact: list[tuple[ExactLocation, ...]] = [()] * 256
         if extractor is None:
             return kind, exact
         try:
@@ -510,7 +207,7 @@ class FlowAnalyzer:
             table = ((),) * 256
         for byte in range(256):
             if byte in self._learn:
-                kind[byte] = _KNOWN
+                kind[byte] = KIND_KNOWN
                 continue
             if not extractor.claimants(byte):
                 continue
@@ -528,24 +225,24 @@ class FlowAnalyzer:
                 if not (loc.protocol == "quic" and byte & 0x80)
                 and not (loc.protocol == "wireguard" and byte == 2)
             )
-            kind[byte] = _EXACT if compiled else _SLOW
+            kind[byte] = KIND_EXACT if compiled else KIND_SLOW
             exact[byte] = compiled
         return kind, exact
 
     # -- flows --
 
     @staticmethod
-    def _last(st: _FlowState) -> int:
+    def _last(st: FlowState) -> int:
         """The time of the flow's latest datagram, in capture order (see
-        :class:`_FlowState`; the flow has at least one)."""
+        :class:`FlowState`; the flow has at least one)."""
         return max(st.tuples.values(), key=lambda c: c.seq).last
 
-    def _new_state(self, protocol: str | None, ts: int) -> _FlowState:
-        st = _FlowState(protocol, ts, len(self._states))
+    def _new_state(self, protocol: str | None, ts: int) -> FlowState:
+        st = FlowState(protocol, ts, len(self._states))
         self._states.append(st)
         return st
 
-    def _sid_state(self, protocol: str, value: bytes, ts: int) -> _FlowState:
+    def _sid_state(self, protocol: str, value: bytes, ts: int) -> FlowState:
         """The flow of a session ID, a new one if the ID is new."""
         cells = self._cells.get(protocol)
         if cells is None:
@@ -556,7 +253,7 @@ class FlowAnalyzer:
             st.sids.append((protocol, value))
         return st
 
-    def _link(self, a: _SidKey, b: _SidKey, ts: int) -> None:
+    def _link(self, a: SidKey, b: SidKey, ts: int) -> None:
         """Both IDs name one session: merge their flows (the older flow absorbs the other)."""
         keep = self._sid_state(a[0], a[1], ts)
         cells = self._cells.setdefault(b[0], {})
@@ -598,34 +295,21 @@ class FlowAnalyzer:
         st = self._sid_state(protocol, value, ts)
         c = st.tuples.get(tk)
         if c is None:
-            st.tuples[tk] = _Counter(ts, ts, 1, length, st, self._seq)
+            st.tuples[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
         else:
             c.last = ts
             c.n += 1
             c.size += length
             c.seq = self._seq
 
-    @staticmethod
-    def _pair(
-        st: _FlowState, pairs: dict[bytes, _Counter], key: bytes, tk: bytes, ts: int
-    ) -> _Counter:
-        """The counters of tuple *tk* in flow *st*, cached in *pairs* under *key* (SID bytes
-        + tuple key); a new tuple's start at zero datagrams."""
-        c = st.tuples.get(tk)
-        if c is None:
-            c = st.tuples[tk] = _Counter(ts, ts, 0, 0, st, -1)
-        pairs[key] = c
-        st.pairs.append((pairs, key))
-        return c
-
-    def _tuple_datagram(self, ts: int, tk: bytes, length: int, key: _SidKey | None) -> None:
+    def _tuple_datagram(self, ts: int, tk: bytes, length: int, key: SidKey | None) -> None:
         c = self._tcount.get(tk)
         if c is None:
             canon = _canonical(tk)
             st = self._by_tuple.get(canon)
             if st is None:
                 st = self._by_tuple[canon] = self._new_state(None, ts)
-            c = self._tcount[tk] = st.tuples[tk] = _Counter(ts, ts, 1, length, st, self._seq)
+            c = self._tcount[tk] = st.tuples[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
         else:
             c.last = ts
             c.n += 1
@@ -769,7 +453,7 @@ class FlowAnalyzer:
         k = self._kind[first]
         protocol = ""
         value = b""
-        if k == _KNOWN:
+        if k == KIND_KNOWN:
             size = len(payload)
             for n in self._known_lengths:
                 if size <= n:
@@ -777,13 +461,13 @@ class FlowAnalyzer:
                 if payload[1 : 1 + n] in self._known:
                     protocol, value = "quic", payload[1 : 1 + n]
                     break
-        elif k == _EXACT:
+        elif k == KIND_EXACT:
             size = len(payload)
             for off, n, needed, guards, _cells, _pairs, p in self._exact[first]:
                 if size >= needed and all(payload[g] & m == v for g, m, v in guards):
                     protocol, value = p, payload[off : off + n]
                     break
-        elif k == _NONE:
+        elif k == KIND_NONE:
             self.udp += 1
             self.no_sid["none"] = self.no_sid.get("none", 0) + 1
             self._tuple_datagram(ts, tk, length, None)
@@ -800,7 +484,7 @@ class FlowAnalyzer:
         key = value + tk
         c = pairs.get(key)
         if c is None:
-            c = self._pair(self._sid_state(protocol, value, ts), pairs, key, tk, ts)
+            c = pair_counter(self._sid_state(protocol, value, ts), pairs, key, tk, ts)
         c.last = ts
         c.n += 1
         c.size += length
@@ -815,210 +499,12 @@ class FlowAnalyzer:
         self.capture_name = capture.name
         self.format = capture.format
         if self.fast and capture.layout is not None:
-            self._read_pcap(capture, capture.layout, progress, total)
+            read_pcap(self, capture, capture.layout, progress, total)
         else:
-            self._read_records(capture, progress, total)
+            read_records(self, capture, progress, total)
         self.errors.extend(capture.errors)
         if progress is not None:
             progress(capture.bytes_read, total)
-
-    def _read_records(self, capture: Capture, progress: Progress | None, total: int | None) -> None:
-        """Every record through the capture's iterator (pcapng, and the reference path).
-        The fast path recognises the common Ethernet frame as :meth:`_read_pcap` does."""
-        decoders = DECODERS
-        fast = self.fast
-        datagram = self._fast if fast else self._slow
-        ether = ETHER_IPV4_UDP.unpack_from
-        pack = tuple_key
-        skipped = self.skipped
-        linktypes = self.linktypes
-        frames = 0
-        for ts, linktype, frame, _wirelen in capture:
-            frames += 1
-            self._seq += 1
-            if not frames & 0xFFFF and progress is not None:
-                progress(capture.bytes_read, total)
-            if fast and linktype == LINKTYPE_ETHERNET and len(frame) > 42:
-                etype, vihl, ip_len, frag, proto, tk, ulen, _first = ether(frame, 0)
-                if (
-                    etype == 0x0800
-                    and vihl == 0x45
-                    and proto == 17
-                    and not frag & 0x1FFF
-                    and ulen >= 8
-                    and 28 <= ip_len <= len(frame) - 14
-                ):
-                    linktypes[linktype] = linktypes.get(linktype, 0) + 1
-                    stop = 34 + ulen if ulen + 20 < ip_len else ip_len + 14
-                    datagram(ts, tk, frame[42:stop], ulen - 8)
-                    continue
-            decoder = decoders.get(linktype)
-            result: Datagram | str = "unsupported-linktype" if decoder is None else decoder(frame)
-            linktypes[linktype] = linktypes.get(linktype, 0) + 1
-            if isinstance(result, str):
-                skipped[result] = skipped.get(result, 0) + 1
-                continue
-            src, sport, dst, dport, payload, length = result
-            datagram(ts, pack(src, sport, dst, dport), payload, length)
-        self.frames += frames
-
-    def _read_pcap(
-        self, capture: Capture, layout: PcapLayout, progress: Progress | None, total: int | None
-    ) -> None:
-        """The fast path over a classic pcap: records walked in the read buffers, the
-        common Ethernet/IPv4/UDP frame recognised by one unpack
-        (:data:`sidkit._capture.ETHER_IPV4_UDP`), and -- when grouping by session ID --
-        the session ID taken, looked up and counted right here for every datagram whose
-        first byte the tables resolve. Everything else goes through :meth:`_fast` (other
-        frames) or :meth:`_slow` (payloads the tables cannot resolve), which give the same
-        result the long way.
-
-        The loop is written for CPython's sake: locals only, a dict subscript in a ``try``
-        rather than ``get`` where a miss is rare, no call and no new object on the common
-        path other than the ID and tuple-key slices and the timestamp."""
-        # (seconds, fraction, captured length): the original length is not needed here
-        record = struct.Struct(layout.record.format[0] + "III4x").unpack_from
-        ether = ETHER_IPV4_UDP.unpack_from
-        mul, linktype, limit = layout.ns_per_tick, layout.linktype, layout.limit
-        decoder = DECODERS[linktype]
-        inline = linktype == LINKTYPE_ETHERNET and self.by == "sid"
-        kind, exact = self._kind, self._exact
-        known = self._known_flows
-        quic = self._pairs.setdefault("quic", {})
-        pair = self._pair
-        lengths = self._known_lengths
-        longest = lengths[0] if len(lengths) == 1 else 0  # the one learned length, or 0
-        tcount = self._tcount
-        slow, fast, tuple_datagram = self._slow, self._fast, self._tuple_datagram
-        new_sid = self._sid_state
-        skipped = self.skipped
-        pack = tuple_key
-        seq = first_seq = self._seq  # datagram sequence numbers: one per record
-        others = 0  # records this loop did not count itself (skipped, _fast, _slow)
-        nones = 0  # datagrams no protocol claims, counted here
-        buffers = capture.pcap_buffers()
-        buf = next(buffers)
-        while buf:
-            pos = 0
-            end = len(buf)
-            while pos + 16 <= end:
-                sec, frac, caplen = record(buf, pos)
-                if caplen > limit:
-                    capture.records = seq - first_seq
-                    capture.stop(
-                        f"corrupt record header at byte {capture.bytes_read - end + pos}: "
-                        f"captured length {caplen} exceeds {limit}"
-                    )
-                    buf = b""
-                    break
-                f = pos + 16
-                pos = f + caplen
-                if pos > end:
-                    pos = f - 16
-                    break
-                seq += 1
-                ts = sec * 1_000_000_000 + frac * mul
-                if inline and caplen > 42:
-                    etype, vihl, ip_len, frag, proto, tk, ulen, first = ether(buf, f)
-                    if (
-                        etype == 0x0800
-                        and vihl == 0x45
-                        and proto == 17
-                        and not frag & 0x1FFF
-                        and ulen >= 8
-                        and 28 <= ip_len <= caplen - 14
-                    ):
-                        stop = 34 + ulen if ulen + 20 < ip_len else ip_len + 14
-                        size = stop - 42  # captured payload bytes
-                        n = ulen - 8  # payload bytes on the wire
-                        k = kind[first]
-                        c = None
-                        if size <= 0 or k == _SLOW:
-                            pass
-                        elif k == _KNOWN:
-                            if longest:
-                                if size > longest:
-                                    key = buf[f + 43 : f + 43 + longest] + tk
-                                    try:
-                                        c = quic[key]
-                                    except KeyError:
-                                        st = known.get(key[:longest])
-                                        if st is not None:
-                                            c = pair(st, quic, key, tk, ts)
-                            else:
-                                for cid_len in lengths:
-                                    if size <= cid_len:
-                                        break  # the slice would be short: the plugin decides
-                                    key = buf[f + 43 : f + 43 + cid_len] + tk
-                                    st = known.get(key[:cid_len])
-                                    if st is not None:
-                                        c = quic.get(key) or pair(st, quic, key, tk, ts)
-                                        break
-                        elif k == _EXACT:
-                            p0 = f + 42
-                            for off, idlen, needed, guards, cells, pairs, protocol in exact[first]:
-                                if size < needed or (
-                                    guards and not all(buf[p0 + g] & m == v for g, m, v in guards)
-                                ):
-                                    continue
-                                key = buf[p0 + off : p0 + off + idlen] + tk
-                                try:
-                                    c = pairs[key]
-                                except KeyError:
-                                    value = key[:idlen]
-                                    st = cells.get(value) or new_sid(protocol, value, ts)
-                                    c = pair(st, pairs, key, tk, ts)
-                                break
-                        else:  # _NONE: no session ID, a tuple flow
-                            try:
-                                c = tcount[tk]
-                            except KeyError:
-                                self._seq = seq
-                                tuple_datagram(ts, tk, n, None)
-                            else:
-                                c.last = ts
-                                c.n += 1
-                                c.size += n
-                                c.seq = seq
-                            nones += 1
-                            continue
-                        if c is not None:
-                            c.last = ts
-                            c.n += 1
-                            c.size += n
-                            c.seq = seq
-                            continue
-                        others += 1
-                        self._seq = seq
-                        slow(ts, tk, buf[f + 42 : f + stop], n)
-                        lengths = self._known_lengths
-                        longest = lengths[0] if len(lengths) == 1 else 0
-                        continue
-                others += 1
-                result = decoder(buf[f:pos])
-                if isinstance(result, str):
-                    skipped[result] = skipped.get(result, 0) + 1
-                    continue
-                src, sport, dst, dport, payload, length = result
-                self._seq = seq
-                fast(ts, pack(src, sport, dst, dport), payload, length)
-                lengths = self._known_lengths
-                longest = lengths[0] if len(lengths) == 1 else 0
-            capture.records = seq - first_seq
-            if not buf:
-                break
-            if progress is not None:
-                progress(capture.bytes_read, total)
-            buf = buffers.send(pos)
-        self._seq = seq
-        frames = seq - first_seq
-        hits = frames - others - nones  # datagrams with an ID, counted here
-        self.frames += frames
-        self.udp += hits + nones
-        self.with_sid += hits
-        if nones:
-            self.no_sid["none"] = self.no_sid.get("none", 0) + nones
-        self.linktypes[linktype] = self.linktypes.get(linktype, 0) + frames
 
     # -- results --
 
@@ -1035,7 +521,7 @@ class FlowAnalyzer:
                 datagrams += v.n
                 nbytes += v.size
                 stats.append(
-                    TupleStats(_addr(src), sport, _addr(dst), dport, v.first, v.last, v.n, v.size)
+                    TupleStats(addr(src), sport, addr(dst), dport, v.first, v.last, v.n, v.size)
                 )
             stats.sort(key=lambda t: (t.first_ns, t.src, t.sport, t.dst, t.dport))
             sids = tuple(v.hex() for _p, v in st.sids)
@@ -1077,7 +563,7 @@ class FlowAnalyzer:
         return FlowReport(tuple(flows), summary)
 
 
-def sid_key(sid: SessionId) -> _SidKey:
+def sid_key(sid: SessionId) -> SidKey:
     """The (protocol, bytes) pair a SessionId is equal by."""
     return (sid.protocol, sid.value)
 
@@ -1115,7 +601,7 @@ def analyze(
     if isinstance(source, str | Path):
         path = os.fspath(source)
         if path == "-":
-            _read_into(analyzer, sys.stdin.buffer, "<stdin>", None, progress)
+            read_into(analyzer, sys.stdin.buffer, "<stdin>", None, progress)
         else:
             try:
                 fh = open(path, "rb")  # noqa: SIM115 - closed below
@@ -1128,59 +614,12 @@ def analyze(
                     total: int | None = os.fstat(fh.fileno()).st_size
                 except OSError:  # pragma: no cover
                     total = None
-                _read_into(analyzer, fh, path, total, progress)
+                read_into(analyzer, fh, path, total, progress)
     elif hasattr(source, "read"):
-        _read_into(analyzer, source, getattr(source, "name", "<stream>"), None, progress)
+        read_into(analyzer, source, getattr(source, "name", "<stream>"), None, progress)
     else:
         raise InputTypeError(
             f"source must be a path or a binary file, not {type(source).__name__}",
             code="bad-source",
         )
     return analyzer.report()
-
-
-def _read_into(
-    analyzer: FlowAnalyzer, fh: BinaryIO, name: str, total: int | None, progress: Progress | None
-) -> None:
-    name = str(name)
-    if isinstance(fh, Path):  # pragma: no cover - defensive
-        raise InputTypeError("expected a file object", code="bad-source")
-    try:
-        capture = Capture(fh, name=name)
-    except IsADirectoryError:  # pragma: no cover - open() raises it first on Linux
-        raise CaptureError(f"{name}: is a directory", code="unreadable") from None
-    analyzer.read(capture, progress, total)
-    if analyzer.frames == 0 and analyzer.errors:
-        raise CaptureError("; ".join(analyzer.errors), code="nothing-read")
-    unsupported = analyzer.skipped.get("unsupported-linktype", 0)
-    if analyzer.frames and unsupported == analyzer.frames:
-        kinds = ", ".join(str(k) for k in analyzer.linktypes)
-        raise UnsupportedLinkTypeError(
-            f"{name}: every frame is of a link type sidkit does not decode ({kinds}); "
-            f"supported: {', '.join(f'{k} {v}' for k, v in LINKTYPES.items())}"
-        )
-
-
-def iter_rows(report: FlowReport) -> Iterable[dict[str, object]]:
-    """One row per (flow, tuple), the shape of ``--csv``."""
-    for number, flow in enumerate(report.flows, start=1):
-        for t in flow.tuples:
-            v6 = t.family == 6
-            yield {
-                "flow": number,
-                "kind": flow.kind,
-                "protocol": flow.protocol or "",
-                "sid": flow.sid or "",
-                "ip.src": "" if v6 else t.src,
-                "ipv6.src": t.src if v6 else "",
-                "udp.srcport": t.sport,
-                "ip.dst": "" if v6 else t.dst,
-                "ipv6.dst": t.dst if v6 else "",
-                "udp.dstport": t.dport,
-                "first_seen": format_ns(t.first_ns),
-                "last_seen": format_ns(t.last_ns),
-                "datagrams": t.datagrams,
-                "bytes": t.bytes,
-                "flow_datagrams": flow.datagrams,
-                "flow_bytes": flow.bytes,
-            }

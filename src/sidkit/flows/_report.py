@@ -1,0 +1,205 @@
+# Strategy: the results of an analysis as frozen values -- what a caller keeps, compares and
+# serialises once the capture is read. They know nothing of reading or of the per-flow state
+# (FlowAnalyzer.report() builds them once, at the end); times stay integer nanoseconds until
+# printed (format_ns), never floats in between; the JSON and CSV shapes use tshark's field
+# names (ip.src, udp.srcport, ...) so that the output lines up with tshark's.
+"""The flow report: tuples, flows, summary, and their JSON and CSV shapes (private)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal
+
+import attrs
+
+__all__ = ["Flow", "FlowReport", "Summary", "TupleStats", "addr", "format_ns", "iter_rows"]
+
+_NS: Final = 1_000_000_000
+
+
+def addr(raw: bytes) -> str:
+    """Packed address bytes (4 or 16) as text."""
+    return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
+
+
+@attrs.frozen
+class TupleStats:
+    """One direction of one 5-tuple within a flow: who sent to whom, when, how much.
+
+    ``src``/``dst`` are addresses as text; ``first_ns``/``last_ns`` are capture timestamps in
+    nanoseconds since the epoch; ``bytes`` counts UDP payload bytes as on the wire (the UDP
+    Length field minus 8, also for snaplen-truncated records).
+    """
+
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    first_ns: int
+    last_ns: int
+    datagrams: int
+    bytes: int
+
+    @property
+    def family(self) -> int:
+        """4 or 6."""
+        return 6 if ":" in self.src else 4
+
+    def endpoints(self) -> tuple[tuple[str, int], tuple[str, int]]:
+        """The two endpoints in a canonical order (a path, whichever the direction)."""
+        a, b = (self.src, self.sport), (self.dst, self.dport)
+        return (a, b) if a <= b else (b, a)
+
+    def to_json(self) -> dict[str, object]:
+        """The tshark-named JSON object (see docs/flows.rst)."""
+        ip = "ipv6" if self.family == 6 else "ip"
+        return {
+            f"{ip}.src": self.src,
+            "udp.srcport": self.sport,
+            f"{ip}.dst": self.dst,
+            "udp.dstport": self.dport,
+            "first_seen": _seconds(self.first_ns),
+            "last_seen": _seconds(self.last_ns),
+            "datagrams": self.datagrams,
+            "bytes": self.bytes,
+        }
+
+
+def format_ns(ns: int, digits: int = 9) -> str:
+    """Nanoseconds as exact decimal seconds text (``1700000000.007000000``), the way tshark
+    prints ``frame.time_epoch``; *digits* of the fraction are kept (truncated)."""
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    frac = f"{ns % _NS:09d}"[:digits]
+    return f"{sign}{ns // _NS}.{frac}" if digits else f"{sign}{ns // _NS}"
+
+
+def _seconds(ns: int) -> float:
+    # Through the decimal text, so that 1700000000007000000 ns prints as 1700000000.007.
+    return float(format_ns(ns))
+
+
+@attrs.frozen
+class Flow:
+    """A flow: every datagram of one session (``kind="sid"``), or every datagram without a
+    session ID on one bidirectional 5-tuple (``kind="tuple"``).
+
+    ``sid`` is the first session ID seen (hex) and ``sids`` all IDs linked into the flow, in
+    the order they were first seen. For a tuple flow both are empty (under ``by="tuple"``
+    ``sids`` lists the IDs the tuple's datagrams carried, for comparison). ``tuples`` are
+    directional, ordered by first seen.
+    """
+
+    kind: Literal["sid", "tuple"]
+    protocol: str | None
+    sid: str | None
+    sids: tuple[str, ...]
+    first_ns: int
+    last_ns: int
+    datagrams: int
+    bytes: int
+    tuples: tuple[TupleStats, ...]
+
+    @property
+    def paths(self) -> int:
+        """Distinct 5-tuples, counting the two directions of one as one path."""
+        return len({t.endpoints() for t in self.tuples})
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON object of one flow (see docs/flows.rst)."""
+        return {
+            "kind": self.kind,
+            "protocol": self.protocol,
+            "sid": self.sid,
+            "sids": list(self.sids),
+            "first_seen": _seconds(self.first_ns),
+            "last_seen": _seconds(self.last_ns),
+            "datagrams": self.datagrams,
+            "bytes": self.bytes,
+            "paths": self.paths,
+            "tuples": [t.to_json() for t in self.tuples],
+        }
+
+
+@attrs.frozen
+class Summary:
+    """Counts over the whole capture.
+
+    ``frames``: records read; ``udp``: UDP datagrams decoded; ``with_sid`` + ``without_sid``
+    = ``udp``; ``skipped``: frames that were no usable UDP datagram, by reason (``not-ip``,
+    ``not-udp``, ``ip-fragment``, ``truncated``, ...); ``no_sid``: why datagrams had no ID,
+    by reason (``none``: no configured protocol found one; ``malformed:<protocol>``;
+    ``quic-cid-length-unknown``); ``errors``: capture problems that stopped the reading.
+    """
+
+    capture: str
+    format: str
+    linktypes: Mapping[str, int]
+    protocols: tuple[str, ...]
+    by: str
+    frames: int
+    udp: int
+    with_sid: int
+    without_sid: int
+    skipped: Mapping[str, int]
+    no_sid: Mapping[str, int]
+    errors: tuple[str, ...]
+    sid_flows: int
+    tuple_flows: int
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON ``summary`` object."""
+        return {
+            "capture": self.capture,
+            "format": self.format,
+            "linktypes": dict(self.linktypes),
+            "protocols": list(self.protocols),
+            "by": self.by,
+            "frames": self.frames,
+            "udp": self.udp,
+            "with_sid": self.with_sid,
+            "without_sid": self.without_sid,
+            "skipped": dict(self.skipped),
+            "no_sid": dict(self.no_sid),
+            "errors": list(self.errors),
+            "sid_flows": self.sid_flows,
+            "tuple_flows": self.tuple_flows,
+        }
+
+
+@attrs.frozen
+class FlowReport:
+    """What :func:`analyze` returns: the flows, ordered by first seen, and the summary."""
+
+    flows: tuple[Flow, ...]
+    summary: Summary
+
+    def to_json(self) -> dict[str, object]:
+        """``{"flows": [...], "summary": {...}}``."""
+        return {"flows": [f.to_json() for f in self.flows], "summary": self.summary.to_json()}
+
+
+def iter_rows(report: FlowReport) -> Iterable[dict[str, object]]:
+    """One row per (flow, tuple), the shape of ``--csv``."""
+    for number, flow in enumerate(report.flows, start=1):
+        for t in flow.tuples:
+            v6 = t.family == 6
+            yield {
+                "flow": number,
+                "kind": flow.kind,
+                "protocol": flow.protocol or "",
+                "sid": flow.sid or "",
+                "ip.src": "" if v6 else t.src,
+                "ipv6.src": t.src if v6 else "",
+                "udp.srcport": t.sport,
+                "ip.dst": "" if v6 else t.dst,
+                "ipv6.dst": t.dst if v6 else "",
+                "udp.dstport": t.dport,
+                "first_seen": format_ns(t.first_ns),
+                "last_seen": format_ns(t.last_ns),
+                "datagrams": t.datagrams,
+                "bytes": t.bytes,
+                "flow_datagrams": flow.datagrams,
+                "flow_bytes": flow.bytes,
+            }

@@ -1,0 +1,113 @@
+# Strategy: the records a datagram touches while a capture is read, shaped for the hot loop.
+# A tuple's counters in a flow are one slotted object (TupleCounter), which the fast path
+# reaches from SID bytes + tuple key with one dict lookup (the per-protocol cache that
+# pair_counter() fills); a flow (FlowState) holds its counters and the IDs linked into it
+# and computes nothing per datagram -- totals, the last time and the report are made at the
+# end. The fast path's per-first-byte tables are small ints and plain tuples (KIND_*,
+# ExactLocation), so the loop compares and unpacks instead of calling. The analyzer (which
+# creates, links and merges flows) and the reading loops (which count into them) both
+# import this module; it imports neither, and holds no logic beyond making a record.
+"""Per-flow and per-tuple counting records of the flow analyzer (private)."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+__all__ = [
+    "KIND_EXACT",
+    "KIND_KNOWN",
+    "KIND_NONE",
+    "KIND_SLOW",
+    "By",
+    "ExactLocation",
+    "FlowState",
+    "SidKey",
+    "TupleCounter",
+    "pair_counter",
+]
+
+By = Literal["sid", "tuple"]
+
+SidKey = tuple[str, bytes]
+# A 5-tuple is kept as the bytes of sidkit.flows._decode.tuple_key (addresses, then ports),
+# which for IPv4 is one slice of the frame: cheap to make, to hash and to compare.
+
+# What the fast path does with a payload, by its first byte (FlowAnalyzer._kind):
+KIND_SLOW: Final = 0  # through the Extractor (and the QUIC/WireGuard linking)
+KIND_NONE: Final = 1  # no configured protocol claims the byte: no session ID
+KIND_KNOWN: Final = 2  # a QUIC short header of unknown length: try the CIDs seen in long headers
+KIND_EXACT: Final = 3  # try the exact locations of the protocol that owns the byte
+
+# An exact location, compiled: (offset, length, needed, guards on other bytes, the
+# protocol's SID -> flow map, its SID + tuple key -> counters cache, protocol).
+ExactLocation = tuple[
+    int,
+    int,
+    int,
+    tuple[tuple[int, int, int], ...],
+    "dict[bytes, FlowState]",
+    "dict[bytes, TupleCounter]",
+    str,
+]
+
+
+class TupleCounter:
+    """One tuple's counters in one flow: its first and latest datagram's times, datagrams,
+    payload bytes on the wire, the flow's state, and the sequence number of its latest
+    datagram. A slotted object, so that counting a datagram writes into one small block of
+    memory (a list's items live in a second one)."""
+
+    __slots__ = ("first", "last", "n", "seq", "size", "state")
+
+    def __init__(
+        self, first: int, last: int, n: int, size: int, state: FlowState, seq: int
+    ) -> None:
+        self.first = first
+        self.last = last
+        self.n = n
+        self.size = size
+        self.state = state
+        self.seq = seq
+
+
+class FlowState:
+    """A flow while the capture is read. ``tuples`` maps a tuple key to its counters
+    (:class:`TupleCounter`); the flow's datagram and byte totals are their sums and its last
+    time is the one of the counter with the latest datagram (the highest sequence number)
+    -- all made only for the report, so that a datagram touches its counters and nothing
+    else. ``first`` is the flow's first datagram's time; a merge keeps the earliest."""
+
+    __slots__ = (
+        "alive",
+        "first",
+        "order",
+        "pairs",
+        "protocol",
+        "sids",
+        "sidset",
+        "tuples",
+    )
+
+    def __init__(self, protocol: str | None, ts: int, order: int) -> None:
+        self.protocol = protocol
+        self.order = order
+        self.sids: list[SidKey] = []
+        self.sidset: set[SidKey] = set()  # by="tuple": the IDs seen on this tuple
+        self.first = ts
+        self.tuples: dict[bytes, TupleCounter] = {}
+        # cache keys to drop on merge
+        self.pairs: list[tuple[dict[bytes, TupleCounter], bytes]] = []
+        self.alive = True
+
+
+def pair_counter(
+    st: FlowState, pairs: dict[bytes, TupleCounter], key: bytes, tk: bytes, ts: int
+) -> TupleCounter:
+    """The counters of tuple *tk* in flow *st*, cached in *pairs* under *key* (SID bytes
+    + tuple key); a new tuple's start at zero datagrams."""
+    c = st.tuples.get(tk)
+    if c is None:
+        c = st.tuples[tk] = TupleCounter(ts, ts, 0, 0, st, -1)
+    pairs[key] = c
+    st.pairs.append((pairs, key))
+    return c
