@@ -3,18 +3,19 @@
 # directions, unconfirmed entries, early_drop, the GC worker), with the seed's SID zones on
 # top: a zone that keys entries by an application-layer session ID instead of the tuple, and
 # the NAT cost of doing so returned as data. Time is never read; every call takes now=.
-# Private modules: _types (entries, results, timeouts), _rules (migration and NAT rules),
-# _table (the table).
+# Private modules, lowest first: _types (entries, results, timeouts), _rules (per-entry
+# tracker, NAT and migration rules), _hash (the era's hash, bound to a table), _chains (hash
+# chains, linking, the lookup walk), _lifecycle (allocation, early drop, confirmation, GC),
+# _sidzone (SID keys and migrations), _table (the Table, the per-packet path).
 """A conntrack-style flow table with kernel-identical bucket placement, and SID zones."""
 
 from __future__ import annotations
 
-from sidkit.conntrack._table import (
-    DEFAULT_HTABLE_SIZE,
-    DEFAULT_ZONE,
+from sidkit.conntrack._lifecycle import MIN_CHAINLEN, NF_CT_EVICTION_RANGE
+from sidkit.conntrack._sidzone import Validator
+from sidkit.conntrack._table import DEFAULT_HTABLE_SIZE, DEFAULT_ZONE, Table
+from sidkit.conntrack._types import (
     GENERIC_TIMEOUT,
-    MIN_CHAINLEN,
-    NF_CT_EVICTION_RANGE,
     Ctinfo,
     Entry,
     MigrationCost,
@@ -24,11 +25,9 @@ from sidkit.conntrack._table import (
     PacketResult,
     Stats,
     Status,
-    Table,
     TableFullError,
     UdpTimeouts,
     UnsupportedProtocolError,
-    Validator,
     Verdict,
 )
 

@@ -1,18 +1,32 @@
-# The per-entry rules of the conntrack model, as pure functions over one Entry: the UDP
-# tracker's timeout/ASSURED step, nf_nat_packet's rewrite, the clash-merge test, and the
-# tuple arithmetic of a SID migration. They read kernel state and return or set it; the
-# table (sidkit.conntrack) owns placement, chains and counters. Kept apart so that each
-# rule can be read next to the kernel function it models.
+# Strategy: the per-entry rules of the conntrack model, as pure functions over one Entry: the
+# UDP tracker's timeout/ASSURED step, which protocols have a tracker here at all,
+# nf_nat_setup_info's and nf_nat_packet's rewrites, the clash-merge test, and the tuple
+# arithmetic of a SID migration. They read kernel state and return or set it; the table
+# (sidkit.conntrack) owns placement, chains and counters. Kept apart so that each rule can be
+# read next to the kernel function it models. What the model leaves out here: helpers and
+# expectations, and the TCP/ICMP (and SCTP, DCCP, GRE) trackers, which it refuses.
 """Per-entry rules of the conntrack model (private)."""
 
 from __future__ import annotations
 
-from sidkit.conntrack._types import GENERIC_TIMEOUT, Entry, MigrationWork, Status, UdpTimeouts
+from typing import Final
+
+from sidkit.conntrack._types import (
+    GENERIC_TIMEOUT,
+    Entry,
+    MigrationWork,
+    Nat,
+    Status,
+    UdpTimeouts,
+    UnsupportedProtocolError,
+)
 from sidkit.keys import IPPROTO_UDP, IPPROTO_UDPLITE, Direction, FiveTuple
 
 __all__ = [
+    "check_protocol",
     "migration_work",
     "moved_tuples",
+    "nat_setup",
     "nat_translate",
     "nf_ct_match",
     "nf_ct_match_reverse",
@@ -26,6 +40,19 @@ _CONFIRMED = int(Status.CONFIRMED)
 _SEEN_REPLY = int(Status.SEEN_REPLY)
 _NAT_CLASH = int(Status.NAT_CLASH)
 _FIXED_TIMEOUT = int(Status.FIXED_TIMEOUT)
+
+# Protocols with their own kernel tracker that this model does not implement.
+_UNSUPPORTED: Final = {1: "ICMP", 6: "TCP", 33: "DCCP", 47: "GRE", 58: "ICMPv6", 132: "SCTP"}
+
+
+def check_protocol(t: FiveTuple) -> None:
+    """Refuse a tuple whose protocol has a kernel tracker the model does not implement."""
+    name = _UNSUPPORTED.get(t.protocol)
+    if name is not None:
+        raise UnsupportedProtocolError(
+            f"the {name} tracker (protocol {t.protocol}) is not modelled; sidkit models "
+            "UDP, UDP-Lite and the generic tracker"
+        )
 
 
 def refresh(e: Entry, extra: float, now: float) -> None:
@@ -64,6 +91,17 @@ def tracker_packet(e: Entry, now: float, to: UdpTimeouts) -> None:
             e.status |= _ASSURED
     else:
         refresh(e, to.unreplied, now)
+
+
+def nat_setup(e: Entry, nat: Nat) -> None:
+    """``nf_nat_setup_info``'s effect on an unconfirmed entry: the reply tuple becomes the
+    inverse of the translated original tuple, and ``IPS_SRC_NAT``/``IPS_DST_NAT`` are set."""
+    e._set_tuples(e.original, nat.apply(e.original).reversed())
+    e.nat = nat
+    if nat.snat is not None:
+        e.status |= Status.SRC_NAT | Status.SRC_NAT_DONE
+    if nat.dnat is not None:
+        e.status |= Status.DST_NAT | Status.DST_NAT_DONE
 
 
 def nat_translate(entry: Entry, direction: int, t: FiveTuple) -> FiveTuple:

@@ -1,8 +1,8 @@
-# The values sidkit.conntrack hands out and takes in: the entry (nf_conn), its status bits,
-# the UDP timeout policy, NAT mappings, the counters (conntrack -S), and the result records
-# of a packet and of a migration. Entries are mutable on purpose -- the kernel mutates
-# nf_conn in place, and a model that copied on every packet could not reach the issue's
-# memory target -- but only the table mutates them; callers read.
+# Strategy: the values sidkit.conntrack hands out and takes in: the entry (nf_conn), its
+# status bits, the UDP timeout policy, NAT mappings, the counters (conntrack -S), and the
+# result records of a packet and of a migration. Entries are mutable on purpose -- the kernel
+# mutates nf_conn in place, and a model that copied on every packet could not reach the
+# issue's memory target -- but only the table mutates them; callers read.
 """Value types of the conntrack model (private; re-exported by sidkit.conntrack)."""
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+# Strategy: the one place that turns a flow key into the u32 a bucket is chosen by. The hash
+# itself is the era's hash_conntrack_raw (sidkit.kernel profile), so the same model places
+# entries as 4.7's jhash2 or 6.12's siphash would; this module binds it to one table's secret
+# and net_hash_mix, and adds the seed's SID-zone hash with the same keying. Hashes are cached
+# on the key objects (FiveTuple and SessionId carry a private slot), keyed by a per-table,
+# per-zone-id token, so a caller that keeps its key objects pays the pure-Python siphash once
+# per key. It returns raw hashes only: reciprocal_scale to a bucket is the chains' business,
+# and the table reads the token cache directly on its hot path rather than call in here.
+"""The era's conntrack hash, bound to one table's secret and namespace (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from sidkit._errors import InputTypeError
+from sidkit._validate import check_key, check_uint
+from sidkit.kernel import KernelProfile
+from sidkit.keys import FiveTuple, FlowKey, SessionId
+
+__all__ = ["TableHash"]
+
+_M32: Final = 0xFFFFFFFF
+
+
+class TableHash:
+    """``hash_conntrack_raw`` of one table's era, secret (``nf_conntrack_hash_rnd``) and
+    namespace (``net_hash_mix``), with the per-key cache; see :meth:`Table.raw_hash`."""
+
+    __slots__ = (
+        "_jhash_fn",
+        "_net_mix",
+        "_profile",
+        "_raw",
+        "_secret",
+        "_sid_keys",
+        "_siphash_fn",
+        "tokens",
+    )
+
+    tokens: dict[int, object]
+    """Per zone id, the token a key's cached hash must carry to be this table's; the table's
+    hot path reads it directly (the same dict object, never replaced)."""
+
+    def __init__(self, prof: KernelProfile, secret: bytes | int | None, net_mix: int) -> None:
+        era = prof.era("hash_conntrack_raw")
+        assert era.impl is not None
+        self._profile = prof
+        self._raw: Callable[..., int] = prof.function("hash_conntrack_raw")
+        # The siphash forms take the 16-byte siphash_key_t, the jhash forms a u32: the
+        # era's own signature says which.
+        siphash_era = "bytes" in str(era.impl.__annotations__.get("secret", ""))
+        self._net_mix = check_uint(net_mix, 32, "net_mix")
+        if siphash_era:
+            self._secret: bytes | int = check_key(
+                bytes(16) if secret is None else secret, 16, "secret"
+            )
+        else:
+            if isinstance(secret, bytes | bytearray | memoryview):
+                raise InputTypeError(
+                    f"kernel {prof.version} hashes conntrack with jhash2: "
+                    "secret is a u32 (nf_conntrack_hash_rnd), not bytes",
+                    code="bad-secret",
+                )
+            self._secret = check_uint(0 if secret is None else secret, 32, "secret")
+        self.tokens = {}
+        self._sid_keys: dict[int, bytes] = {}
+        sipfn: Callable[..., int] | None = None
+        jfn: Callable[..., int] | None = None
+        if siphash_era:
+            sipfn = prof.function("siphash")
+        else:
+            jfn = prof.function("jhash")
+        self._siphash_fn = sipfn
+        self._jhash_fn = jfn
+
+    def _sid_raw(self, value: bytes, zone_id: int) -> int:
+        """The SID-zone hash (sidkit's reading of the seed; see :meth:`Table.raw_hash`)."""
+        if self._siphash_fn is not None:
+            key = self._sid_keys.get(zone_id)
+            if key is None:
+                sec = self._secret
+                assert isinstance(sec, bytes)
+                bo = self._profile.byteorder
+                k0 = int.from_bytes(sec[:8], bo) ^ zone_id  # type: ignore[arg-type]
+                k1 = int.from_bytes(sec[8:], bo) ^ self._net_mix  # type: ignore[arg-type]
+                key = k0.to_bytes(8, bo) + k1.to_bytes(8, bo)  # type: ignore[arg-type]
+                self._sid_keys[zone_id] = key
+            return self._siphash_fn(value, key) & _M32
+        assert self._jhash_fn is not None and isinstance(self._secret, int)
+        return self._jhash_fn(value, (self._secret ^ zone_id ^ self._net_mix) & _M32) & _M32
+
+    def hash(self, key: FlowKey, zone_id: int, cache: bool = True) -> int:
+        """The raw u32 of *key* hashed with *zone_id*: the cached one when *key* carries
+        this table's token for *zone_id*, else computed (and cached unless *cache* is
+        False)."""
+        tok = self.tokens.get(zone_id)
+        if tok is None:
+            tok = self.tokens[zone_id] = object()
+        if key._ct_ctx is tok:
+            return key._ct_hash
+        if type(key) is FiveTuple or isinstance(key, FiveTuple):
+            h = self._raw(
+                key.src,
+                key.sport,
+                key.dst,
+                key.dport,
+                key.protocol,
+                zone_id,
+                self._net_mix,
+                self._secret,
+            )
+        elif isinstance(key, SessionId):
+            h = self._sid_raw(key.value, zone_id)
+        else:
+            raise InputTypeError(
+                f"a flow key is a FiveTuple or a SessionId, not {type(key).__name__}",
+                code="bad-key",
+            )
+        if cache:
+            object.__setattr__(key, "_ct_ctx", tok)
+            object.__setattr__(key, "_ct_hash", h)
+        return h
