@@ -1,0 +1,109 @@
+# Strategy: the kernel text the 64-bit harness is made of beyond the headers it includes: the
+# networking functions that live inside big .c files (inet_ehashfn, udp_ehashfn,
+# inet6_ehashfn, udp6_ehashfn, hash_conntrack_raw, __hash_conntrack, nf_ct_zone_id,
+# __flow_hash_from_keys, ...) and the structs and macros they need, in the order the compiler
+# must see them. Each entry names its source file; the one line that is not kernel text
+# (CONFIG_NF_CONNTRACK_ZONES) says why it is there. Compiling is harness.py's job.
+"""The kernel functions, structs and macros copied into the 64-bit harness, in order."""
+
+from __future__ import annotations
+
+from .base import GENERATOR
+from .tree import NETNS_HASH, ZONES_COMMON, ZONES_H, KernelTree, Snippet
+
+__all__ = ["HOTDATA_SECRETS", "net_snippets"]
+
+
+ZONE_DEFINES = (
+    "NF_CT_DEFAULT_ZONE_ID",
+    "NF_CT_ZONE_DIR_ORIG",
+    "NF_CT_ZONE_DIR_REPL",
+    "NF_CT_DEFAULT_ZONE_DIR",
+    "NF_CT_FLAG_MARK",
+)
+
+
+def net_snippets(t: KernelTree) -> list[Snippet]:
+    ipv6h = "include/net/ipv6.h"
+    flow_h = "include/net/flow_dissector.h"
+    flow_c = "net/core/flow_dissector.c"
+    nf_h = "include/net/netfilter/nf_conntrack_tuple.h"
+    out = [
+        t.define("include/linux/socket.h", "AF_INET"),
+        t.define("include/linux/socket.h", "AF_INET6"),
+        t.define("include/uapi/linux/if_ether.h", "ETH_P_IP"),
+        t.define("include/uapi/linux/if_ether.h", "ETH_P_IPV6"),
+        t.aggregate("include/uapi/linux/in.h", "struct in_addr"),
+        t.aggregate("include/uapi/linux/in6.h", "struct in6_addr"),
+        t.function(NETNS_HASH, "net_hash_mix"),
+        t.function("include/net/inet_sock.h", "__inet_ehashfn"),
+        t.function("include/net/inet6_hashtables.h", "__inet6_ehashfn"),
+        t.function(ipv6h, "ipv6_addr_any"),
+        t.function(ipv6h, "ipv6_addr_v4mapped"),
+        t.function(ipv6h, "__ipv6_addr_jhash"),
+        t.function("include/net/ip.h", "ipv4_portaddr_hash"),
+        t.function(ipv6h, "ipv6_portaddr_hash"),
+        t.function("net/ipv4/inet_hashtables.c", "inet_ehashfn"),
+        t.function("net/ipv4/udp.c", "udp_ehashfn"),
+        t.function("net/ipv6/inet6_hashtables.c", "inet6_ehashfn"),
+        t.function("net/ipv6/udp.c", "udp6_ehashfn"),
+        t.aggregate("include/uapi/linux/netfilter.h", "union nf_inet_addr"),
+        t.aggregate(
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h",
+            "union nf_conntrack_man_proto",
+        ),
+        t.aggregate(nf_h, "struct nf_conntrack_man"),
+        t.aggregate(nf_h, "struct nf_conntrack_tuple"),
+        t.line("net/netfilter/nf_conntrack_core.c", r"^static .*\bnf_conntrack_hash_rnd;"),
+        t.function("net/netfilter/nf_conntrack_core.c", "hash_conntrack_raw"),
+        t.function("net/netfilter/nf_conntrack_core.c", "__hash_conntrack"),
+        t.aggregate(
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h", "enum ip_conntrack_dir"
+        ),
+        *(t.define(ZONES_COMMON, name) for name in ZONE_DEFINES),
+        t.aggregate(ZONES_COMMON, "struct nf_conntrack_zone"),
+        # Debian's 6.12.117 kernel config (config-6.12.117+deb12-*) and the test machine's
+        # own kernel set CONFIG_NF_CONNTRACK_ZONES=y; without it nf_ct_zone_id() always
+        # returns NF_CT_DEFAULT_ZONE_ID.
+        Snippet(GENERATOR, 1, "#define CONFIG_NF_CONNTRACK_ZONES 1"),
+        t.function(ZONES_H, "nf_ct_zone_matches_dir"),
+        t.function(ZONES_H, "nf_ct_zone_id"),
+        t.aggregate(flow_h, "enum flow_dissector_key_id"),
+    ]
+    for name in (
+        "control",
+        "basic",
+        "tags",
+        "vlan",
+        "keyid",
+        "ipv4_addrs",
+        "ipv6_addrs",
+        "tipc",
+        "addrs",
+        "ports",
+        "icmp",
+    ):
+        out.append(t.aggregate(flow_h, f"struct flow_dissector_key_{name}"))
+    out += [
+        t.aggregate(flow_h, "struct flow_keys"),
+        t.define(flow_h, "FLOW_KEYS_HASH_OFFSET"),
+        t.function(flow_h, "flow_keys_have_l4"),
+        t.function(flow_c, "flow_keys_hash_start"),
+        t.function(flow_c, "flow_keys_hash_length"),
+        t.function(flow_c, "__flow_hash_consistentify"),
+        t.function(flow_c, "__flow_hash_from_keys"),
+    ]
+    return out
+
+
+# Stand-ins for the 6.12 net_hotdata fields (include/net/hotdata.h #defines these names to
+# net_hotdata.*.secret). In 6.1 the same names are function-local statics that shadow these.
+HOTDATA_SECRETS = (
+    "inet_ehash_secret",
+    "udp_ehash_secret",
+    "inet6_ehash_secret",
+    "tcp_ipv6_hash_secret",
+    "ipv6_hash_secret",
+    "udp6_ehash_secret",
+    "udp_ipv6_hash_secret",
+)
