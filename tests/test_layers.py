@@ -1,5 +1,5 @@
 """The package layout is the architecture: imports between families point down the declared
-layers (docs/_ext/sidkit_layers.py, the same declaration the architecture page draws), no two
+layers (docs/_ext/sidkit_layering.py, the same declaration the architecture page draws), no two
 modules import each other through any chain, and every public face keeps its names."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "_ext"))
-import sidkit_layers as layers
+import sidkit_layering as layers
 
 GRAPH = layers.import_graph()
 
