@@ -53,6 +53,7 @@ paths=(
     'net/netfilter/nf_conntrack_proto_generic.c'
     'include/linux/netfilter/nf_conntrack_zones_common.h'
     'net/core/flow_dissector.c'
+    'net/core/sock_reuseport.c'
     'tools/testing/selftests/net/toeplitz.c'
 )
 

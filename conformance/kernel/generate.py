@@ -18,7 +18,10 @@
 # hash_64 groups carry ``bits_per_long = 32`` in their args. It needs gcc-multilib.
 #
 # ``--build-only`` builds and prints where the harnesses are
-# (tests/conntrack/test_conntrack_kernel.py drives them directly).
+# (tests/conntrack/test_conntrack_kernel.py drives them directly). Each build also makes
+# ``reuseport`` beside ``harness``: struct sock_reuseport and the group code of
+# net/core/sock_reuseport.c around reuseport_main.c, which
+# tests/reuseport/test_reuseport_kernel.py drives with scripts of socket operations.
 #
 # What it refuses to do: rewrite a kernel function. If a function cannot be copied out of the
 # source, the build fails and says which one. Nor does it import sidkit: the oracle stays

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .base import GENERATOR, SHIMS, VECTORS, WORK, HarnessError, UnavailableError
 from .cli import main
-from .harness import CFLAGS, CFLAGS_M32, Build, build, build32, run
+from .harness import CFLAGS, CFLAGS_M32, Build, build, build32, build_reuseport, run, run_script
 from .tree import KernelTree, Snippet
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "UnavailableError",
     "build",
     "build32",
+    "build_reuseport",
     "main",
     "run",
+    "run_script",
 ]

@@ -14,7 +14,11 @@ from pathlib import Path
 from .base import FETCH, KERNELS, WORK, UnavailableError
 from .harness import CFLAGS_M32
 
-__all__ = ["ensure_inputs"]
+__all__ = ["NEWEST_PATH", "ensure_inputs"]
+
+# The file most recently added to fetch-kernel-source.sh's list: a tree without it was
+# extracted by an older script (the script itself re-extracts when its list changes).
+NEWEST_PATH = "net/core/sock_reuseport.c"
 
 
 def _check_m32(gcc: str) -> None:
@@ -37,6 +41,16 @@ def _check_m32(gcc: str) -> None:
             )
 
 
+def _check_current() -> None:
+    """Raise UnavailableError if a tree was extracted before NEWEST_PATH was on the list."""
+    stale = [s for s in KERNELS if not (WORK / f"linux-source-{s}" / NEWEST_PATH).is_file()]
+    if stale:
+        raise UnavailableError(
+            f"linux-source-{stale[0]} was extracted before {NEWEST_PATH} was needed: run "
+            "`bash conformance/kernel/fetch-kernel-source.sh` again (no download needed)"
+        )
+
+
 def ensure_inputs(fetch: bool = True) -> str:
     ready = all(
         (WORK / f"linux-source-{s}.version").is_file()
@@ -49,6 +63,7 @@ def ensure_inputs(fetch: bool = True) -> str:
                 "kernel source not fetched: run `bash conformance/kernel/fetch-kernel-source.sh`"
                 " as root first"
             )
+        _check_current()
         gcc = shutil.which("gcc") or shutil.which("cc")
         if gcc is None:
             raise UnavailableError("no C compiler (gcc) found")
@@ -60,6 +75,7 @@ def ensure_inputs(fetch: bool = True) -> str:
     if proc.returncode != 0 and not ready:
         last = (proc.stderr.strip().splitlines() or ["fetch failed"])[-1]
         raise UnavailableError(f"kernel source unavailable and cannot be fetched: {last}")
+    _check_current()
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise UnavailableError("no C compiler (gcc) found and none could be installed")

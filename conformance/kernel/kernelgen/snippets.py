@@ -3,15 +3,19 @@
 # inet6_ehashfn, udp6_ehashfn, hash_conntrack_raw, __hash_conntrack, nf_ct_zone_id,
 # __flow_hash_from_keys, ...) and the structs and macros they need, in the order the compiler
 # must see them. Each entry names its source file; the one line that is not kernel text
-# (CONFIG_NF_CONNTRACK_ZONES) says why it is there. Compiling is harness.py's job.
-"""The kernel functions, structs and macros copied into the 64-bit harness, in order."""
+# (CONFIG_NF_CONNTRACK_ZONES) says why it is there. The reuseport program is a second list:
+# struct sock_reuseport as the tree declares it and the group code of
+# net/core/sock_reuseport.c, each function after the ones it calls, so that no prototype has
+# to be written by hand. Compiling is harness.py's job.
+"""The kernel functions, structs and macros copied into the 64-bit harness and into the
+reuseport program, in order."""
 
 from __future__ import annotations
 
 from .base import GENERATOR
 from .tree import NETNS_HASH, ZONES_COMMON, ZONES_H, KernelTree, Snippet
 
-__all__ = ["HOTDATA_SECRETS", "net_snippets"]
+__all__ = ["HOTDATA_SECRETS", "REUSEPORT_C", "REUSEPORT_H", "net_snippets", "reuseport_snippets"]
 
 
 ZONE_DEFINES = (
@@ -107,3 +111,53 @@ HOTDATA_SECRETS = (
     "udp6_ehash_secret",
     "udp_ipv6_hash_secret",
 )
+
+
+REUSEPORT_H = "include/net/sock_reuseport.h"
+REUSEPORT_C = "net/core/sock_reuseport.c"
+
+# The functions of net/core/sock_reuseport.c the reuseport program is made of, callees first.
+# Left out: the program attach/detach functions (no program is attached) and
+# reuseport_attach_prog's helpers; run_bpf_filter is compiled because reuseport_select_sock
+# calls it, but the driver never gives it an skb.
+REUSEPORT_FUNCTIONS = (
+    "reuseport_has_conns_set",
+    "__reuseport_get_incoming_cpu",
+    "__reuseport_put_incoming_cpu",
+    "reuseport_get_incoming_cpu",
+    "reuseport_put_incoming_cpu",
+    "reuseport_update_incoming_cpu",
+    "reuseport_sock_index",
+    "__reuseport_add_sock",
+    "__reuseport_detach_sock",
+    "__reuseport_add_closed_sock",
+    "__reuseport_detach_closed_sock",
+    "__reuseport_alloc",
+    "reuseport_grow",
+    "reuseport_free_rcu",
+    "reuseport_resurrect",
+    "reuseport_alloc",
+    "reuseport_add_sock",
+    "reuseport_detach_sock",
+    "reuseport_stop_listen_sock",
+    "run_bpf_filter",
+    "reuseport_select_sock_by_hash",
+    "reuseport_select_sock",
+    "reuseport_migrate_sock",
+)
+
+
+def reuseport_snippets(t: KernelTree) -> list[Snippet]:
+    return [
+        t.define("include/linux/limits.h", "U16_MAX"),
+        t.aggregate("include/uapi/linux/in.h", "enum"),  # IPPROTO_TCP, IPPROTO_UDP
+        t.aggregate("include/net/tcp_states.h", "enum"),  # TCP_ESTABLISHED, TCP_LISTEN, ...
+        t.aggregate("include/uapi/linux/bpf.h", "enum bpf_prog_type"),
+        t.aggregate("include/uapi/linux/bpf.h", "enum bpf_attach_type"),
+        t.function("include/linux/math.h", "reciprocal_scale"),
+        t.aggregate(REUSEPORT_H, "struct sock_reuseport"),
+        t.define(REUSEPORT_C, "INIT_SOCKS"),
+        t.line(REUSEPORT_C, r"^DEFINE_SPINLOCK\(reuseport_lock\);"),
+        t.line(REUSEPORT_C, r"^static DEFINE_IDA\(reuseport_ida\);"),
+        *(t.function(REUSEPORT_C, name) for name in REUSEPORT_FUNCTIONS),
+    ]
