@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
@@ -48,6 +49,18 @@ sidkit_live = _sidkit_os.environ.get("SIDKIT_REQUIRE_ORACLES") == "1" or (
 """
 
 
+def _provenance(e: Any) -> str:
+    """The row's status, commit, mainline release and note, as one reST cell."""
+    cell = f"*{e.status or 'unclassified'}*"
+    if e.commit:
+        cell += f" ``{e.commit}``"
+    if e.mainline:
+        cell += f" (v{e.mainline})"
+    if e.not_in:
+        cell += "; not in " + ", ".join(str(v) for v in e.not_in)
+    return cell + (f"; {e.note}" if e.note else "")
+
+
 def _eras_table() -> None:
     """Render sidkit.kernel.ERAS into an included reST file, so the docs show the data."""
     from sidkit.kernel import ERAS  # noqa: PLC0415 (importable only after sys.path is set)
@@ -57,12 +70,13 @@ def _eras_table() -> None:
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
-        "   :widths: 18 8 16 58",
+        "   :widths: 16 7 14 46 17",
         "",
         "   * - function",
         "     - from",
         "     - variant",
         "     - source and evidence",
+        "     - provenance",
     ]
     for e in ERAS:
         back = ""
@@ -73,6 +87,7 @@ def _eras_table() -> None:
             f"     - {e.since}",
             f"     - {e.variant}",
             f"     - ``{e.source}`` -- {e.evidence}.{back}",
+            f"     - {_provenance(e)}",
         ]
     (out / "eras_table.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

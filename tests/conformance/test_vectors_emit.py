@@ -418,7 +418,8 @@ def test_kernel_selection_follows_the_eras_table() -> None:
     assert kernels("udp_ehashfn", "6.18") == {"6.12.117", "6.1.192"}
     assert kernels("ipv6_addr_jhash", "6.1") == set()
     assert kernels("ipv6_addr_jhash", "6.1.43") == {"6.12.117", "6.1.192"}
-    assert kernels("next_pseudo_random32", "6.15") == set()
+    assert kernels("next_pseudo_random32", "6.19") == set()
+    assert kernels("next_pseudo_random32", "6.18") != set()
     assert kernels("jhash", "2.6.37") == set()
 
 

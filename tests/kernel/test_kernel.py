@@ -68,6 +68,8 @@ def test_default_profile_is_latest_and_modern() -> None:
         ("6.12", "hash_conntrack_raw", "siphash-tuple-key-mix"),
         ("6.4", "udp6_ehash_initval", "typo"),
         ("6.5", "udp6_ehash_initval", "fixed"),
+        ("6.18", "next_pseudo_random32", "lcg"),  # removed by 3c0c81de525d in v6.19
+        ("6.19", "next_pseudo_random32", "absent"),
     ],
 )
 def test_era_resolution(kernel: str, function: str, variant: str) -> None:
@@ -88,7 +90,7 @@ def test_era_changes_the_result() -> None:
 
 def test_absent_and_unmodelled_are_clear_errors() -> None:
     with pytest.raises(sidkit.UnknownKernelError, match="does not exist"):
-        profile("6.15").function("next_pseudo_random32")
+        profile("6.19").function("next_pseudo_random32")
     with pytest.raises(sidkit.UnknownKernelError, match="not modelled"):
         profile("5.10").function("flow_hash_from_keys")
     with pytest.raises(sidkit.UnknownKernelError, match="does not exist"):

@@ -138,7 +138,8 @@ def next_pseudo_random32(seed: int) -> int:
     """The kernel's ``next_pseudo_random32(seed)``: ``seed * 1664525 + 1013904223`` (mod 2**32).
 
     Kernel source: ``include/linux/random.h``, later ``include/linux/prandom.h`` (about
-    v5.9); removed in v6.15 by commit 93354d866ac4 ("prandom: remove next_pseudo_random32").
+    v5.9); removed by commit 3c0c81de525d ("prandom: remove next_pseudo_random32"), which went
+    to mainline with the random-6.19-rc1 pull (v6.19; unverified, see ``sidkit eras -v``).
     The 3.9-4.4 SO_REUSEPORT score loop re-seeds with it to pick among equally scored
     sockets (and kept it as a fallback after v4.5).
     """

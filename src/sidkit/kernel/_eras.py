@@ -5,13 +5,19 @@
 # model that needs "the jhash of 3.10" asks profile("3.10").function("jhash").
 # Each row cites the source file, the first release of the form, and how that release is
 # known (the commit, or the Debian source the harness compiled). Rows that no oracle has
-# checked say so in `evidence`.
+# checked say so in `evidence`. Each row also carries structured provenance: the commit
+# that introduced the form, its first mainline release, the stable releases that carry it
+# (`backports`) or were checked not to (`not_in`), and a `status` -- "verified" only when
+# the commit and its releases were read from primary sources (patch mails, pull requests,
+# stable review series and announcements, kernel source); "unverified" with a one-line
+# `note` saying what is missing, never a guess.
 """The eras table: which form of each kernel function holds from which release on."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -27,6 +33,23 @@ NOT_MODELLED = "not modelled"
 ABSENT = "absent"
 """Variant name of rows that mark a range in which the function does not exist."""
 
+Status = Literal["verified", "unverified", "baseline", "external"]
+"""How a row's provenance is known (:attr:`Era.status`)."""
+STATUSES: tuple[Status, ...] = ("verified", "unverified", "baseline", "external")
+"""Every value :attr:`Era.status` may take."""
+
+_COMMIT = re.compile(r"^[0-9a-f]{12,40}$")
+
+
+def _check_commit(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None and not _COMMIT.match(value):
+        raise ValueError(f"eras table: commit must be 12-40 lowercase hex digits, got {value!r}")
+
+
+def _check_status(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None and value not in STATUSES:
+        raise ValueError(f"eras table: status must be one of {STATUSES}, got {value!r}")
+
 
 @attrs.frozen
 class Era:
@@ -37,6 +60,21 @@ class Era:
     say, 6.1.43 compute what mainline computes from 6.5 on). ``impl`` is None for a range
     in which the function does not exist (variant :data:`~sidkit.kernel.ABSENT`) or that
     sidkit does not model (variant :data:`~sidkit.kernel.NOT_MODELLED`).
+
+    Provenance (keyword-only): ``commit`` introduced the form (12+ hex digits) and
+    ``mainline`` is the first mainline release containing it; ``not_in`` names stable
+    releases checked *not* to carry it. ``status`` says how far that is established:
+
+    - ``"verified"``: commit, mainline release and the backports listed were read from
+      primary sources (patch and pull-request mails, stable review series and release
+      announcements, kernel source); ``note`` names stable series left unchecked;
+    - ``"unverified"``: something could not be established; ``note`` says what, in one line;
+    - ``"baseline"``: the row opens the modelled range at 2.6.12, the first release in git
+      history, so there is no introducing commit (the next row's commit bounds it);
+    - ``"external"``: not kernel code (the NIC's Toeplitz hash).
+
+    ``status`` is None only for a row nobody has classified yet; the test suite refuses
+    that, and the table still loads.
     """
 
     function: str
@@ -46,16 +84,26 @@ class Era:
     source: str
     evidence: str
     backports: tuple[KernelVersion, ...] = ()
+    commit: str | None = attrs.field(default=None, kw_only=True, validator=_check_commit)
+    mainline: KernelVersion | None = attrs.field(default=None, kw_only=True)
+    status: Status | None = attrs.field(default=None, kw_only=True, validator=_check_status)
+    not_in: tuple[KernelVersion, ...] = attrs.field(default=(), kw_only=True)
+    note: str = attrs.field(default="", kw_only=True)
+
+    def backport_for(self, version: KernelVersion) -> KernelVersion | None:
+        """The backport release through which *version* has this form, or None when it has
+        it from mainline (or not at all)."""
+        if self.since <= version:
+            return None
+        for b in self.backports:
+            if (b.major, b.minor) == (version.major, version.minor) and b <= version:
+                return b
+        return None
 
     def applies_to(self, version: KernelVersion) -> bool:
         """True when *version* has this form: at or after *since*, or at or after a backport
         release in *version*'s own stable branch."""
-        if self.since <= version:
-            return True
-        return any(
-            (b.major, b.minor) == (version.major, version.minor) and b <= version
-            for b in self.backports
-        )
+        return self.since <= version or self.backport_for(version) is not None
 
 
 def _era(
@@ -66,8 +114,42 @@ def _era(
     source: str,
     evidence: str,
     backports: tuple[str, ...] = (),
+    *,
+    commit: str | None = None,
+    mainline: str | None = None,
+    status: Status | None = None,
+    not_in: tuple[str, ...] = (),
+    note: str = "",
 ) -> Era:
-    return Era(function, V(since), variant, impl, source, evidence, tuple(map(V, backports)))
+    return Era(
+        function,
+        V(since),
+        variant,
+        impl,
+        source,
+        evidence,
+        tuple(map(V, backports)),
+        commit=commit,
+        mainline=None if mainline is None else V(mainline),
+        status=status,
+        not_in=tuple(map(V, not_in)),
+        note=note,
+    )
+
+
+def _verified(commit: str, mainline: str, note: str = "") -> dict[str, Any]:
+    """Provenance keywords of a row whose commit and releases were read from primary sources."""
+    return {"commit": commit, "mainline": mainline, "status": "verified", "note": note}
+
+
+def _unverified(
+    note: str, commit: str | None = None, mainline: str | None = None
+) -> dict[str, Any]:
+    """Provenance keywords of a row whose commit or release could not be established."""
+    return {"commit": commit, "mainline": mainline, "status": "unverified", "note": note}
+
+
+_BASELINE: dict[str, Any] = {"status": "baseline"}
 
 
 _JH = "include/linux/jhash.h"
@@ -99,22 +181,56 @@ _RP_HIST = "read from the kernel history; no live kernel of this era is availabl
 _HIST = "read from the kernel history (patch text); no compiled oracle reaches this era"
 _NFCT = "net/netfilter/nf_conntrack_core.c"
 _I6 = (
-    "commit d11b0df7ddf1 ('tcp: Reduce chance of collisions in inet6_hashfn()'), v6.5; "
-    "stable backports from the 6.1.43, 5.15.124 and 5.10.190 review series (Aug 2023)"
+    "commit d11b0df7ddf1 ('tcp: Reduce chance of collisions in inet6_hashfn()', Stewart "
+    "Smith), v6.5 (Linux 6.5-rc4 shortlog); stable 6.4.8, 6.1.43, 5.15.124, 5.10.190, "
+    "5.4.253, 4.19.291 and 4.14.322 (their release announcements, Aug 2023)"
 )
+_I6_BACK = ("6.4.8", "6.1.43", "5.15.124", "5.10.190", "5.4.253", "4.19.291", "4.14.322")
 _U6 = (
-    "commit 51d03e2f2203 ('udp6: fix udp6_ehashfn() typo'), v6.5, Fixes: 1bbdceef1e53 "
-    "(v3.13); stable backports from the 6.1.40, 5.15.121, 5.10.188, 5.4.251 and 4.19.291 "
-    "review series (Jul-Aug 2023)"
+    "commit 51d03e2f2203 ('udp6: fix udp6_ehashfn() typo'), v6.5 (Networking for 6.5-rc2), "
+    "Fixes: 1bbdceef1e53; stable 6.4.5, 6.1.40, 5.15.121, 5.10.188, 5.4.251, 4.19.291 and "
+    "4.14.322 (announcements, the 5.4.251 review series, the 4.14.y push ending at 4.14.322)"
 )
+_U6_BACK = ("6.4.5", "6.1.40", "5.15.121", "5.10.188", "5.4.251", "4.19.291", "4.14.322")
+_1BBU = _unverified(
+    "1bbdceef1e53 is the Fixes: of 51d03e2f2203; its v3.13 comes from a RHEL-7 backport table only",
+    "1bbdceef1e53",
+    "3.13",
+)
+_REREAD = "commit and release as first recorded from the kernel history; not re-read from a "
+_L3U = _unverified(_REREAD + "patch, pull or tree in the corpora", "60d509c823cc", "2.6.38")
+_NWU = _unverified(_REREAD + "patch, pull or tree in the corpora", "2e7056c43321", "4.1")
+_SIPU = _unverified(
+    "v4.11 not re-read; 2c956a60778c also appears in an older stable branch's shortlog, "
+    "which this row does not place",
+    "2c956a60778c",
+    "4.11",
+)
+_E32 = "e32ea7e74727"  # 'soreuseport: fast reuseport UDP socket selection'
+_E32_NOTE = (
+    "v4.5 per the b261eda84ec1 patch text ('broken since 4.5/4.6 due to these commits'); "
+    "a feature, no stable backport expected"
+)
+_BA4U = _unverified(
+    "ba418fa357a7 ('soreuseport: UDP/IPv4 implementation', v3.9) is as recorded: neither "
+    "its subject nor its release was found in the corpora",
+    "ba418fa357a7",
+    "3.9",
+)
+_ACD_BACK = ("5.3.1", "5.2.17", "4.19.75")
+_ACD = (
+    "acdcecc61285 ('udp: correct reuseport selection with connected sockets', v5.4; stable "
+    "5.3.1, 5.2.17 and 4.19.75 per their review series and announcements; not in 4.14.146)"
+)
+_ACD_NOTE = "4.9.y and 4.4.y not checked; no 4.14.y copy found after 4.14.146 (not exhaustive)"
 
 ERAS: tuple[Era, ...] = (
     # --- jhash family ------------------------------------------------------------------
-    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, _FRR),
-    _era("jhash", "2.6.38", "lookup3", _jhash.jhash, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
-    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, _FRR),
-    _era("jhash2", "2.6.38", "lookup3", _jhash.jhash2, _JH, f"{_L3}; {_HARNESS}; {_LIVE}"),
-    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, _FRR),
+    _era("jhash", "2.6.12", "lookup2", _jhash.jhash_lookup2, _JH, _FRR, **_BASELINE),
+    _era("jhash", "2.6.38", "lookup3", _jhash.jhash, _JH, f"{_L3}; {_HARNESS}; {_LIVE}", **_L3U),
+    _era("jhash2", "2.6.12", "lookup2", _jhash.jhash2_lookup2, _JH, _FRR, **_BASELINE),
+    _era("jhash2", "2.6.38", "lookup3", _jhash.jhash2, _JH, f"{_L3}; {_HARNESS}; {_LIVE}", **_L3U),
+    _era("jhash_3words", "2.6.12", "lookup2", _jhash.jhash_3words_lookup2, _JH, _FRR, **_BASELINE),
     _era(
         "jhash_3words",
         "2.6.38",
@@ -122,14 +238,55 @@ ERAS: tuple[Era, ...] = (
         _jhash.jhash_3words_pre41,
         _JH,
         f"{_L3}; {_HIST}",
+        **_L3U,
     ),
-    _era("jhash_3words", "4.1", "lookup3-nwords", _jhash.jhash_3words, _JH, f"{_NW}; {_HARNESS}"),
-    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, _FRR),
-    _era("jhash_2words", "2.6.38", "lookup3-golden", _jhash.jhash_2words_pre41, _JH, _HIST),
-    _era("jhash_2words", "4.1", "lookup3-nwords", _jhash.jhash_2words, _JH, f"{_NW}; {_HARNESS}"),
-    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, _FRR),
-    _era("jhash_1word", "2.6.38", "lookup3-golden", _jhash.jhash_1word_pre41, _JH, _HIST),
-    _era("jhash_1word", "4.1", "lookup3-nwords", _jhash.jhash_1word, _JH, f"{_NW}; {_HARNESS}"),
+    _era(
+        "jhash_3words",
+        "4.1",
+        "lookup3-nwords",
+        _jhash.jhash_3words,
+        _JH,
+        f"{_NW}; {_HARNESS}",
+        **_NWU,
+    ),
+    _era("jhash_2words", "2.6.12", "lookup2", _jhash.jhash_2words_lookup2, _JH, _FRR, **_BASELINE),
+    _era(
+        "jhash_2words",
+        "2.6.38",
+        "lookup3-golden",
+        _jhash.jhash_2words_pre41,
+        _JH,
+        f"{_L3}; {_HIST}",
+        **_L3U,
+    ),
+    _era(
+        "jhash_2words",
+        "4.1",
+        "lookup3-nwords",
+        _jhash.jhash_2words,
+        _JH,
+        f"{_NW}; {_HARNESS}",
+        **_NWU,
+    ),
+    _era("jhash_1word", "2.6.12", "lookup2", _jhash.jhash_1word_lookup2, _JH, _FRR, **_BASELINE),
+    _era(
+        "jhash_1word",
+        "2.6.38",
+        "lookup3-golden",
+        _jhash.jhash_1word_pre41,
+        _JH,
+        f"{_L3}; {_HIST}",
+        **_L3U,
+    ),
+    _era(
+        "jhash_1word",
+        "4.1",
+        "lookup3-nwords",
+        _jhash.jhash_1word,
+        _JH,
+        f"{_NW}; {_HARNESS}",
+        **_NWU,
+    ),
     # --- multiplicative hashes -----------------------------------------------------------
     _era(
         "hash_32",
@@ -138,6 +295,7 @@ ERAS: tuple[Era, ...] = (
         _golden.hash_32_legacy,
         "include/linux/hash.h",
         "GOLDEN_RATIO_PRIME_32 = 0x9e370001; " + _HIST,
+        **_BASELINE,
     ),
     _era(
         "hash_32",
@@ -146,6 +304,7 @@ ERAS: tuple[Era, ...] = (
         _golden.hash_32,
         "include/linux/hash.h",
         "George Spelvin's hash.h rework (ef703f49a6c5), v4.7; " + _HARNESS,
+        **_unverified(_REREAD + "patch, pull or tree in the corpora", "ef703f49a6c5", "4.7"),
     ),
     _era(
         "hash_64",
@@ -154,6 +313,7 @@ ERAS: tuple[Era, ...] = (
         _golden.hash_64_legacy,
         "include/linux/hash.h",
         _HIST,
+        **_unverified("the release that first had a hash_64() of this form was not established"),
     ),
     _era(
         "hash_64",
@@ -163,6 +323,7 @@ ERAS: tuple[Era, ...] = (
         "include/linux/hash.h",
         "commit 689de1d6ca95 ('Minimal fix-up of bad hashing behavior of hash_64()'), v4.6; "
         + _HIST,
+        **_unverified(_REREAD + "patch, pull or tree in the corpora", "689de1d6ca95", "4.6"),
     ),
     _era(
         "hash_64",
@@ -171,6 +332,7 @@ ERAS: tuple[Era, ...] = (
         _golden.hash_64,
         "include/linux/hash.h",
         "v4.7 rework: hash_64_generic returns u32; " + _HARNESS,
+        **_unverified("the commit of the u32 return within the v4.7 hash.h rework is not named"),
     ),
     _era(
         "reciprocal_scale",
@@ -179,6 +341,7 @@ ERAS: tuple[Era, ...] = (
         _golden.reciprocal_scale,
         "include/linux/kernel.h, later include/linux/math.h",
         _HARNESS,
+        **_unverified("the commit that added reciprocal_scale() (v3.18 as recorded) is not named"),
     ),
     _era(
         "next_pseudo_random32",
@@ -187,14 +350,25 @@ ERAS: tuple[Era, ...] = (
         _golden.next_pseudo_random32,
         "include/linux/random.h, later include/linux/prandom.h",
         _HARNESS,
+        **_unverified(
+            "present in the 6.1.192 and 6.12.117 sources; its first release was not established"
+        ),
     ),
     _era(
         "next_pseudo_random32",
-        "6.15",
+        "6.19",
         ABSENT,
         None,
         "include/linux/prandom.h",
-        "removed by commit 93354d866ac4 ('prandom: remove next_pseudo_random32'), v6.15",
+        "removed by commit 3c0c81de525d ('prandom: remove next_pseudo_random32', Markus Theil) "
+        "in the random-6.19-rc1 pull, v6.19; the earlier ids 93354d866ac4 (6.15 cycle) and "
+        "602c988b7827 (6.16 cycle) sat in random/master for linux-next and were superseded",
+        **_unverified(
+            "v6.19 read from linux-next and linus-next merge logs only; no v6.15-v6.18 tree "
+            "was read (6.12.117 still has the function)",
+            "3c0c81de525d",
+            "6.19",
+        ),
     ),
     # --- siphash -------------------------------------------------------------------------
     _era(
@@ -204,6 +378,7 @@ ERAS: tuple[Era, ...] = (
         _siphash.siphash,
         "lib/siphash.c",
         "lib/siphash.c added in v4.11; " + _HARNESS + "; SipHash reference vectors",
+        **_SIPU,
     ),
     _era(
         "hsiphash",
@@ -212,9 +387,18 @@ ERAS: tuple[Era, ...] = (
         _siphash.hsiphash,
         "lib/siphash.c",
         "v4.11; " + _HARNESS,
+        **_SIPU,
     ),
     *(
-        _era(n, "4.11", "siphash-2-4", getattr(_siphash, n), "include/linux/siphash.h", _HARNESS)
+        _era(
+            n,
+            "4.11",
+            "siphash-2-4",
+            getattr(_siphash, n),
+            "include/linux/siphash.h",
+            _HARNESS,
+            **_SIPU,
+        )
         for n in (
             "siphash_1u64",
             "siphash_2u64",
@@ -232,6 +416,7 @@ ERAS: tuple[Era, ...] = (
         _inet.udp_ehashfn_pre41,
         "include/net/inet_sock.h (inet_ehashfn, v3.9-v3.12), net/ipv4/udp.c (v3.13-v4.0)",
         f"{_NW}: until then jhash_3words started from JHASH_INITVAL + initval; {_HIST}",
+        **_BA4U,
     ),
     _era(
         "udp_ehashfn",
@@ -241,6 +426,7 @@ ERAS: tuple[Era, ...] = (
         "net/ipv4/udp.c",
         "before v3.13 UDP reuseport used inet_ehashfn (same expression, inet_ehash_secret); "
         "per-protocol udp_ehash_secret from v3.13 (65cd8033ff37); unchanged to 6.18; " + _HARNESS,
+        **_NWU,
     ),
     _era(
         "inet_ehashfn",
@@ -249,6 +435,9 @@ ERAS: tuple[Era, ...] = (
         _inet.inet_ehashfn_pre615,
         "net/ipv4/inet_hashtables.c (include/net/inet_sock.h before v3.13)",
         _HARNESS,
+        **_unverified(
+            "the oldest modelled form; the release inet_ehashfn() first had it is unknown"
+        ),
     ),
     _era(
         "inet_ehashfn",
@@ -257,7 +446,10 @@ ERAS: tuple[Era, ...] = (
         _inet.inet_ehashfn,
         "net/ipv4/inet_hashtables.c",
         "commit 9544d60a2605 ('inet: change lport contribution to inet_ehashfn() and "
-        "inet6_ehashfn()'), v6.15; " + _HIST,
+        "inet6_ehashfn()'), v6.15 ('[GIT PULL] Networking for v6.15'); " + _HIST,
+        **_verified(
+            "9544d60a2605", "6.15", "a net-next change; no stable copy found ('Upstream commit')"
+        ),
     ),
     _era(
         "inet6_ehashfn",
@@ -266,6 +458,9 @@ ERAS: tuple[Era, ...] = (
         _inet.inet6_ehashfn_pre615,
         "net/ipv6/inet6_hashtables.c",
         _HARNESS,
+        **_unverified(
+            "v3.13 (the per-file split of the ehash functions) is as recorded, not re-read"
+        ),
     ),
     _era(
         "inet6_ehashfn",
@@ -274,15 +469,27 @@ ERAS: tuple[Era, ...] = (
         _inet.inet6_ehashfn,
         "net/ipv6/inet6_hashtables.c",
         "commit 9544d60a2605, v6.15; " + _HIST,
+        **_verified(
+            "9544d60a2605", "6.15", "a net-next change; no stable copy found ('Upstream commit')"
+        ),
     ),
-    _era("udp6_ehashfn", "3.13", "jhash_3words", _inet.udp6_ehashfn, "net/ipv6/udp.c", _HARNESS),
+    _era(
+        "udp6_ehashfn",
+        "3.13",
+        "jhash_3words",
+        _inet.udp6_ehashfn,
+        "net/ipv6/udp.c",
+        _HARNESS,
+        **_1BBU,
+    ),
     _era(
         "udp6_ehash_initval",
         "3.13",
         "typo",
         _inet.udp6_ehash_initval_typo,
         "net/ipv6/udp.c",
-        "the bug named by 51d03e2f2203; " + _HIST,
+        "the bug named by 51d03e2f2203 (Fixes: 1bbdceef1e53); " + _HIST,
+        **_1BBU,
     ),
     _era(
         "udp6_ehash_initval",
@@ -291,7 +498,8 @@ ERAS: tuple[Era, ...] = (
         _inet.udp6_ehash_initval,
         "net/ipv6/udp.c",
         _U6,
-        backports=("6.1.40", "5.15.121", "5.10.188", "5.4.251", "4.19.291"),
+        _U6_BACK,
+        **_verified("51d03e2f2203", "6.5", "6.3.y not checked"),
     ),
     _era(
         "ipv6_addr_jhash",
@@ -300,6 +508,9 @@ ERAS: tuple[Era, ...] = (
         _inet.ipv6_addr_jhash_xorfold,
         "include/net/ipv6.h",
         _HIST,
+        **_unverified(
+            "the release that introduced __ipv6_addr_jhash() (v3.13 as recorded) is unknown"
+        ),
     ),
     _era(
         "ipv6_addr_jhash",
@@ -308,7 +519,8 @@ ERAS: tuple[Era, ...] = (
         _inet.ipv6_addr_jhash,
         "include/net/ipv6.h",
         _I6 + "; " + _HARNESS,
-        backports=("6.1.43", "5.15.124", "5.10.190"),
+        _I6_BACK,
+        **_verified("d11b0df7ddf1", "6.5", "every stable series of Aug 2023 carries it"),
     ),
     _era(
         "ipv4_portaddr_hash",
@@ -317,6 +529,9 @@ ERAS: tuple[Era, ...] = (
         _inet.ipv4_portaddr_hash,
         "include/net/ip.h",
         _HARNESS,
+        **_unverified(
+            "the commit that added the port-address hash (v2.6.35 as recorded) is not named"
+        ),
     ),
     _era(
         "ipv6_portaddr_hash",
@@ -325,6 +540,9 @@ ERAS: tuple[Era, ...] = (
         _inet.ipv6_portaddr_hash,
         "include/net/ipv6.h",
         _HARNESS,
+        **_unverified(
+            "the commit that added the port-address hash (v2.6.35 as recorded) is not named"
+        ),
     ),
     # --- nf_conntrack ----------------------------------------------------------------------
     _era(
@@ -334,6 +552,7 @@ ERAS: tuple[Era, ...] = (
         _nfct.hash_conntrack_raw_jhash2_zone,
         _NFCT,
         "conntrack zones (2.6.34); " + _HIST,
+        **_unverified("the commit that added conntrack zones (v2.6.34 as recorded) is not named"),
     ),
     _era(
         "hash_conntrack_raw",
@@ -342,6 +561,7 @@ ERAS: tuple[Era, ...] = (
         _nfct.hash_conntrack_raw_jhash2,
         _NFCT,
         "zone left the seed with deedb59039f1 ('add direction support for zones'); " + _HIST,
+        **_unverified(_REREAD + "patch, pull or tree in the corpora", "deedb59039f1", "4.3"),
     ),
     _era(
         "hash_conntrack_raw",
@@ -351,6 +571,7 @@ ERAS: tuple[Era, ...] = (
         _NFCT,
         "commit 1b8c8a9f648c ('netfilter: conntrack: make netns address part of hash'), v4.7; "
         + _HIST,
+        **_unverified(_REREAD + "patch, pull or tree in the corpora", "1b8c8a9f648c", "4.7"),
     ),
     _era(
         "hash_conntrack_raw",
@@ -360,6 +581,11 @@ ERAS: tuple[Era, ...] = (
         _NFCT,
         "dd6d2910c5e0 ('switch to siphash') + b16ac3c4c886 ('include zone id in tuple "
         "hash again'), v5.15; " + _HARNESS + " (6.1.192)",
+        **_unverified(
+            "dd6d2910c5e0 is seen in stable-rc push logs, but no pull request pins v5.15",
+            "dd6d2910c5e0",
+            "5.15",
+        ),
     ),
     _era(
         "hash_conntrack_raw",
@@ -367,7 +593,12 @@ ERAS: tuple[Era, ...] = (
         "siphash_4u64",
         _nfct.hash_conntrack_raw_siphash_4u64,
         _NFCT,
-        "d2c806abcf0b ('use siphash_4u64'), v6.2; " + _HIST,
+        "d2c806abcf0b ('use siphash_4u64'), v6.2, applied to net-next (patchwork bot mail); "
+        "Debian's 6.1.192 does not carry it (the harness computes the 5.15 form); " + _HIST,
+        not_in=("6.1.192",),
+        **_unverified(
+            "net-next of the 6.2 cycle, but no pull request pins v6.2", "d2c806abcf0b", "6.2"
+        ),
     ),
     _era(
         "hash_conntrack_raw",
@@ -376,7 +607,13 @@ ERAS: tuple[Era, ...] = (
         _nfct.hash_conntrack_raw,
         _NFCT,
         "eaf9e7192ec9 ('don't fold port numbers into addresses before hashing'), v6.5 "
-        "(stable 6.4.y only); " + _HARNESS + " (6.12.117)",
+        "(Networking for 6.5-rc2); stable 6.4.5 (its -rc1 review series, stable commit "
+        "027685f7e490); not in 6.1.192; " + _HARNESS + " (6.12.117)",
+        ("6.4.5",),
+        not_in=("6.1.192",),
+        **_verified(
+            "eaf9e7192ec9", "6.5", "no copy in other series found (5.15.y and older not checked)"
+        ),
     ),
     # --- flow dissector --------------------------------------------------------------------
     _era(
@@ -386,6 +623,7 @@ ERAS: tuple[Era, ...] = (
         None,
         "net/core/flow_dissector.c",
         "jhash forms before v5.4 and the older consistentify (5.4-5.19) are not modelled",
+        **_BASELINE,
     ),
     _era(
         "flow_hash_from_keys",
@@ -394,7 +632,13 @@ ERAS: tuple[Era, ...] = (
         _flow.flow_hash_from_keys,
         "net/core/flow_dissector.c",
         "siphash since 55667441c84f (v5.4); symmetric port/address sort of 64ae13ed4784 "
-        "('net: core: fix flow symmetric hash', v6.0); " + _HARNESS,
+        "('net: core: fix flow symmetric hash', net/master after v6.0-rc4, so v6.0); " + _HARNESS,
+        **_unverified(
+            "64ae13ed4784 also went to 5.15.71 and 5.10.146 (their review series) and maybe "
+            "older; whether those then compute this form is unchecked, so they stay not modelled",
+            "64ae13ed4784",
+            "6.0",
+        ),
     ),
     # --- NIC RSS (no kernel era) -----------------------------------------------------------
     _era(
@@ -404,6 +648,7 @@ ERAS: tuple[Era, ...] = (
         _toeplitz.toeplitz,
         "(NIC hardware; Microsoft RSS)",
         "Microsoft RSS verification suite; tools/testing/selftests/net/toeplitz.c",
+        status="external",
     ),
     # --- SO_REUSEPORT selection ---------------------------------------------------------------
     _era(
@@ -413,18 +658,31 @@ ERAS: tuple[Era, ...] = (
         None,
         "net/ipv4/udp.c",
         "SO_REUSEPORT arrived in v3.9 (c617f398edd4 TCP, ba418fa357a7 UDPv4)",
+        **_BASELINE,
     ),
-    _era("reuseport_select", "3.9", "score-loop", _reuseport.score_loop, _UDPC, _RP_HIST),
-    _era("reuseport_select", "4.5", "group-hash", _reuseport.by_hash, _SRP, _RP_SAME),
+    _era("reuseport_select", "3.9", "score-loop", _reuseport.score_loop, _UDPC, _RP_HIST, **_BA4U),
     _era(
         "reuseport_select",
-        "5.8",
+        "4.5",
+        "group-hash",
+        _reuseport.by_hash,
+        _SRP,
+        f"{_E32} ('soreuseport: fast reuseport UDP socket selection'), v4.5; " + _RP_SAME,
+        **_verified(_E32, "4.5", _E32_NOTE),
+    ),
+    _era(
+        "reuseport_select",
+        "5.4",
         "group-hash-skip-connected",
         _reuseport.by_hash_skip_connected,
         _SRP,
-        "efc6b6f6c311 ('udp: Improve load balancing for SO_REUSEPORT.'), v5.8 and 5.4.55; "
-        + _RP_SAME,
-        ("5.4.55",),
+        _ACD + ": reuseport_select_sock() walks past TCP_ESTABLISHED members from the hashed "
+        "index; the lookup-side change efc6b6f6c311 ('udp: Improve load balancing for "
+        "SO_REUSEPORT.', v5.8; stable 5.4.55, 4.19.136), which keeps the group's pick in "
+        "udp[46]_lib_lookup2() when the group has connections, is a separate row; " + _RP_SAME,
+        _ACD_BACK,
+        not_in=("4.14.146",),
+        **_verified("acdcecc61285", "5.4", _ACD_NOTE),
     ),
     _era(
         "reuseport_select",
@@ -432,10 +690,18 @@ ERAS: tuple[Era, ...] = (
         "group-hash-incoming-cpu",
         _reuseport.by_hash_incoming_cpu,
         _SRP,
-        "b261eda84ec1 ('soreuseport: Fix socket selection for SO_INCOMING_CPU.'), v6.2, also "
-        "in the 6.0/6.1 stable branches (first stable release not pinned here); " + _RP_LIVE,
+        "b261eda84ec1 ('soreuseport: Fix socket selection for SO_INCOMING_CPU.'), v6.2 "
+        "(Networking for 6.2); stable 6.0.16, 6.1.2 and 5.15.86 (their -rc1 review series and "
+        "stable-rc pushes; Debian's 6.1.192 source has it); " + _RP_LIVE,
+        ("6.0.16", "6.1.2", "5.15.86"),
+        **_verified(
+            "b261eda84ec1",
+            "6.2",
+            "final 6.0.16/6.1.2/5.15.86 announcements not read; 5.10.y and older not found "
+            "(reuseport_select_sock_by_hash() arrived in v5.14)",
+        ),
     ),
-    _era("reuseport_udp4_sport", "3.9", "htons", _reuseport.sport_htons, _UDPC, _RP_HIST),
+    _era("reuseport_udp4_sport", "3.9", "htons", _reuseport.sport_htons, _UDPC, _RP_HIST, **_BA4U),
     _era(
         "reuseport_udp4_sport",
         "3.13",
@@ -444,6 +710,12 @@ ERAS: tuple[Era, ...] = (
         _UDPC,
         "65cd8033ff37 ('ipv4: split inet_ehashfn to hash functions per compilation unit'), "
         "v3.13; " + _RP_LIVE,
+        **_unverified(
+            "v3.13 from a RHEL-7 backport table only; that this commit dropped the htons() "
+            "was not read from its diff",
+            "65cd8033ff37",
+            "3.13",
+        ),
     ),
     _era(
         "reuseport_udp_connect",
@@ -453,6 +725,7 @@ ERAS: tuple[Era, ...] = (
         _UDPC,
         "a connected socket scores -1 for every other peer, so it leaves the chain walk; "
         + _RP_HIST,
+        **_BA4U,
     ),
     _era(
         "reuseport_udp_connect",
@@ -462,6 +735,7 @@ ERAS: tuple[Era, ...] = (
         _UDPC,
         "v4.5-v5.3 return the group's pick for the first chain socket with the best score, "
         "so the outcome depends on hash-chain order (fixed by acdcecc61285, v5.4)",
+        **_verified(_E32, "4.5", _E32_NOTE),
     ),
     _era(
         "reuseport_udp_connect",
@@ -469,8 +743,14 @@ ERAS: tuple[Era, ...] = (
         "stays-in-group",
         _reuseport.connect_stays,
         _UDPC,
-        "acdcecc61285 ('udp: correct reuseport selection with connected sockets'), v5.4: "
-        "has_conns; the connected member still receives its own peer's datagrams; " + _RP_HIST,
+        _ACD + ": has_conns; the connected member still receives its own peer's datagrams. "
+        "This holds only for members bound to a specific address: on every kernel since "
+        "about v4.5 a wildcard-bound member that connect()s gets a local address, is rehashed "
+        "(udp_lib_rehash() -> reuseport_detach_sock()) and leaves the group (the UDP port "
+        "lookup rows model that case); " + _RP_HIST,
+        _ACD_BACK,
+        not_in=("4.14.146",),
+        **_verified("acdcecc61285", "5.4", _ACD_NOTE),
     ),
     _era(
         "reuseport_udp_connect",
@@ -478,7 +758,15 @@ ERAS: tuple[Era, ...] = (
         "leaves-group",
         _reuseport.connect_leaves,
         "net/ipv4/udp.c udp_lib_hash4(), net/ipv6/udp.c",
-        "78c91ae2c6de / 1b29a730ef8b (UDP 4-tuple hash), v6.13; " + _RP_LIVE,
+        "78c91ae2c6de / 1b29a730ef8b ('ipv4/ipv6 udp: Add 4-tuple hash for connected "
+        "socket'), in net-next before the Networking for v6.13 pull, so v6.13; Debian's "
+        "6.12.117 has no hash4; " + _RP_LIVE,
+        not_in=("6.12.117",),
+        **_verified(
+            "78c91ae2c6de",
+            "6.13",
+            "a feature; no kernel.org stable copy found (a deepin 6.6 vendor backport exists)",
+        ),
     ),
     _era(
         "reuseport_cbpf",
@@ -487,8 +775,21 @@ ERAS: tuple[Era, ...] = (
         None,
         _SRP,
         "SO_ATTACH_REUSEPORT_CBPF arrived in v4.5 (538950a1b752)",
+        **_BASELINE,
     ),
-    _era("reuseport_cbpf", "4.5", "index", cbpf.run, _SRP, "538950a1b752; " + _RP_LIVE),
+    _era(
+        "reuseport_cbpf",
+        "4.5",
+        "index",
+        cbpf.run,
+        _SRP,
+        "538950a1b752 ('soreuseport: setsockopt SO_ATTACH_REUSEPORT_[CE]BPF'), v4.5; " + _RP_LIVE,
+        **_verified(
+            "538950a1b752",
+            "4.5",
+            "v4.5 from kernelnewbies' Linux_4.5 and feature tables; a feature, no stable copy",
+        ),
+    ),
     _era(
         "reuseport_sk_reuseport",
         "2.6.12",
@@ -496,6 +797,7 @@ ERAS: tuple[Era, ...] = (
         None,
         _SRP,
         "BPF_PROG_TYPE_SK_REUSEPORT arrived in v4.19 (2dbb9b9e6df6)",
+        **_BASELINE,
     ),
     _era(
         "reuseport_sk_reuseport",
@@ -504,6 +806,9 @@ ERAS: tuple[Era, ...] = (
         ebpf.run_sk_reuseport,
         _SRP,
         "2dbb9b9e6df6 ('bpf: Introduce BPF_PROG_TYPE_SK_REUSEPORT'), v4.19; " + _RP_LIVE,
+        **_verified(
+            "2dbb9b9e6df6", "4.19", "v4.19 from feature tables and docs; a feature, no stable copy"
+        ),
     ),
     _era(
         "reuseport_migration",
@@ -511,7 +816,8 @@ ERAS: tuple[Era, ...] = (
         ABSENT,
         None,
         _SRP,
-        "closed-socket section and request migration arrived in v5.14 (1cd62c21572c...)",
+        "closed-socket section and request migration arrived in v5.14 (5c040eaf5d17...)",
+        **_BASELINE,
     ),
     _era(
         "reuseport_migration",
@@ -519,8 +825,12 @@ ERAS: tuple[Era, ...] = (
         "closed-section",
         _reuseport.swap_remove,
         _SRP,
-        "Kuniyuki Iwashima's 'Socket migration for SO_REUSEPORT' series (1cd62c21572c "
-        "'tcp: Add num_closed_socks to struct sock_reuseport'), v5.14; " + _RP_HIST,
+        "Kuniyuki Iwashima's 'Socket migration for SO_REUSEPORT' series: 5c040eaf5d17 "
+        "('tcp: Add num_closed_socks to struct sock_reuseport.'), 333bb73f620e ('Keep "
+        "TCP_CLOSE sockets in the reuseport group.'), 1cd62c21572c ('tcp: Add "
+        "reuseport_migrate_sock() to select a new listener.'); in the Networking for v5.14 "
+        "pull, so v5.14; " + _RP_HIST,
+        **_verified("5c040eaf5d17", "5.14", "a feature, no stable copy expected"),
     ),
 )
 

@@ -50,7 +50,7 @@ def score_loop(chain: Sequence[M], hash: int, cpu: int = -1) -> M | None:
 
 
 def by_hash(socks: Sequence[M], hash: int, cpu: int = -1) -> M | None:
-    """v4.5-v5.7 ``reuseport_select_sock()``: ``socks[reciprocal_scale(hash, num_socks)]``.
+    """v4.5-v5.3 ``reuseport_select_sock()``: ``socks[reciprocal_scale(hash, num_socks)]``.
 
     Kernel source: ``net/core/sock_reuseport.c``, commits ef456144da8e / e32ea7e74727
     ('soreuseport: fast reuseport UDP socket selection', v4.5). Connected members are picked
@@ -61,12 +61,14 @@ def by_hash(socks: Sequence[M], hash: int, cpu: int = -1) -> M | None:
 
 
 def by_hash_skip_connected(socks: Sequence[M], hash: int, cpu: int = -1) -> M | None:
-    """v5.8-v6.1 ``reuseport_select_sock_by_hash()``: start at ``reciprocal_scale(hash, n)``
-    and walk forward (wrapping) past connected (TCP_ESTABLISHED) members.
+    """v5.4-v6.1 ``reuseport_select_sock()`` (its hash part is ``reuseport_select_sock_by_hash()``
+    from v5.14): start at ``reciprocal_scale(hash, n)`` and walk forward (wrapping) past
+    connected (TCP_ESTABLISHED) members.
 
-    Kernel source: ``net/core/sock_reuseport.c``, commit efc6b6f6c311 ('udp: Improve load
-    balancing for SO_REUSEPORT.', v5.8, backported to 5.4.55). None when every member is
-    connected.
+    Kernel source: ``net/core/sock_reuseport.c``, commit acdcecc61285 ('udp: correct
+    reuseport selection with connected sockets', v5.4; stable 5.3.1, 5.2.17, 4.19.75). None
+    when every member is connected. (efc6b6f6c311, v5.8, changed only the UDP lookup around
+    this choice: it keeps the group's pick when the group has connections.)
     """
     del cpu
     n = len(socks)
@@ -87,8 +89,7 @@ def by_hash_incoming_cpu(socks: Sequence[M], hash: int, cpu: int = -1) -> M | No
     whose ``sk_incoming_cpu`` is the receiving *cpu*, else the first unconnected one.
 
     Kernel source: ``net/core/sock_reuseport.c``, commit b261eda84ec1 ('soreuseport: Fix
-    socket selection for SO_INCOMING_CPU.', v6.2; also taken into the 6.0 and 6.1 stable
-    branches).
+    socket selection for SO_INCOMING_CPU.', v6.2; stable 6.0.16, 6.1.2 and 5.15.86).
     """
     n = len(socks)
     if not n:
@@ -132,7 +133,11 @@ def swap_remove(socks: list[M], member: M) -> None:
 def connect_stays(socks: list[M], member: M) -> None:
     """v5.4-v6.12: a connected UDP member stays in ``socks[]`` (``reuse->has_conns`` is set,
     commit acdcecc61285 'udp: correct reuseport selection with connected sockets'); what the
-    selection then does with it is the selection era's business."""
+    selection then does with it is the selection era's business.
+
+    Only for a member bound to a specific address: since about v4.5 a wildcard-bound member
+    that connects is given a local address, rehashed (``udp_lib_rehash()`` ->
+    ``reuseport_detach_sock()``) and leaves the group."""
     del socks, member
 
 

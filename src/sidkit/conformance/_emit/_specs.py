@@ -397,7 +397,7 @@ NOT_EMITTABLE: Mapping[str, str] = {
     "hash_conntrack_raw": "it is static in net/netfilter/nf_conntrack_core.c and keyed by the "
     "boot-time random nf_conntrack_hash_rnd, so no test outside that file can pass it the "
     "vectors' secret",
-    "next_pseudo_random32": "it was removed in v6.15 (include/linux/prandom.h)",
+    "next_pseudo_random32": "it was removed in v6.19 (include/linux/prandom.h)",
     "toeplitz": "it is not a kernel function (the NIC computes RSS; the oracle is the userspace "
     "selftest tools/testing/selftests/net/toeplitz.c)",
 }
