@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Literal
 
-from sidkit import SidkitError, hashing
+from sidkit import SidkitError, UnknownKernelError, hashing
 from sidkit.cli import _flows, _vectors
 from sidkit.hashing._inet import Address
-from sidkit.kernel import ERAS, KernelProfile, profile
+from sidkit.kernel import ERAS, Era, KernelProfile, profile
 
 __all__ = ["main"]
 
@@ -146,14 +146,52 @@ def _cmd_sid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _era_provenance(e: Era) -> str:
+    """One line: status, commit, mainline, backports and the note of an eras-table row."""
+    parts: list[str] = [e.status or "unclassified"]
+    if e.commit:
+        parts.append(f"commit {e.commit}")
+    if e.mainline:
+        parts.append(f"mainline {e.mainline}")
+    if e.backports:
+        parts.append("stable " + ", ".join(map(str, e.backports)))
+    if e.not_in:
+        parts.append("not in " + ", ".join(map(str, e.not_in)))
+    return "; ".join(parts) + (f" -- {e.note}" if e.note else "")
+
+
 def _cmd_eras(args: argparse.Namespace) -> int:
     rows = [e for e in ERAS if args.function in (None, e.function)]
     if not rows:
         raise SidkitError(f"no function {args.function!r} in the eras table", code="unknown")
+    if args.release is not None:
+        return _eras_release(args.release, rows, verbose=args.verbose)
     for e in rows:
         print(f"{e.function:22} {e.since!s:>8}+  {e.variant:28} {e.source}")
         if args.verbose:
             print(f"{'':33}{e.evidence}")
+            print(f"{'':33}{_era_provenance(e)}")
+    return 0
+
+
+def _eras_release(release: str, rows: list[Era], *, verbose: bool) -> int:
+    """``sidkit eras --release V``: the row in force in V for each function of *rows*."""
+    prof = profile(release)  # a bad release string is an UnknownKernelError: one line, exit 2
+    functions = list(dict.fromkeys(e.function for e in rows))
+    print(f"Linux {prof.version}: the form of each function (a stable backport counts)")
+    for fn in functions:
+        try:
+            e = prof.era(fn)
+        except UnknownKernelError:
+            first = next(r.since for r in rows if r.function == fn)
+            print(f"{fn:22} {'-':28} (none before {first})")
+            continue
+        via = e.backport_for(prof.version)
+        since = f"{e.since}+" if via is None else f"{via}+ (backport of {e.since})"
+        print(f"{fn:22} {e.variant:28} {since:27} {e.commit or '-':12}  {e.status or '-'}")
+        if verbose:
+            print(f"{'':23}{e.evidence}")
+            print(f"{'':23}{_era_provenance(e)}")
     return 0
 
 
@@ -350,10 +388,25 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eras",
         help="which algorithm each kernel function used, by release",
-        epilog="example: sidkit eras hash_conntrack_raw -v",
+        description="Print the eras table: for each kernel function, the release from which "
+        "each form holds. With --release, print instead the one row in force in that exact "
+        "release -- stable backports count, so 6.1.192 shows forms that mainline got in 6.2 "
+        "or 6.5 -- with the commit that introduced it and how that is known (verified, "
+        "unverified, baseline for the oldest modelled form, external for non-kernel code).",
+        epilog="examples: sidkit eras hash_conntrack_raw -v;  sidkit eras --release 6.1.192;  "
+        "sidkit eras reuseport_select --release 4.19.75 -v (the 5.4 skip-connected form, "
+        "backported to 4.19.75).",
     )
-    e.add_argument("function", nargs="?", default=None)
-    e.add_argument("-v", "--verbose", action="store_true", help="show the evidence for each row")
+    e.add_argument("function", nargs="?", default=None, help="only this function's rows")
+    e.add_argument(
+        "-v", "--verbose", action="store_true", help="show the evidence and provenance of each row"
+    )
+    e.add_argument(
+        "--release",
+        metavar="VERSION",
+        default=None,
+        help="show the row in force in this release (e.g. 6.1.192, 5.15.86, uname -r output)",
+    )
     e.set_defaults(run=_cmd_eras)
 
     _vectors.register(sub)
