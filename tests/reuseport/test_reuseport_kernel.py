@@ -352,15 +352,10 @@ def test_incoming_cpu_preference(release: str) -> None:
 
 
 @pytest.mark.oracle
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: Group.select() without cpu= and Group.migrate_target() select with cpu -1, "
-    "which by_hash_incoming_cpu() matches against members whose SO_INCOMING_CPU is unset; the "
-    "kernel's raw_smp_processor_id() is never -1",
-)
 def test_selection_without_a_cpu_prefers_unset_members() -> None:
     """Member 0 set SO_INCOMING_CPU 0: the walk from member 0 returns member 0 on every CPU
-    (a match on CPU 0, the first valid member elsewhere); the model without a CPU returns 1."""
+    (a match on CPU 0, the first valid member elsewhere), and so does the model asked without
+    a CPU (regression: it used to match -1 against the unset member 1)."""
     release = "6.12.117"
     cpus = range(4)
     setup = ["proto tcp", "migrate_req 1", "join 0", "join 1", "cpu 0 0"]

@@ -24,7 +24,9 @@ class MemberLike(Protocol):
 M = TypeVar("M", bound=MemberLike)
 
 
-def score_loop(chain: Sequence[M], hash: int, cpu: int = -1) -> M | None:
+def score_loop(
+    chain: Sequence[M], hash: int, cpu: int = -1, counted: int | None = None
+) -> M | None:
     """v3.9-v4.4 ``udp4_lib_lookup2()``: pick among equal-score sockets while walking the chain.
 
     Kernel source: ``net/ipv4/udp.c`` (and ``net/ipv6/udp.c``), commit ba418fa357a7
@@ -35,7 +37,7 @@ def score_loop(chain: Sequence[M], hash: int, cpu: int = -1) -> M | None:
     when ``((u64)hash * matches) >> 32 == 0``, after which ``hash`` steps through
     ``next_pseudo_random32``.
     """
-    del cpu  # SO_INCOMING_CPU did not exist for this selection
+    del cpu, counted  # SO_INCOMING_CPU did not exist for this selection
     result: M | None = None
     matches = 0
     for sk in chain:
@@ -49,18 +51,20 @@ def score_loop(chain: Sequence[M], hash: int, cpu: int = -1) -> M | None:
     return result
 
 
-def by_hash(socks: Sequence[M], hash: int, cpu: int = -1) -> M | None:
+def by_hash(socks: Sequence[M], hash: int, cpu: int = -1, counted: int | None = None) -> M | None:
     """v4.5-v5.3 ``reuseport_select_sock()``: ``socks[reciprocal_scale(hash, num_socks)]``.
 
     Kernel source: ``net/core/sock_reuseport.c``, commits ef456144da8e / e32ea7e74727
     ('soreuseport: fast reuseport UDP socket selection', v4.5). Connected members are picked
     like any other.
     """
-    del cpu
+    del cpu, counted
     return socks[reciprocal_scale(hash, len(socks))] if socks else None
 
 
-def by_hash_skip_connected(socks: Sequence[M], hash: int, cpu: int = -1) -> M | None:
+def by_hash_skip_connected(
+    socks: Sequence[M], hash: int, cpu: int = -1, counted: int | None = None
+) -> M | None:
     """v5.4-v6.1 ``reuseport_select_sock()`` (its hash part is ``reuseport_select_sock_by_hash()``
     from v5.14): start at ``reciprocal_scale(hash, n)`` and walk forward (wrapping) past
     connected (TCP_ESTABLISHED) members.
@@ -70,7 +74,7 @@ def by_hash_skip_connected(socks: Sequence[M], hash: int, cpu: int = -1) -> M | 
     when every member is connected. (efc6b6f6c311, v5.8, changed only the UDP lookup around
     this choice: it keeps the group's pick when the group has connections.)
     """
-    del cpu
+    del cpu, counted
     n = len(socks)
     if not n:
         return None
@@ -83,10 +87,17 @@ def by_hash_skip_connected(socks: Sequence[M], hash: int, cpu: int = -1) -> M | 
             return None
 
 
-def by_hash_incoming_cpu(socks: Sequence[M], hash: int, cpu: int = -1) -> M | None:
+def by_hash_incoming_cpu(
+    socks: Sequence[M], hash: int, cpu: int = -1, counted: int | None = None
+) -> M | None:
     """v6.2+ ``reuseport_select_sock_by_hash()``: as :func:`by_hash_skip_connected`, but when
     any member set SO_INCOMING_CPU, prefer the first unconnected member (in the same walk)
     whose ``sk_incoming_cpu`` is the receiving *cpu*, else the first unconnected one.
+
+    "Any member set it" is the group's counter ``reuse->incoming_cpu`` (*counted*), which
+    the kernel keeps on join, leave and setsockopt only -- a connected socket that receives
+    updates its own ``sk_incoming_cpu`` without it. Without *counted*, the members' values
+    are counted.
 
     Kernel source: ``net/core/sock_reuseport.c``, commit b261eda84ec1 ('soreuseport: Fix
     socket selection for SO_INCOMING_CPU.', v6.2; stable 6.0.16, 6.1.2 and 5.15.86).
@@ -94,14 +105,16 @@ def by_hash_incoming_cpu(socks: Sequence[M], hash: int, cpu: int = -1) -> M | No
     n = len(socks)
     if not n:
         return None
-    if not any(s.incoming_cpu >= 0 for s in socks):
+    if counted is None:
+        counted = sum(s.incoming_cpu >= 0 for s in socks)
+    if not counted:
         return by_hash_skip_connected(socks, hash)
     first: M | None = None
     i = start = reciprocal_scale(hash, n)
     while True:
         sk = socks[i]
         if not sk.connected:
-            if sk.incoming_cpu == cpu:
+            if cpu >= 0 and sk.incoming_cpu == cpu:  # no CPU (-1) is never a match
                 return sk
             if first is None:
                 first = sk

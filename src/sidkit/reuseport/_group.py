@@ -113,15 +113,34 @@ class Group:
         self.closed: list[Member] = []
         self.outside: list[Member] = []  # connected members that left the group (6.13+)
         self.has_conns = False
+        #: ``reuse->incoming_cpu`` (v6.2+): members counted as having SO_INCOMING_CPU set, kept
+        #: on join, leave and setsockopt as net/core/sock_reuseport.c keeps it (a u16).
+        self.cpu_members = 0
         self._program: Callable[[bytes, int], Member | _Drop | None] | None = None
 
     # --- replaying what the application does ------------------------------------------------
 
     def join(self, name: Hashable | None = None) -> Member:
-        """A socket binds to the group's address and port (appended: ``reuseport_add_sock``)."""
-        member = Member() if name is None else Member(name)
+        """A socket binds to the group's address and port (appended: ``reuseport_add_sock``).
+
+        *name* may be a :class:`Member` already known elsewhere (sidkit.reuseport.Port moves
+        its sockets between groups); a member whose SO_INCOMING_CPU is set is counted.
+        """
+        member = name if isinstance(name, Member) else Member() if name is None else Member(name)
         self.socks.append(member)
+        self._count_cpu(member, +1)
         return member
+
+    def _count_cpu(self, member: Member, step: int) -> None:
+        if member.incoming_cpu >= 0:
+            self.cpu_members = (self.cpu_members + step) & 0xFFFF
+
+    def leave(self, member: Member | Hashable) -> None:
+        """A member leaves without closing (``reuseport_detach_sock``: a rehash or, v6.13+,
+        a connect): swap-remove, and the group forgets it."""
+        m = self._member(member)
+        _reuseport.swap_remove(self.socks, m)
+        self._count_cpu(m, -1)
 
     def __getitem__(self, name: Hashable) -> Member:
         for m in (*self.socks, *self.outside, *self.closed):
@@ -141,7 +160,9 @@ class Group:
             return
         _reuseport.swap_remove(self.socks, m)
         if self.migrate and self.protocol == "tcp":
-            self.closed.append(m)
+            self.closed.append(m)  # still counted in cpu_members, as the kernel keeps it
+        else:
+            self._count_cpu(m, -1)
 
     def connect(self, member: Member | Hashable, peer: tuple[str, int]) -> None:
         """A UDP member calls ``connect(peer)``; what that does to the group is per era."""
@@ -157,10 +178,18 @@ class Group:
         era.impl(self.socks, m)
         if m in before and m not in self.socks:
             self.outside.append(m)
+            self._count_cpu(m, -1)
 
     def set_incoming_cpu(self, member: Member | Hashable, cpu: int) -> None:
-        """SO_INCOMING_CPU on a member (-1 clears it)."""
-        self._member(member).incoming_cpu = cpu
+        """SO_INCOMING_CPU on a member (-1 clears it); ``reuseport_update_incoming_cpu()``
+        counts the member in the group's ``cpu_members`` while it is set."""
+        m = self._member(member)
+        old, m.incoming_cpu = m.incoming_cpu, cpu
+        counted = m in self.socks or m in self.closed
+        if counted and old < 0 <= cpu:
+            self.cpu_members = (self.cpu_members + 1) & 0xFFFF
+        elif counted and cpu < 0 <= old:
+            self.cpu_members = (self.cpu_members - 1) & 0xFFFF
 
     def _member(self, member: Member | Hashable) -> Member:
         return member if isinstance(member, Member) else self[member]
@@ -225,6 +254,11 @@ class Group:
         """SO_DETACH_REUSEPORT_BPF: back to hash selection."""
         self._program = None
 
+    @property
+    def has_program(self) -> bool:
+        """Whether a cBPF or eBPF program is attached (``reuse->prog``)."""
+        return self._program is not None
+
     # --- the kernel's choice -----------------------------------------------------------------
 
     def select(
@@ -250,12 +284,12 @@ class Group:
             if self.seed_patch is not None:
                 sid_hash = self.seed_patch.hash(payload)
                 hash = hash if sid_hash is None else sid_hash
-            return self._select(chain, hash, cpu)
+            return self._select(chain, hash, cpu, self.cpu_members)
         if self._program is not None and payload is not None and self.socks:
             chosen = self._program(bytes(payload), hash)
             if chosen is not None:
                 return chosen
-        return self._select(self.socks, hash, cpu)
+        return self._select(self.socks, hash, cpu, self.cpu_members)
 
     def index(self, hash: int, payload: bytes | None = None, **kw: Any) -> int | None:
         """:meth:`select` as a position in ``socks`` (None for no member or a drop)."""
