@@ -172,9 +172,13 @@ def udp_ehashfn(
     Kernel source: ``net/ipv4/udp.c`` ``udp_ehashfn()`` calling ``__inet_ehashfn()``
     (``include/net/inet_hashtables.h``; earlier ``include/net/inet_sock.h``), v3.13 to
     current -- not touched by the v6.15 lport change. *initval* is
-    ``udp_ehash_secret + net_hash_mix(net)``. For a received datagram *laddr*/*lport* are its
-    destination and *faddr*/*fport* its source. This is the hash the SO_REUSEPORT group of a
-    UDP socket uses (``ctx->hash`` in an SK_REUSEPORT program).
+    ``udp_ehash_secret + net_hash_mix(net)``. *faddr*/*fport* are the datagram's source and
+    *lport* its destination port; *laddr* is the address the lookup pass was made for, which
+    is the datagram's destination only for sockets bound to a specific address: a group bound
+    to ``0.0.0.0`` is found by the second, wildcard pass of ``__udp4_lib_lookup()``, and that
+    pass hashes with ``laddr = INADDR_ANY`` (measured on 6.18; same code in 6.1 and 6.12).
+    :class:`sidkit.reuseport.Port` chooses the right *laddr*. This is the hash the SO_REUSEPORT
+    group of a UDP socket uses (``ctx->hash`` in an SK_REUSEPORT program).
     """
     bo = check_byteorder(byteorder)
     word = (check_uint(lport, 16, "lport") << 16) | _be16(fport, "fport", bo)
@@ -316,7 +320,8 @@ def udp6_ehashfn(
     """UDP/IPv6 ``udp6_ehashfn()``: ``jhash_3words(lhash, fhash, lport << 16 | fport, initval)``.
 
     Kernel source: ``net/ipv6/udp.c``, v3.13 to current (not touched by the v6.15 change).
-    ``lhash`` is the last word of *laddr*; ``fhash = __ipv6_addr_jhash(faddr,
+    ``lhash`` is the last word of *laddr* -- the lookup pass's address, so ``::`` (lhash 0)
+    for a group bound to the wildcard, as for IPv4; ``fhash = __ipv6_addr_jhash(faddr,
     ipv6_hash_secret)`` where the secret is ``udp_ipv6_hash_secret``. *initval* is
     ``udp6_ehash_secret + net_hash_mix(net)`` on fixed kernels; before the "udp6: fix
     udp6_ehashfn() typo" fix it was ``udp_ipv6_hash_secret + net_hash_mix(net)`` --

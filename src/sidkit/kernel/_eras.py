@@ -23,7 +23,7 @@ import attrs
 
 from sidkit.bpf import cbpf, ebpf
 from sidkit.hashing import _flow, _golden, _inet, _jhash, _nfct, _siphash, _toeplitz
-from sidkit.kernel import _reuseport
+from sidkit.kernel import _reuseport, _udp_lookup
 from sidkit.kernel._version import KernelVersion
 
 V = KernelVersion.parse
@@ -831,6 +831,105 @@ ERAS: tuple[Era, ...] = (
         "reuseport_migrate_sock() to select a new listener.'); in the Networking for v5.14 "
         "pull, so v5.14; " + _RP_HIST,
         **_verified("5c040eaf5d17", "5.14", "a feature, no stable copy expected"),
+    ),
+    # --- UDP port lookup (Port) ---------------------------------------------------------------
+    # How udp4_lib_lookup2()/udp6_lib_lookup2() walk one secondary chain: what a socket's
+    # score, its group's pick and the group's connections add up to (sidkit.reuseport.Port).
+    _era(
+        "udp_lookup2",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        _UDPC,
+        "before v5.0 __udp4_lib_lookup() walked the port's primary chain when it held at most "
+        "10 sockets (hashing the real destination for wildcard groups) and the secondary "
+        "chains only above that; Port does not model it (Group models the group's selection)",
+        status="baseline",
+    ),
+    _era(
+        "udp_lookup2",
+        "5.0",
+        "early-return",
+        _udp_lookup.walk_early_return,
+        _UDPC,
+        "the lookup always takes two secondary-chain passes (the destination, then the "
+        "wildcard, hashed with the wildcard address); a group's pick is returned at once, "
+        "connected members included",
+        commit="4cdeeee9252a",
+        mainline="5.0",
+        status="verified",
+        note="4cdeeee9252a ('net: udp: prefer listeners bound to an address'): in v5.0, not "
+        "v4.20 (netdev bisect report); no stable backport found, so 4.19.y keeps the old walk",
+    ),
+    _era(
+        "udp_lookup2",
+        "5.4",
+        "conns-fallback",
+        _udp_lookup.walk_conns_fallback,
+        _UDPC,
+        "acdcecc61285 ('udp: correct reuseport selection with connected sockets'): a group "
+        "with connections has its pick thrown away for the chain socket",
+        ("5.3.1", "5.2.17"),
+        commit="acdcecc61285",
+        mainline="5.4",
+        status="verified",
+        note="also in 4.19.75, whose primary-chain lookup Port does not model",
+    ),
+    _era(
+        "udp_lookup2",
+        "5.8",
+        "keep-pick",
+        _udp_lookup.walk_keep_pick,
+        _UDPC,
+        "efc6b6f6c311 ('udp: Improve load balancing for SO_REUSEPORT.'): the group's pick is "
+        "kept as the candidate when the group has connections",
+        ("5.4.55",),
+        commit="efc6b6f6c311",
+        mainline="5.8",
+        status="verified",
+        note="also in 4.19.136 (not modelled by Port); 5.7.12 unverified",
+    ),
+    _era(
+        "udp_lookup2",
+        "6.6",
+        "rescore",
+        _udp_lookup.walk_rescore,
+        _UDPC,
+        "f0ea27e7bfe1 ('udp: re-score reuseport groups when connected sockets are present', "
+        "Fixes: efc6b6f6c311): the kept pick is scored itself (50aee97d1511, v6.10, rewrote it "
+        "as 'goto rescore' with the same result); read from Debian's 6.1.192 and 6.12.117 "
+        "sources; " + _RP_LIVE,
+        ("6.1.53", "5.10.195"),
+        commit="f0ea27e7bfe1",
+        mainline="6.6",
+        status="unverified",
+        note="v6.6 inferred from the bpf-next tree and the date (July 2023), the pull not "
+        "seen; 6.1.53 and 5.10.195 from their review series, other stable series unpinned",
+    ),
+    _era(
+        "udp_disconnect",
+        "2.6.12",
+        "no-rehash",
+        _udp_lookup.disconnect_keeps_chain,
+        _UDPC.replace("udp4_lib_lookup2()", "__udp_disconnect()"),
+        "connect(AF_UNSPEC) clears the local address of a wildcard-bound socket but leaves it "
+        "on the secondary chain of the address it had: no lookup pass finds it (v5.0-v5.5)",
+        status="baseline",
+    ),
+    _era(
+        "udp_disconnect",
+        "5.6",
+        "rehash",
+        _udp_lookup.disconnect_rehashes,
+        _UDPC.replace("udp4_lib_lookup2()", "__udp_disconnect()"),
+        "303d0403b8c2 ('udp: rehash on disconnect'): the socket moves back to the wildcard "
+        "chain (at its head), a lone socket -- no era puts it back into a group",
+        ("5.4.24", "5.5.8"),
+        commit="303d0403b8c2",
+        mainline="5.6",
+        status="unverified",
+        note="v5.6 inferred from the net tree's date (Feb 2020); 5.4.24 and 5.5.8 from their "
+        "review series",
     ),
 )
 
