@@ -457,6 +457,18 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
         ("connect", "s0", B),
         ("bind", "127.0.0.1"),
     ],
+    # machine: a wildcard socket that disconnects and connects again is rehashed, which
+    # moves its 4-tuple entry to the new peer: it wins over an equal-scoring socket
+    "reconnect-after-disconnect-is-found-by-the-4-tuple-hash": [
+        ("bind", "0.0.0.0"),
+        ("bind", "0.0.0.0"),
+        ("connect", "s1", A),
+        ("connect", "s0", A),
+        ("disconnect", "s0"),
+        ("connect", "s0", A),
+        ("cpu", "s1", 0),
+        ("cpu", "s1", 1),
+    ],
     "dual-stack-sockets-rank-below-ipv4-wildcards": [
         ("bind", "::", False),
         ("bind", "0.0.0.0"),

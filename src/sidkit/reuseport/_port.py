@@ -235,7 +235,8 @@ class Port:
                 f"socket {name!r} is {sock.family}; peer {ip} is not (IPv4-mapped peers of "
                 "IPv6 sockets are not modelled)"
             )
-        if not sock.bindaddr_lock and sock.peer is None:
+        rehashed = not sock.bindaddr_lock and sock.peer is None
+        if rehashed:
             src = self._route_source(ip, local)
             if isinstance(src, ipaddress.IPv4Address):
                 sock.rcv4 = src
@@ -255,6 +256,12 @@ class Port:
             # 6.18 by tests/reuseport/test_live_port.py.
             self._leave_group(sock)
             sock.hash4 = sock.peer
+            self._hashed4.insert(0, sock)
+        elif self._hash4 and rehashed:
+            # a wildcard socket connecting again after a disconnect is rehashed first, and
+            # udp_rehash4() moves its entry to the new 4-tuple: found again (measured)
+            sock.hash4 = sock.peer
+            self._hashed4.remove(sock)
             self._hashed4.insert(0, sock)
 
     @staticmethod
