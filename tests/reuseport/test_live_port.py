@@ -48,6 +48,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from pyroute2 import IPRoute
 
 from sidkit.bpf import netns
 from sidkit.bpf._syscall import SO_DETACH_REUSEPORT_BPF, bpf_available
@@ -62,7 +63,15 @@ SO_INCOMING_CPU = 49
 DESTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 SOURCES = tuple((f"127.0.0.{10 + i % 4}", 31000 + 7 * i) for i in range(16))
 OUTSIDE_PEER = ("127.0.0.99", 999)
-V6_PEERS = (("::1", 41000), ("::1", 41001))
+V6_OTHER = "fd00::5"  # a second local IPv6 address, so sources differ by address too
+V6_SOURCES = (*(("::1", 32000 + 7 * i) for i in range(7)), (V6_OTHER, 32100))
+V6_PEERS = (*V6_SOURCES[:2], ("::1", 999))
+V6_DEST = "::1"
+# IPv6 flow hashes cannot be recomputed (two secrets, 2^64); a probe group bound to an address
+# whose last 32 bits equal the lookup address's (udp6_ehashfn hashes only those) records the
+# kernel's own hash for each source: PROBE6[laddr] stands in for laddr.
+PROBE6 = {"::1": "fd00::1", "::": "fd00::1:0:0"}
+PORT = 20000
 POLICY = SteeringPolicy(FixedOffset(4, 4), "modulo", 5)
 EXAMPLES = int(os.environ.get("SIDKIT_LIVE_EXAMPLES", "100"))
 STEPS = int(os.environ.get("SIDKIT_LIVE_STEPS", "30"))
@@ -178,20 +187,63 @@ def _release(handle: SteeringHandle) -> None:
         handle.map.close()
 
 
+def _add_v6_addresses() -> None:
+    with IPRoute() as ipr:
+        lo = ipr.link_lookup(ifname="lo")[0]
+        for addr in (*PROBE6.values(), V6_OTHER):
+            ipr.addr("add", index=lo, address=addr, prefixlen=128, flags=0x02)  # IFA_F_NODAD
+
+
+def _probe_v6_hashes(senders: dict[tuple[str, int], socket.socket]) -> dict[Any, int]:
+    """The kernel's udp6_ehashfn for each IPv6 source at the wildcard and at ::1, recorded
+    by SK_REUSEPORT programs on probe groups (see PROBE6), then cross-checked once against a
+    recorder on a group at ::1 itself."""
+    table: dict[Any, int] = {}
+    for laddr, probe in PROBE6.items():
+        group = [_udp(probe, PORT, True)]
+        rec = HashRecorder(group)
+        for tag, s in enumerate(senders.values()):
+            s.sendto(b"p6" + struct.pack(">I", tag), (probe, PORT))
+        _drain(group[0])
+        for tag, src in enumerate(senders):
+            table[(laddr, *src)] = rec.hash(tag)
+        rec.close()
+        group[0].close()
+    check = [_udp("::1", PORT, True)]
+    rec = HashRecorder(check)
+    for tag, s in enumerate(senders.values()):
+        s.sendto(b"c6" + struct.pack(">I", tag), ("::1", PORT))
+    _drain(check[0])
+    seen = [rec.hash(tag) for tag in range(len(senders))]
+    rec.close()
+    check[0].close()
+    assert seen == [table[("::1", *src)] for src in senders], "probe hashes are not ::1's"
+    return table
+
+
 class _Lab:
     """The namespace's fixed parts: secret, senders, a fence socket, port numbers."""
 
     def __init__(self, search: str) -> None:
         self.initval = _recover_initval(search, 5999)
         self.senders = {src: _udp(*src) for src in SOURCES}
+        _add_v6_addresses()
+        self.senders6 = {src: _udp(*src) for src in V6_SOURCES}
+        self.hash6 = _probe_v6_hashes(self.senders6)
         self.fence = _udp("127.0.0.1", 5998)
         self.fence.setblocking(True)
         self.fence.settimeout(2.0)
-        self.ports = itertools.count(20000)
         self.cpus = sorted(os.sched_getaffinity(0))
         self.checks = 0
         self.datagrams = 0
         self.steps = 0
+        self._v4 = Port()
+
+    def flow_hash(self, laddr: str, lport: int, faddr: str, fport: int) -> int:
+        """IPv4: udp_ehashfn with the recovered initval; IPv6: the probed kernel hash."""
+        if ":" in laddr:
+            return self.hash6[(laddr, faddr, fport)]
+        return self._v4.flow_hash(laddr, lport, faddr, fport, self.initval)
 
 
 _LAB: list[_Lab] = []  # the namespace's lab, set in the child process
@@ -208,7 +260,7 @@ class PortMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.lab = _LAB[0]
-        self.port = next(self.lab.ports)
+        self.port = PORT  # every example on one port: the IPv6 hashes were probed for it
         self.model = type(self).model_factory()
         self.live: dict[str, socket.socket] = {}
         self.names = (f"s{i}" for i in itertools.count())
@@ -300,7 +352,7 @@ class PortMachine(RuleBasedStateMachine):
     def connect(self, data: st.DataObject, which: int) -> None:
         name = self._name(data)
         if self.live[name].family == socket.AF_INET6:
-            peer = V6_PEERS[which % 2]
+            peer = V6_PEERS[which % len(V6_PEERS)]
         else:
             peer = SOURCES[which] if which < len(SOURCES) else OUTSIDE_PEER
         self.do_connect(name, peer)
@@ -336,8 +388,8 @@ class PortMachine(RuleBasedStateMachine):
         os.sched_setaffinity(0, {cpu})
         rng = random.Random(self.turn)
         sent: list[tuple[int, tuple[str, int], str, bytes]] = []
-        for src, sender in lab.senders.items():
-            for dst in DESTS:
+        for src, sender in [*lab.senders6.items(), *lab.senders.items()]:
+            for dst in (V6_DEST,) if ":" in src[0] else DESTS:
                 tag = next(self.tags)
                 body = struct.pack(">I", tag)
                 if rng.random() < 0.8:
@@ -355,7 +407,7 @@ class PortMachine(RuleBasedStateMachine):
         wrong = []
         for tag, src, dst, body in sent:
             want = self.model.deliver(
-                src, (dst, self.port), initval=lab.initval, cpu=cpu, payload=body
+                src, (dst, self.port), cpu=cpu, payload=body, flow_hash=lab.flow_hash
             )
             want_name = str(want.name) if isinstance(want, Member) else None
             if got.get(tag) != want_name:
@@ -381,22 +433,13 @@ class PortMachine(RuleBasedStateMachine):
 class _DestinationHashingPort(Port):
     """The mistake sidkit once made: hash the datagram's destination for wildcard groups."""
 
-    def flow_hash(
-        self,
-        laddr: str,
-        lport: int,
-        faddr: str,
-        fport: int,
-        initval: int,
-        addr_secret: int | None = None,
-    ) -> int:
-        real = self._current_dst if laddr in ("0.0.0.0", "::") else laddr
-        return super().flow_hash(real, lport, faddr, fport, initval, addr_secret)
-
-    _current_dst = "127.0.0.1"
-
     def deliver(self, src: tuple[str, int], dst: tuple[str, int], **kw: Any) -> Any:
-        self._current_dst = dst[0]
+        right = kw["flow_hash"]
+
+        def wrong(laddr: str, lport: int, faddr: str, fport: int) -> int:
+            return int(right(dst[0] if laddr in ("0.0.0.0", "::") else laddr, lport, faddr, fport))
+
+        kw["flow_hash"] = wrong
         return super().deliver(src, dst, **kw)
 
 
@@ -468,6 +511,25 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
         ("connect", "s0", A),
         ("cpu", "s1", 0),
         ("cpu", "s1", 1),
+    ],
+    "ipv6-wildcard-group-hashes-in6addr-any": [("bind", "::", True)] * 4,
+    "ipv6-disconnect-steals-the-port": [
+        *[("bind", "::1", True)] * 3,
+        ("connect", "s2", V6_SOURCES[0]),
+        ("disconnect", "s2"),
+        ("bind", "::1", True),
+    ],
+    # machine: disconnect leaves an IPv6 socket's sk_v6_daddr set -- it keeps scoring for
+    # its old peer's address (and refusing others) and keeps updating SO_INCOMING_CPU
+    "ipv6-disconnect-keeps-the-peer-address": [
+        *[("bind", "::1", True)] * 2,
+        ("connect", "s1", V6_SOURCES[1]),
+        ("disconnect", "s1"),
+        ("bind", "::", False),
+        ("connect", "s2", V6_SOURCES[0]),
+        ("disconnect", "s2"),
+        ("bind", "0.0.0.0"),
+        ("cpu", "s3", 1),
     ],
     "dual-stack-sockets-rank-below-ipv4-wildcards": [
         ("bind", "::", False),

@@ -58,6 +58,7 @@ class _Sock:
     group: Group | None = None
     chain: tuple[object, int] | None = None  # the secondary chain it sits on
     hash4: tuple[_IP, int] | None = None  # the peer its 4-tuple hash entry was made for
+    v6_daddr: ipaddress.IPv6Address | None = None  # sk_v6_daddr: disconnect leaves it set
 
     @property
     def established(self) -> bool:
@@ -244,6 +245,8 @@ class Port:
                 sock.rcv6, sock.rcv4 = src, (None if sock.v6only else LOOPBACK4_IPV6)
             self._rehash(sock)
         sock.peer = (ip, port)
+        if isinstance(ip, ipaddress.IPv6Address):
+            sock.v6_daddr = ip
         sock.member.connected, sock.member.peer = True, (str(ip), port)
         if sock.group is not None:
             sock.group.has_conns = True  # reuseport_has_conns_set()
@@ -282,7 +285,13 @@ class Port:
         """``connect(AF_UNSPEC)`` (``__udp_disconnect``): the socket forgets its peer; one
         bound to a wildcard address gets it back and (v5.6+, 5.4.24+) is rehashed to the
         wildcard chain's head; before that it stayed on the chain of its old address, where
-        no lookup finds it. No era puts it back into a group: it stays a lone socket."""
+        no lookup finds it. No era puts it back into a group: it stays a lone socket.
+
+        ``__udp_disconnect()`` clears the IPv4 peer address and the port but not an IPv6
+        socket's ``sk_v6_daddr``: a disconnected IPv6 socket still scores one more for
+        datagrams from its old peer's address, refuses those from any other address, and
+        keeps updating its SO_INCOMING_CPU from what it receives (measured on 6.18; the same
+        code in 6.1 and 6.12)."""
         sock = self._sock(name)
         sock.peer = None
         sock.member.connected, sock.member.peer = False, None
@@ -438,8 +447,14 @@ class Port:
             flow_hash = computed
         chosen = self._lookup(sip, sport, dip, dport, cpu, payload, flow_hash)
         if isinstance(chosen, _Sock):
-            if chosen.peer is not None and cpu is not None:
-                chosen.member.incoming_cpu = cpu  # sk_incoming_cpu_update()
+            # __udp_queue_rcv_skb(): a socket with a peer address takes the receiving CPU as
+            # its sk_incoming_cpu -- IPv4: inet_daddr; IPv6: sk_v6_daddr, kept by disconnect
+            if dip.version == 4:
+                updates = chosen.family == "ipv4" and chosen.peer is not None
+            else:
+                updates = chosen.v6_daddr is not None and chosen.v6_daddr != _ANY6
+            if updates and cpu is not None:
+                chosen.member.incoming_cpu = cpu
             return chosen.member
         return chosen
 
@@ -496,18 +511,25 @@ class Port:
                     return -1
                 s = 2 if sk.family == "ipv4" else 1
                 if sk.peer is not None:
-                    peer_ip = sk.peer[0] if sk.family == "ipv4" else LOOPBACK4_IPV6
-                    if peer_ip != sip or sk.peer[1] != sport:
+                    if sk.family == "ipv4":  # inet_daddr (an IPv6 peer leaves it 0)
+                        if sk.peer[0] != sip:
+                            return -1
+                        s += 4
+                    if sk.peer[1] != sport:  # inet_dport
                         return -1
-                    s += 8
+                    s += 4
             else:
                 if sk.family != "ipv6" or sk.rcv6 != laddr:
                     return -1
                 s = 0
-                if sk.peer is not None:
-                    if sk.peer != (sip, sport):
+                if sk.peer is not None:  # inet_dport
+                    if sk.peer[1] != sport:
                         return -1
-                    s += 2
+                    s += 1
+                if sk.v6_daddr is not None and sk.v6_daddr != _ANY6:  # sk_v6_daddr
+                    if sk.v6_daddr != sip:
+                        return -1
+                    s += 1
             if cpu is not None and sk.member.incoming_cpu == cpu:
                 s += 1
             return s
