@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from sidkit import SidkitError, UnknownKernelError, hashing
-from sidkit.cli import _flows, _vectors
-from sidkit.hashing._inet import Address
+from sidkit.cli import _flows, _socket, _vectors
 from sidkit.kernel import ERAS, Era, KernelProfile, profile
 
 __all__ = ["main"]
@@ -55,21 +54,6 @@ def _cmd_siphash(args: argparse.Namespace) -> int:
 
 def _cmd_toeplitz(args: argparse.Namespace) -> int:
     print(f"0x{hashing.toeplitz(args.data, args.key):08x}")
-    return 0
-
-
-def _cmd_socket(args: argparse.Namespace) -> int:
-    prof = _prof(args)
-    v6 = ":" in args.laddr
-    laddr: Address = args.laddr
-    if v6:
-        h = prof.function("udp6_ehashfn")(
-            laddr, args.lport, args.faddr, args.fport, args.initval, args.addr_secret
-        )
-    else:
-        h = prof.function("udp_ehashfn")(laddr, args.lport, args.faddr, args.fport, args.initval)
-    idx = hashing.reciprocal_scale(h, args.sockets)
-    print(f"hash 0x{h:08x}  ->  socket {idx} of {args.sockets}  ({prof})")
     return 0
 
 
@@ -287,25 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--key", type=_hex, default=hashing.MICROSOFT_RSS_KEY, help="RSS key in hex")
     t.set_defaults(run=_cmd_toeplitz)
 
-    so = hsub.add_parser(
-        "socket",
-        help="which SO_REUSEPORT socket a UDP datagram hits",
-        description="Hash a received datagram's 4-tuple the way the kernel does (udp_ehashfn "
-        "or udp6_ehashfn) and scale it onto a reuseport group (reciprocal_scale, v4.5+).",
-        epilog="example: sidkit hash socket --laddr 10.0.0.1 --lport 4433 --faddr 192.0.2.7 "
-        "--fport 50000 --initval 0x1234abcd --sockets 4. The initval is udp_ehash_secret + "
-        "net_hash_mix: random per boot and namespace; an SK_REUSEPORT program sees the "
-        "resulting hash as ctx->hash.",
-    )
-    so.add_argument("--laddr", required=True, help="local (destination) address")
-    so.add_argument("--lport", type=_int, required=True, help="local (destination) port")
-    so.add_argument("--faddr", required=True, help="foreign (source) address")
-    so.add_argument("--fport", type=_int, required=True, help="foreign (source) port")
-    so.add_argument("--initval", type=_int, required=True, help="udp ehash secret + net mix")
-    so.add_argument("--addr-secret", type=_int, default=0, help="IPv6 only: udp_ipv6_hash_secret")
-    so.add_argument("--sockets", type=_int, default=4, help="reuseport group size")
-    common(so)
-    so.set_defaults(run=_cmd_socket)
+    _socket.register(hsub, common)
 
     d = sub.add_parser(
         "demo",
