@@ -82,6 +82,10 @@ class Group:
     ``group.socks`` is ``reuse->socks[0:num_socks]`` in kernel order (v4.5+; for v3.9-v4.4 the
     members in bind order, walked newest first as the hash chain is). ``group.closed`` is the
     v5.14+ closed section (TCP listeners closed while migration is enabled).
+
+    A group is the piece of the lookup that ``reuseport_select_sock()`` is; which socket of a
+    port finally receives a datagram -- with other groups, lone or connected sockets and
+    wildcard binds on the port -- is :class:`sidkit.reuseport.Port`'s answer.
     """
 
     def __init__(
@@ -165,7 +169,13 @@ class Group:
             self._count_cpu(m, -1)
 
     def connect(self, member: Member | Hashable, peer: tuple[str, int]) -> None:
-        """A UDP member calls ``connect(peer)``; what that does to the group is per era."""
+        """A UDP member calls ``connect(peer)``; what that does to the group is per era.
+
+        This is a member bound to a specific address. One bound to a wildcard address is
+        rehashed by connect, which detaches it from the group in every era since v4.5 -- and
+        which socket then receives what depends on the whole port: use
+        :class:`sidkit.reuseport.Port` for that (and for disconnects).
+        """
         m = self._member(member)
         era = self.profile.era("reuseport_udp_connect")
         if era.impl is None:
