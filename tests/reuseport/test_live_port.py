@@ -121,17 +121,12 @@ def _udp(addr: str, port: int, v6only: bool | None = None) -> socket.socket:
 
 def _recover_initval(search: str, port: int) -> int:
     """The namespace's ``udp_ehash_secret + net_hash_mix``, from recorded ``ctx->hash``."""
-    group = [_udp("127.0.0.1", port) for _ in range(2)]
+    group = [_udp("127.0.0.1", port)]
     rec = HashRecorder(group)
     senders = [_udp(a, p) for a, p in SOURCES[:8]]
     for tag, s in enumerate(senders):
         s.sendto(b"init" + struct.pack(">I", tag), ("127.0.0.1", port))
-    for s in group:
-        while True:
-            try:
-                s.recv(64)
-            except BlockingIOError:
-                break
+    _receive(group[0], len(senders))
     obs = [(SOURCES[t], rec.hash(t)) for t in range(8)]
     rec.close()
     for s in [*group, *senders]:
@@ -162,10 +157,15 @@ def _slots_collide(port: int, wildcard: str, loopback: str) -> bool:
     sender = _udp("127.0.0.1" if ":" not in loopback else "::1", port + 2)
     for i in range(4):
         sender.sendto(b"%d" % i, (loopback, port))
-    got_a = _drain(a)
+    got_a = got_b = 0
+    deadline = time.monotonic() + 5.0
+    while got_a + got_b < 4 and time.monotonic() < deadline:
+        got_a += len(_drain(a))
+        got_b += len(_drain(b))
+        time.sleep(0.001)
     for s in (a, b, sender):
         s.close()
-    return len(got_a) != 4
+    return got_a != 4
 
 
 def _drain(s: socket.socket) -> list[bytes]:
@@ -188,10 +188,36 @@ def _release(handle: SteeringHandle) -> None:
 
 
 def _add_v6_addresses() -> None:
+    """Add the probe and source addresses to lo and wait until each can be bound (an IPv6
+    address is unusable while tentative; on a busy machine that outlasts the netlink call)."""
+    addrs = (*PROBE6.values(), V6_OTHER)
     with IPRoute() as ipr:
         lo = ipr.link_lookup(ifname="lo")[0]
-        for addr in (*PROBE6.values(), V6_OTHER):
+        for addr in addrs:
             ipr.addr("add", index=lo, address=addr, prefixlen=128, flags=0x02)  # IFA_F_NODAD
+    deadline = time.monotonic() + 5.0
+    for addr in addrs:
+        while True:
+            try:
+                _udp(addr, 0, True).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+
+def _receive(s: socket.socket, n: int, timeout: float = 5.0) -> list[bytes]:
+    """Exactly the *n* datagrams sent to *s*: waits for stragglers instead of draining early
+    (a softirq may run after sendto returned)."""
+    out: list[bytes] = []
+    s.settimeout(timeout)
+    try:
+        while len(out) < n:
+            out.append(s.recv(2048))
+    finally:
+        s.setblocking(False)
+    return out
 
 
 def _probe_v6_hashes(senders: dict[tuple[str, int], socket.socket]) -> dict[Any, int]:
@@ -204,7 +230,7 @@ def _probe_v6_hashes(senders: dict[tuple[str, int], socket.socket]) -> dict[Any,
         rec = HashRecorder(group)
         for tag, s in enumerate(senders.values()):
             s.sendto(b"p6" + struct.pack(">I", tag), (probe, PORT))
-        _drain(group[0])
+        _receive(group[0], len(senders))
         for tag, src in enumerate(senders):
             table[(laddr, *src)] = rec.hash(tag)
         rec.close()
@@ -213,7 +239,7 @@ def _probe_v6_hashes(senders: dict[tuple[str, int], socket.socket]) -> dict[Any,
     rec = HashRecorder(check)
     for tag, s in enumerate(senders.values()):
         s.sendto(b"c6" + struct.pack(">I", tag), ("::1", PORT))
-    _drain(check[0])
+    _receive(check[0], len(senders))
     seen = [rec.hash(tag) for tag in range(len(senders))]
     rec.close()
     check[0].close()
