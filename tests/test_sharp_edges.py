@@ -29,6 +29,9 @@ SINCE: dict[str, tuple[int, int]] = {
     "connect_regroups": (6, 13),
     "wildcard_hash_ignores_daddr": (5, 0),  # 4cdeeee9252a: always the INADDR_ANY pass
     "wildcard_connect_leaves_group": (4, 5),  # udp_lib_rehash() detaches since the groups
+    "second_connect_stays_in_group": (6, 13),  # udp_lib_hash4() detaches at the first only
+    "reconnect_misses_4tuple_hash": (6, 13),  # 644f9108f3a5: hash4 moves only on rehash
+    "ipv6_disconnect_keeps_peer": (6, 13),  # the member must be out of its group (hash4)
 }
 
 
