@@ -21,7 +21,10 @@
 # (tests/conntrack/test_conntrack_kernel.py drives them directly). Each build also makes
 # ``reuseport`` beside ``harness``: struct sock_reuseport and the group code of
 # net/core/sock_reuseport.c around reuseport_main.c, which
-# tests/reuseport/test_reuseport_kernel.py drives with scripts of socket operations.
+# tests/reuseport/test_reuseport_kernel.py drives with scripts of socket operations; and
+# ``udp_lookup``: that group code plus the UDP socket lookup of net/ipv4/udp.c and
+# net/ipv6/udp.c around udp_lookup_main.c, which tests/reuseport/test_udp_lookup_kernel.py
+# drives with the state of sidkit.reuseport.Port scenarios.
 #
 # What it refuses to do: rewrite a kernel function. If a function cannot be copied out of the
 # source, the build fails and says which one. Nor does it import sidkit: the oracle stays

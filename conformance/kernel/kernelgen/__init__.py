@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from .base import GENERATOR, SHIMS, VECTORS, WORK, HarnessError, UnavailableError
 from .cli import main
-from .harness import CFLAGS, CFLAGS_M32, Build, build, build32, build_reuseport, run, run_script
+from .harness import (
+    CFLAGS,
+    CFLAGS_M32,
+    Build,
+    build,
+    build32,
+    build_reuseport,
+    build_udp_lookup,
+    run,
+    run_script,
+)
 from .tree import KernelTree, Snippet
 
 __all__ = [
@@ -27,6 +37,7 @@ __all__ = [
     "build",
     "build32",
     "build_reuseport",
+    "build_udp_lookup",
     "main",
     "run",
     "run_script",

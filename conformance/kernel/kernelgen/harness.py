@@ -4,10 +4,11 @@
 # harness_main.c; the -m32 build holds only the word-size-dependent part; the toeplitz
 # program wraps the userspace selftest's toeplitz(); the reuseport program is the group code of
 # net/core/sock_reuseport.c (struct sock_reuseport as the tree declares it) around
-# reuseport_main.c. Each build checks the word size or layout it reports (abi, layout) before
-# anyone uses it. Only the environment comes from shims/.
-"""Build the kernel-C harnesses (64-bit, -m32, toeplitz, reuseport) of one tree and run cases
-through them."""
+# reuseport_main.c; the UDP lookup program is that group code plus the socket lookup of
+# net/ipv4/udp.c and net/ipv6/udp.c around udp_lookup_main.c. Each build checks the word size,
+# layout or a few known answers before anyone uses it. Only the environment comes from shims/.
+"""Build the kernel-C harnesses (64-bit, -m32, toeplitz, reuseport, UDP lookup) of one tree and
+run cases through them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import GENERATOR, HERE, SHIMS, WORK, HarnessError
-from .snippets import HOTDATA_SECRETS, REUSEPORT_H, net_snippets, reuseport_snippets
+from .snippets import (
+    HOTDATA_SECRETS,
+    REUSEPORT_H,
+    net_snippets,
+    reuseport_snippets,
+    udp_lookup_head,
+    udp_lookup_snippets,
+)
 from .tree import KernelTree
 
 __all__ = [
@@ -27,6 +35,7 @@ __all__ = [
     "build",
     "build32",
     "build_reuseport",
+    "build_udp_lookup",
     "run",
     "run_script",
 ]
@@ -40,6 +49,7 @@ class Build:
     has_prandom: bool
     exe32: Path  # the same kernel text built with gcc -m32 (BITS_PER_LONG == 32), no net/
     reuseport_exe: Path  # net/core/sock_reuseport.c's group code around reuseport_main.c
+    udp_lookup_exe: Path  # that group code and the UDP socket lookup around udp_lookup_main.c
     layout: dict[str, str] = field(default_factory=dict)
 
 
@@ -177,7 +187,15 @@ def build(tree: KernelTree, gcc: str) -> Build:
     want = "bits_per_long=64 sizeof_long=8 sizeof_hsiphash_key_t=16"
     if abi != want:
         raise HarnessError(f"{tree.series}: the harness reports {abi!r}, expected {want!r}")
-    b = Build(tree, exe, toeplitz_exe, has_prandom, build32(tree, gcc), build_reuseport(tree, gcc))
+    b = Build(
+        tree,
+        exe,
+        toeplitz_exe,
+        has_prandom,
+        build32(tree, gcc),
+        build_reuseport(tree, gcc),
+        build_udp_lookup(tree, gcc),
+    )
     layout_line = run(exe, ["layout"])[0]
     for item in layout_line.split():
         key, _, value = item.partition("=")
@@ -214,6 +232,71 @@ def build_reuseport(tree: KernelTree, gcc: str) -> Path:
     state = run_script(exe, ["join 0", "join 1", "join 2", "close 0", "state"])
     if not state or not state[0].startswith("socks=2,1 closed= "):
         raise HarnessError(f"{tree.series}: reuseport program reports {state!r} after 0,1,2 -0")
+    return exe
+
+
+# Known answers the UDP lookup program must give before anyone uses it: a specific socket (0 at
+# 127.0.0.1) beats nothing, the wildcard pass finds socket 1 (0.0.0.0) for 127.0.0.2, one
+# lookup2 pass over 127.0.0.2's empty chain finds nothing, a group of 2 and 3 at 127.0.0.3
+# picks socks[reciprocal_scale(hash, 2)], and the IPv6 lookup finds 4 at ::1.
+_A4 = {"0": "00000000", "1": "7f000001", "2": "7f000002", "3": "7f000003", "6": "7f000006"}
+_A6 = {"any": "0" * 32, "lo": "0" * 31 + "1"}
+UDP_LOOKUP_PROBE = [
+    f"sock 0 4 0 7000 {_A4['1']} {_A6['any']} {_A4['0']} 0 {_A6['any']} close -1",
+    f"sock 1 4 0 7000 {_A4['0']} {_A6['any']} {_A4['0']} 0 {_A6['any']} close -1",
+    f"sock 2 4 0 7000 {_A4['3']} {_A6['any']} {_A4['0']} 0 {_A6['any']} close -1",
+    f"sock 3 4 0 7000 {_A4['3']} {_A6['any']} {_A4['0']} 0 {_A6['any']} close -1",
+    f"sock 4 6 1 7000 {_A4['6']} {_A6['lo']} {_A4['0']} 0 {_A6['any']} close -1",
+    "group 2 3",
+    f"chain {_A4['1']} 7000 0",
+    f"chain {_A4['0']} 7000 1",
+    f"chain {_A4['3']} 7000 2 3",
+    f"chain {_A6['lo']} 7000 4",
+    "primary 7000 4 3 2 1 0",
+    f"lookup {_A4['2']} 5000 {_A4['1']} 7000 0 0",
+    f"lookup {_A4['2']} 5000 {_A4['2']} 7000 0 0",
+    f"walk {_A4['2']} 5000 {_A4['2']} 7000 0 0",
+    f"lookup {_A4['1']} 5000 {_A4['3']} 7000 0 0",
+    f"lookup {_A4['1']} 5000 {_A4['3']} 7000 0 {0xFFFFFFFF}",
+    f"lookup {_A6['lo']} 5000 {_A6['lo']} 7000 0 0",
+]
+UDP_LOOKUP_PROBE_OUT = ["0", "1", "-", "2", "3", "4"]
+
+
+def build_udp_lookup(tree: KernelTree, gcc: str) -> Path:
+    """Build _work/build-<series>/udp_lookup: the UDP socket lookup over the group code.
+
+    The reuseport program's kernel text (snippets.reuseport_snippets) and the lookup of
+    net/ipv4/udp.c and net/ipv6/udp.c (snippets.udp_lookup_snippets), in the environment of
+    shims/udp_lookup_env.h; udp_lookup_main.c lays out sockets, groups and chains and asks
+    __udp4_lib_lookup() / __udp6_lib_lookup() or one udp4/6_lib_lookup2() pass.
+    """
+    out = WORK / f"build-{tree.series}"
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [
+        f"/* Generated by {GENERATOR} from linux-source-{tree.series} {tree.version}. */",
+        "#include <linux/types.h>",
+        "#include <linux/kernel.h>",
+        "#include <linux/jhash.h>",
+        *(s.as_c() for s in udp_lookup_head(tree)),
+        "#include <udp_lookup_env.h>",
+        *(s.as_c() for s in reuseport_snippets(tree)),
+        *(f"__attribute__((unused)) static u32 {name};" for name in HOTDATA_SECRETS),
+        *(s.as_c() for s in udp_lookup_snippets(tree)),
+        '#line 1 "udp_lookup_main.c"',
+        f'#include "{HERE / "udp_lookup_main.c"}"',
+    ]
+    src = out / "udp_lookup.c"
+    src.write_text("\n".join(parts) + "\n")
+    exe = out / "udp_lookup"
+    inc = ["-I", str(SHIMS), "-I", str(tree.root / "include")]
+    _compile([gcc, *CFLAGS, *inc, str(src), "-o", str(exe)], out / "udp_lookup.log")
+    got = run_script(exe, UDP_LOOKUP_PROBE)
+    if got != UDP_LOOKUP_PROBE_OUT:
+        raise HarnessError(
+            f"{tree.series}: the UDP lookup program answers {got!r} to its probe, "
+            f"expected {UDP_LOOKUP_PROBE_OUT!r}"
+        )
     return exe
 
 

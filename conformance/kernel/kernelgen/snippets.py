@@ -6,7 +6,13 @@
 # (CONFIG_NF_CONNTRACK_ZONES) says why it is there. The reuseport program is a second list:
 # struct sock_reuseport as the tree declares it and the group code of
 # net/core/sock_reuseport.c, each function after the ones it calls, so that no prototype has
-# to be written by hand. Compiling is harness.py's job.
+# to be written by hand. The UDP lookup program is a third list on top of the second: the
+# lookup of net/ipv4/udp.c and net/ipv6/udp.c (compute_score, udp4_lib_lookup1/2,
+# __udp4_lib_lookup and their IPv6 twins), inet_lookup_reuseport / inet6_lookup_reuseport and
+# the inline helpers they call; the only lines that are not kernel text rename the IPv6
+# compute_score (both files name theirs so), define the IPv6 wildcard address the kernel
+# defines in a file not fetched, and set CONFIG_NET_L3_MASTER_DEV. Compiling is harness.py's
+# job.
 """The kernel functions, structs and macros copied into the 64-bit harness and into the
 reuseport program, in order."""
 
@@ -15,7 +21,17 @@ from __future__ import annotations
 from .base import GENERATOR
 from .tree import NETNS_HASH, ZONES_COMMON, ZONES_H, KernelTree, Snippet
 
-__all__ = ["HOTDATA_SECRETS", "REUSEPORT_C", "REUSEPORT_H", "net_snippets", "reuseport_snippets"]
+__all__ = [
+    "HOTDATA_SECRETS",
+    "REUSEPORT_C",
+    "REUSEPORT_H",
+    "UDP4_C",
+    "UDP6_C",
+    "net_snippets",
+    "reuseport_snippets",
+    "udp_lookup_head",
+    "udp_lookup_snippets",
+]
 
 
 ZONE_DEFINES = (
@@ -160,4 +176,66 @@ def reuseport_snippets(t: KernelTree) -> list[Snippet]:
         t.line(REUSEPORT_C, r"^DEFINE_SPINLOCK\(reuseport_lock\);"),
         t.line(REUSEPORT_C, r"^static DEFINE_IDA\(reuseport_ida\);"),
         *(t.function(REUSEPORT_C, name) for name in REUSEPORT_FUNCTIONS),
+    ]
+
+
+UDP4_C = "net/ipv4/udp.c"
+UDP6_C = "net/ipv6/udp.c"
+
+
+def udp_lookup_head(t: KernelTree) -> list[Snippet]:
+    """What shims/udp_lookup_env.h needs before it is included: struct in6_addr (the struct
+    sock fields sk_v6_rcv_saddr and sk_v6_daddr are of that type)."""
+    return [t.aggregate("include/uapi/linux/in6.h", "struct in6_addr")]
+
+
+def udp_lookup_snippets(t: KernelTree) -> list[Snippet]:
+    """The UDP lookup, callees first, to follow reuseport_snippets() (reuseport_select_sock,
+    the TCP states, IPPROTO_UDP). udp_ehashfn()/udp6_ehashfn() are the kernel's, but the
+    __inet_ehashfn()/__inet6_ehashfn() they end in are the shim's (the query's hash)."""
+    ipv6h = "include/net/ipv6.h"
+    udph = "include/net/udp.h"
+    return [
+        t.define("include/linux/socket.h", "AF_INET"),
+        t.define("include/linux/socket.h", "AF_INET6"),
+        t.define("include/linux/socket.h", "PF_INET"),
+        t.define("include/linux/socket.h", "PF_INET6"),
+        t.define("include/uapi/linux/in.h", "INADDR_ANY"),
+        t.define("include/linux/in6.h", "IN6ADDR_ANY_INIT"),
+        # net/ipv6/addrconf_core.c (not fetched): const struct in6_addr in6addr_any =
+        # IN6ADDR_ANY_INIT; static here, as nothing outside this program refers to it.
+        Snippet(GENERATOR, 1, "static const struct in6_addr in6addr_any = IN6ADDR_ANY_INIT;"),
+        t.define("include/linux/ipv6.h", "ipv6_only_sock"),
+        t.aggregate("include/uapi/linux/udp.h", "struct udphdr"),
+        t.aggregate(udph, "struct udp_table"),
+        t.function(NETNS_HASH, "net_hash_mix"),
+        t.function("include/linux/udp.h", "udp_hashfn"),
+        t.function("include/net/ip.h", "ipv4_portaddr_hash"),
+        t.function(ipv6h, "ipv6_addr_equal"),
+        t.function(ipv6h, "ipv6_addr_any"),
+        t.function(ipv6h, "ipv6_addr_v4mapped"),
+        t.function(ipv6h, "ipv6_portaddr_hash"),
+        t.function(REUSEPORT_H, "reuseport_has_conns"),
+        t.function("include/net/inet_sock.h", "inet_bound_dev_eq"),
+        # Debian's configs set CONFIG_NET_L3_MASTER_DEV=y; with sk_bound_dev_if 0 and sdif 0
+        # udp_sk_bound_dev_eq() is true in both of its branches.
+        Snippet(GENERATOR, 1, "#define CONFIG_NET_L3_MASTER_DEV 1"),
+        t.function(udph, "udp_sk_bound_dev_eq"),
+        t.typedef("include/net/inet_hashtables.h", "inet_ehashfn_t"),
+        t.typedef("include/net/inet6_hashtables.h", "inet6_ehashfn_t"),
+        t.function(UDP4_C, "udp_ehashfn"),
+        t.function(UDP6_C, "udp6_ehashfn"),
+        t.function("net/ipv4/inet_hashtables.c", "inet_lookup_reuseport"),
+        t.function("net/ipv6/inet6_hashtables.c", "inet6_lookup_reuseport"),
+        t.function(UDP4_C, "compute_score"),
+        t.function(UDP4_C, "udp4_lib_lookup1"),
+        t.function(UDP4_C, "udp4_lib_lookup2"),
+        t.function(UDP4_C, "__udp4_lib_lookup"),
+        # Both files define a static compute_score(); here they share one translation unit.
+        Snippet(GENERATOR, 1, "#define compute_score udp6_compute_score"),
+        t.function(UDP6_C, "compute_score"),
+        t.function(UDP6_C, "udp6_lib_lookup1"),
+        t.function(UDP6_C, "udp6_lib_lookup2"),
+        t.function(UDP6_C, "__udp6_lib_lookup"),
+        Snippet(GENERATOR, 1, "#undef compute_score"),
     ]

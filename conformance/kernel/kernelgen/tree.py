@@ -1,8 +1,9 @@
 # Strategy: the generator never rewrites a kernel function; it copies the text out of the
-# fetched source. This module finds a top-level function definition, struct/union/enum, #define
-# or single line in a kernel file (skipping comments and literals while matching brackets) and
-# returns it as a Snippet that carries a #line naming the file and line it came from. If the
-# text is not there, it raises HarnessError naming what is missing -- no fallback.
+# fetched source. This module finds a top-level function definition, struct/union/enum,
+# typedef, #define or single line in a kernel file (skipping comments and literals while
+# matching brackets) and returns it as a Snippet that carries a #line naming the file and line
+# it came from. If the text is not there, it raises HarnessError naming what is missing -- no
+# fallback.
 """Read one fetched kernel tree and copy functions, aggregates and macros out of it verbatim."""
 
 from __future__ import annotations
@@ -145,6 +146,14 @@ class KernelTree:
         end = _match_close(text, m.end() - 1, "{", "}")
         semi = text.index(";", end)
         return Snippet(path, _lineno(text, m.start()), text[m.start() : _line_end(text, semi)])
+
+    def typedef(self, path: str, name: str) -> Snippet:
+        """A top-level ``typedef ... name ...;`` (it may span lines)."""
+        text = self.read(path)
+        m = re.search(rf"^typedef\b[^;{{}}]*\b{re.escape(name)}\b[^;{{}}]*;", text, re.MULTILINE)
+        if not m:
+            raise HarnessError(f"linux-source-{self.series}: no typedef {name} in {path}")
+        return Snippet(path, _lineno(text, m.start()), m.group(0))
 
     def define(self, path: str, name: str) -> Snippet:
         text = self.read(path)

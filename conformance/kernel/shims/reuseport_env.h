@@ -13,6 +13,10 @@
  *   reuseport_migrate_sock().
  * - BPF: no program is ever attached (reuse->prog stays NULL) and the driver passes skb ==
  *   NULL, so the program paths are compiled but unreachable; reaching them aborts.
+ *
+ * The UDP lookup program (udp_lookup_env.h) includes this header too, after defining
+ * HARNESS_SOCK_FIELDS / HARNESS_NET_FIELDS / HARNESS_NET_IPV4_FIELDS: the fields its kernel
+ * text reads on top of these. The reuseport program leaves them undefined.
  */
 #ifndef _SHIM_REUSEPORT_ENV_H
 #define _SHIM_REUSEPORT_ENV_H
@@ -84,11 +88,20 @@ struct sock {
 	refcount_t sk_refcnt;
 	struct sock_reuseport __rcu *sk_reuseport_cb;
 	int harness_id; /* the driver's name for this socket */
+#ifdef HARNESS_SOCK_FIELDS
+	HARNESS_SOCK_FIELDS /* udp_lookup_env.h: what the UDP lookup reads */
+#endif
 };
 
 struct net {
+#ifdef HARNESS_NET_FIELDS
+	HARNESS_NET_FIELDS
+#endif
 	struct {
 		u8 sysctl_tcp_migrate_req;
+#ifdef HARNESS_NET_IPV4_FIELDS
+		HARNESS_NET_IPV4_FIELDS
+#endif
 	} ipv4;
 };
 
