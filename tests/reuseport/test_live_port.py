@@ -60,8 +60,12 @@ pytestmark = pytest.mark.oracle
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_C = ROOT / "conformance" / "live" / "initval_search.c"
 SO_INCOMING_CPU = 49
-DESTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
-SOURCES = tuple((f"127.0.0.{10 + i % 4}", 31000 + 7 * i) for i in range(16))
+# 127.0.0.6 is LOOPBACK4_IPV6, the IPv4 address an IPv6 socket connected to an IPv6 peer
+# shows; only the primary-chain fallback (udp4_lib_lookup1, v6.14) finds it there
+DESTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.6")
+# the last source shares its port with the first IPv6 source (and peer): the fallback
+# matches an IPv6-connected socket by the peer's port alone
+SOURCES = (*((f"127.0.0.{10 + i % 4}", 31000 + 7 * i) for i in range(16)), ("127.0.0.1", 32000))
 OUTSIDE_PEER = ("127.0.0.99", 999)
 V6_OTHER = "fd00::5"  # a second local IPv6 address, so sources differ by address too
 V6_SOURCES = (*(("::1", 32000 + 7 * i) for i in range(7)), (V6_OTHER, 32100))
@@ -557,6 +561,13 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
         ("bind", "0.0.0.0"),
         ("cpu", "s3", 1),
     ],
+    # kernel-C harness: a dual-stack socket connected to an IPv6 peer receives IPv4 sent to
+    # 127.0.0.6 from any address with the peer's port, through the primary-chain fallback
+    "dual-stack-connected-to-ipv6-takes-ipv4-to-loopback4-ipv6": [
+        ("bind", "::", False),
+        ("bind", "0.0.0.0"),
+        ("connect", "s0", V6_SOURCES[0]),
+    ],
     "dual-stack-sockets-rank-below-ipv4-wildcards": [
         ("bind", "::", False),
         ("bind", "0.0.0.0"),
@@ -685,8 +696,9 @@ def test_the_wildcard_case_catches_destination_hashing(live: dict[str, Any]) -> 
 
 
 def test_addresses_are_what_the_machine_assumes() -> None:
-    """The sources and destinations are loopback addresses of the namespace, and 127.0.0.6
-    (LOOPBACK4_IPV6, what IPv6-bound sockets show IPv4) is none of them."""
+    """The sources and destinations are loopback addresses of the namespace; LOOPBACK4_IPV6
+    is a destination on purpose, and one IPv4 source has an IPv6 peer's port."""
     used = {ipaddress.ip_address(a) for a, _ in SOURCES} | {ipaddress.ip_address(d) for d in DESTS}
     assert all(a.is_loopback for a in used)
-    assert ipaddress.ip_address("127.0.0.6") not in used
+    assert ipaddress.ip_address("127.0.0.6") in used
+    assert {p for _, p in SOURCES} & {p for _, p in V6_SOURCES}

@@ -21,12 +21,11 @@ v6only, inet_rcv_saddr, sk_v6_rcv_saddr, sk_v6_daddr) are read from its private 
 records, as nothing public says them. A planted walk (v5.8's keep-the-pick, without the
 rescore of the pick) must be caught in a scenario that sets SO_INCOMING_CPU.
 
-Finding (pinned below as a strict xfail): both trees end __udp4_lib_lookup() with
-udp4_lib_lookup1(), a walk of the primary chain when neither pass found a socket. A
-dual-stack socket connected to [::1] has inet_rcv_saddr 127.0.0.6 (LOOPBACK4_IPV6) but sits
-on ::1's chain, so it receives IPv4 datagrams to 127.0.0.6 through that fallback; Port, which
-has no fallback, says nobody does. The scenarios therefore send to 127.0.0.6 only in the
-pinned case.
+Finding (now a regression test, and modelled as the eras row ``udp_lookup1``): both trees
+end __udp4_lib_lookup() with udp4_lib_lookup1(), a walk of the primary chain when neither
+pass found a socket. A dual-stack socket connected to [::1] has inet_rcv_saddr 127.0.0.6
+(LOOPBACK4_IPV6) but sits on ::1's chain, so it receives IPv4 datagrams to 127.0.0.6 through
+that fallback; Port had no fallback and said nobody does. The scenarios send to 127.0.0.6 too.
 """
 
 from __future__ import annotations
@@ -168,7 +167,7 @@ sends = st.one_of(
     st.builds(
         Op,
         st.just("send"),
-        addr=st.sampled_from(["127.0.0.1", "127.0.0.2"]),
+        addr=st.sampled_from(["127.0.0.1", "127.0.0.2", "127.0.0.6"]),
         port=sports,
         src=st.sampled_from(["127.0.0.1", "127.0.0.2"]),
         value=hashes,
@@ -430,15 +429,8 @@ def test_kernel_falls_back_to_the_primary_chain(release: str) -> None:
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("release", sorted(RELEASES))
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: __udp4_lib_lookup() ends with udp4_lib_lookup1() (a walk of the primary "
-    "chain when neither pass found a socket); a dual-stack socket connected to [::1] has "
-    "inet_rcv_saddr 127.0.0.6 but sits on ::1's chain, so it receives IPv4 datagrams to "
-    "127.0.0.6 from any address with its peer's port -- Port has no such fallback and says "
-    "nobody does (the live 6.18 kernel delivers them too)",
-)
 def test_primary_chain_fallback_reaches_loopback4_ipv6(release: str) -> None:
+    """Regression (this harness's finding, now modelled: eras row udp_lookup1)."""
     kernel_program(release)
     r = replay(release, LOOPBACK4_IPV6_SEND)
     assert not r.disagreements(), r.report()

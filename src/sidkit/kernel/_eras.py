@@ -907,6 +907,32 @@ ERAS: tuple[Era, ...] = (
         "seen; 6.1.53 and 5.10.195 from their review series, other stable series unpinned",
     ),
     _era(
+        "udp_lookup1",
+        "2.6.12",
+        ABSENT,
+        None,
+        _UDPC.replace("udp4_lib_lookup2()", "udp4_lib_lookup1()"),
+        "from v5.0 no primary-chain walk follows the two secondary passes",
+        status="baseline",
+    ),
+    _era(
+        "udp_lookup1",
+        "6.14",
+        "primary-fallback",
+        _udp_lookup.walk_primary,
+        _UDPC.replace("udp4_lib_lookup2()", "udp4_lib_lookup1()"),
+        "a502ea6fa94b ('udp: Deal with race between UDP socket address change and rehash'): "
+        "the primary chain is walked, without groups, when both passes found nothing; "
+        "kernel C of 6.1.192 and 6.12.117 (tests/reuseport/test_udp_lookup_kernel.py) and the "
+        "live 6.18 kernel deliver IPv4 to 127.0.0.6 to an IPv6 socket connected to an IPv6 peer",
+        ("6.13.2", "6.12.117", "6.1.192", "5.10.235"),
+        commit="a502ea6fa94b",
+        mainline="6.14",
+        status="unverified",
+        note="6.13.2 and 5.10.235 from their stable series; 6.12.117 and 6.1.192 carry it "
+        "(read from Debian's source) but their series' first releases with it are not pinned",
+    ),
+    _era(
         "udp_disconnect",
         "2.6.12",
         "no-rehash",

@@ -169,3 +169,24 @@ def disconnect_rehashes(bindaddr_lock: bool) -> bool:
     """v5.6+ (303d0403b8c2 'udp: rehash on disconnect'; stable 5.4.24, 5.5.8): a socket not
     bound to a specific address (no SOCK_BINDADDR_LOCK) is rehashed to the wildcard chain."""
     return not bindaddr_lock
+
+
+def walk_primary(chain: Sequence[S], score: Score[S]) -> S | None:
+    """v6.14+ ``udp4_lib_lookup1()``/``udp6_lib_lookup1()``: when neither secondary pass found
+    a socket (or one ended in an error), walk the port's primary chain and take the first
+    socket with the best positive score -- no reuseport groups. Meant for the race of an
+    address change with its rehash, it also finds sockets whose local address sits on no
+    chain a pass looks at: an IPv6 socket connected to an IPv6 peer shows IPv4 the address
+    127.0.0.6 (LOOPBACK4_IPV6) but hashes on its IPv6 address.
+
+    Kernel source: ``net/ipv4/udp.c``, ``net/ipv6/udp.c``, a502ea6fa94b ('udp: Deal with race
+    between UDP socket address change and rehash', v6.14; stable 6.13.2, 5.10.235, and in
+    Debian's 6.1.192 and 6.12.117, read from source).
+    """
+    result: S | None = None
+    badness = 0
+    for sk in chain:
+        s = score(sk)
+        if s > badness:
+            result, badness = sk, s
+    return result

@@ -126,6 +126,9 @@ class Port:
             raise InputValueError(f"family must be 'ipv4' or 'ipv6', got {family!r}")
         self.family = family
         self._walk: Callable[..., object | None] = lookup.impl
+        self._walk_primary: Callable[..., _Sock | None] | None = self.profile.era(
+            "udp_lookup1"
+        ).impl
         self._hash4 = self.profile.era("reuseport_udp_connect").variant == "leaves-group"
         disconnect = self.profile.era("udp_disconnect").impl
         assert disconnect is not None  # every release from v5.0 has a disconnect form
@@ -482,11 +485,52 @@ class Port:
         if result is not None:  # a socket, or an error that ends the lookup (SK_DROP)
             return result
         result = self._walk_pass(sip, sport, dip, dport, any_ip, cpu, payload, flow_hash)
-        return result if isinstance(result, _Sock | _Drop) else None
+        if isinstance(result, _Sock):
+            return result
+        if self._walk_primary is not None:  # v6.14+: the primary chain, without groups
+            found = self._walk_primary(
+                self._primary, lambda sk: self._score(sk, sip, sport, dport, dip, cpu)
+            )
+            if found is not None:
+                return found
+        return result
 
     @staticmethod
     def _local(sk: _Sock, v4: bool) -> _IP | None:
         return sk.rcv4 if v4 else sk.rcv6
+
+    @staticmethod
+    def _score(sk: _Sock, sip: _IP, sport: int, dport: int, laddr: _IP, cpu: int | None) -> int:
+        """``compute_score()`` of net/ipv4/udp.c or net/ipv6/udp.c (by *laddr*'s family)."""
+        if sk.port != dport:
+            return -1
+        if laddr.version == 4:
+            if sk.rcv4 is None or sk.rcv4 != laddr:
+                return -1
+            s = 2 if sk.family == "ipv4" else 1
+            if sk.peer is not None:
+                if sk.family == "ipv4":  # inet_daddr (an IPv6 peer leaves it 0)
+                    if sk.peer[0] != sip:
+                        return -1
+                    s += 4
+                if sk.peer[1] != sport:  # inet_dport
+                    return -1
+                s += 4
+        else:
+            if sk.family != "ipv6" or sk.rcv6 != laddr:
+                return -1
+            s = 0
+            if sk.peer is not None:  # inet_dport
+                if sk.peer[1] != sport:
+                    return -1
+                s += 1
+            if sk.v6_daddr is not None and sk.v6_daddr != _ANY6:  # sk_v6_daddr
+                if sk.v6_daddr != sip:
+                    return -1
+                s += 1
+        if cpu is not None and sk.member.incoming_cpu == cpu:
+            s += 1
+        return s
 
     def _walk_pass(
         self,
@@ -504,35 +548,7 @@ class Port:
         chain = self._chains.get((key_ip, dport), [])
 
         def score(sk: _Sock) -> int:
-            if sk.port != dport:
-                return -1
-            if v4:
-                if sk.rcv4 is None or sk.rcv4 != laddr:
-                    return -1
-                s = 2 if sk.family == "ipv4" else 1
-                if sk.peer is not None:
-                    if sk.family == "ipv4":  # inet_daddr (an IPv6 peer leaves it 0)
-                        if sk.peer[0] != sip:
-                            return -1
-                        s += 4
-                    if sk.peer[1] != sport:  # inet_dport
-                        return -1
-                    s += 4
-            else:
-                if sk.family != "ipv6" or sk.rcv6 != laddr:
-                    return -1
-                s = 0
-                if sk.peer is not None:  # inet_dport
-                    if sk.peer[1] != sport:
-                        return -1
-                    s += 1
-                if sk.v6_daddr is not None and sk.v6_daddr != _ANY6:  # sk_v6_daddr
-                    if sk.v6_daddr != sip:
-                        return -1
-                    s += 1
-            if cpu is not None and sk.member.incoming_cpu == cpu:
-                s += 1
-            return s
+            return self._score(sk, sip, sport, dport, laddr, cpu)
 
         def pick(sk: _Sock) -> _Sock | _Drop | None:
             if sk.group is None:
