@@ -65,14 +65,19 @@ class _Sock:
         return self.peer is not None
 
     def key(self) -> tuple[object, int]:
-        """The secondary chain its local address hashes to: ipv6_portaddr_hash() maps ``::``
-        and IPv4-mapped addresses onto the IPv4 hash, so those share chains with IPv4."""
-        if self.family == "ipv4" or self.rcv6 is None:
-            return (self.rcv4, self.port)
-        if self.rcv6 == _ANY6:
-            return (_ANY4, self.port)
-        mapped = self.rcv6.ipv4_mapped
-        return (mapped if mapped is not None else self.rcv6, self.port)
+        """The secondary chain its local address hashes to."""
+        return _chain_key(self.rcv4 if self.family == "ipv4" else self.rcv6, self.port)
+
+
+def _chain_key(ip: _IP | None, port: int) -> tuple[object, int]:
+    """A secondary chain: ipv6_portaddr_hash() maps ``::`` and IPv4-mapped addresses onto the
+    IPv4 hash, so those IPv6 sockets share chains with IPv4 sockets."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip == _ANY6:
+            return (_ANY4, port)
+        if ip.ipv4_mapped is not None:
+            return (ip.ipv4_mapped, port)
+    return (ip, port)
 
 
 def _addr(text: object, what: str) -> _IP:
@@ -378,10 +383,7 @@ class Port:
     def chain(self, addr: str, port: int) -> list[Hashable]:
         """Names of the sockets on the secondary chain of ``(addr, port)``, in walk order."""
         ip, port = _endpoint((addr, port), "chain address")
-        key = (ip.ipv4_mapped or ip, port) if isinstance(ip, ipaddress.IPv6Address) else (ip, port)
-        if ip == _ANY6:
-            key = (_ANY4, port)
-        return [s.member.name for s in self._chains.get(key, [])]
+        return [s.member.name for s in self._chains.get(_chain_key(ip, port), [])]
 
     # --- the kernel's choice --------------------------------------------------------------------
 
@@ -544,8 +546,7 @@ class Port:
         flow_hash: FlowHash,
     ) -> _Sock | _Drop | None:
         v4 = dip.version == 4
-        key_ip: object = laddr if v4 or laddr != _ANY6 else _ANY4
-        chain = self._chains.get((key_ip, dport), [])
+        chain = self._chains.get(_chain_key(laddr, dport), [])
 
         def score(sk: _Sock) -> int:
             return self._score(sk, sip, sport, dport, laddr, cpu)
