@@ -32,6 +32,7 @@ SINCE: dict[str, tuple[int, int]] = {
     "second_connect_stays_in_group": (6, 13),  # udp_lib_hash4() detaches at the first only
     "reconnect_misses_4tuple_hash": (6, 13),  # 644f9108f3a5: hash4 moves only on rehash
     "ipv6_disconnect_keeps_peer": (6, 13),  # the member must be out of its group (hash4)
+    "ipv6_connected_takes_loopback4": (6, 14),  # a502ea6fa94b: udp4_lib_lookup1()
 }
 
 
