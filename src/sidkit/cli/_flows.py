@@ -133,8 +133,17 @@ def render_table(report: FlowReport, out: TextIO) -> None:
     )
     if s.skipped:
         out.write("skipped: " + ", ".join(f"{k} {v}" for k, v in s.skipped.items()) + "\n")
-    if s.no_sid:
-        out.write("no SID: " + ", ".join(f"{k} {v}" for k, v in s.no_sid.items()) + "\n")
+    if s.no_sid_by_protocol:
+        out.write(
+            "no SID: "
+            + "; ".join(
+                f"{p}: " + ", ".join(f"{k} {v}" for k, v in r.items())
+                for p, r in s.no_sid_by_protocol.items()
+            )
+            + "\n"
+        )
+    if s.reassembly:
+        out.write("IP fragments: " + ", ".join(f"{k} {v}" for k, v in s.reassembly.items()) + "\n")
     if not report.flows:
         out.write("no UDP flows\n")
         return

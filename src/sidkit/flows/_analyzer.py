@@ -82,15 +82,58 @@ __all__ = ["FlowAnalyzer", "analyze", "sid_key"]
 
 
 def _quic_short_bytes(extractor: Extractor) -> frozenset[int]:
-    """First bytes of QUIC short headers for which the configured extractor can never find
-    a DCID (no cid_length, no QUIC-LB, no known CIDs), so the learned length must be used."""
+    """First bytes of QUIC short headers whose DCID length the analyzer decides per
+    direction (learned, else the configured ``cid_length``): every short-header byte unless
+    QUIC-LB or known CIDs let the plugin find the DCID by other means."""
     if "quic" not in extractor.protocols:
         return frozenset()
     opts = extractor.options("quic")
-    if opts["cid_length"] is not None or opts["quic_lb"] or opts["known_cids"]:
+    if opts["quic_lb"] or opts["known_cids"]:
         return frozenset()
     grease = bool(opts["grease_quic_bit"])
-    return frozenset(b for b in range(0x80) if grease or b & 0x40)
+    short = (b for b in range(0x80) if grease or b & 0x40)
+    if opts["cid_length"] is None:
+        return frozenset(short)
+    # With a configured length, a byte another protocol also claims stays with the
+    # Extractor's claim order, as it did before lengths were learned per direction.
+    return frozenset(b for b in short if extractor.claimants(b) == ("quic",))
+
+
+def _configured_length(extractor: Extractor | None) -> int | None:
+    """The ``quic.cid_length`` option, where nothing is learned (see FlowAnalyzer)."""
+    if extractor is None or "quic" not in extractor.protocols:
+        return None
+    n = extractor.options("quic")["cid_length"]
+    return n if isinstance(n, int) else None
+
+
+# QUIC versions whose long header flows reads itself when its DCID is empty (the plugin
+# has no SID to return then, but the SCID is the sender's CID): v1 (RFC 9000), v2 (RFC
+# 9369), Version Negotiation (0, RFC 9000 section 17.2.1), drafts 0xff0000xx.
+_LONG_VERSIONS: frozenset[int] = frozenset((0x00000001, 0x6B3343CF, 0x00000000))
+
+
+def quic_empty_dcid_scid(payload: bytes) -> bytes | None:
+    """The SCID of a QUIC long header whose DCID is empty (RFC 8999 section 5.1: first byte
+    with 0x80 set, Version, DCID Length, DCID, SCID Length, SCID), for a known version; else
+    ``None``. A Version Negotiation packet must list whole versions after it."""
+    if len(payload) < 7 or not payload[0] & 0x80 or payload[5] != 0:
+        return None
+    version = int.from_bytes(payload[1:5], "big")
+    if version not in _LONG_VERSIONS and version >> 8 != 0xFF0000:
+        return None
+    n = payload[6]
+    if n > 20 or len(payload) < 7 + n:
+        return None
+    if version == 0 and (len(payload) - 7 - n < 4 or (len(payload) - 7 - n) % 4):
+        return None
+    return payload[7 : 7 + n]
+
+
+def _reverse(tk: bytes) -> bytes:
+    """The tuple key of the other direction."""
+    a = (len(tk) - 4) >> 1
+    return tk[a : a + a] + tk[:a] + tk[a + a + 2 :] + tk[a + a : a + a + 2]
 
 
 def _endpoints(tk: bytes) -> tuple[bytes, bytes]:
@@ -167,6 +210,14 @@ class FlowAnalyzer:
         self._issued: dict[bytes, int] = {}
         self._peer: dict[bytes, int] = {}
         self._scid_lengths: set[int] = set()
+        # quic.cid_length, used where nothing is learned; _fixed is it while no long header
+        # has been seen (then it applies to every short header: the fast path slices it).
+        self._configured = _configured_length(self._extractor)
+        self._fixed = self._configured or 0
+        # Per directional tuple key, the counters of the SID flow that last started using it:
+        # a datagram to an endpoint that chose zero-length CIDs has no ID, and joins the
+        # flow of its path (what that endpoint itself does, RFC 9000 section 5.2).
+        self._path: dict[bytes, TupleCounter] = {}
         # flows: every state in creation order; per protocol, SID -> the state of its flow
         # (kept pointing at the surviving flow when two merge); per tuple key, a tuple
         # flow's counters; per canonical tuple key, the tuple flow.
@@ -181,16 +232,27 @@ class FlowAnalyzer:
         self._five: dict[bytes, FiveTuple] = {}
         self._seq = 0  # the sequence number of the datagram being counted
         self._kind, self._exact = self._fast_tables()
+        self._quic = "quic" in self.protocols
+        # per first byte, the protocol a datagram without an ID is counted under
+        self._claimant = [
+            "quic" if b in self._learn else self._first_claimant(b) for b in range(256)
+        ]
         # counters
         self.frames = 0
         self.udp = 0
         self.with_sid = 0
         self.skipped: dict[str, int] = {}
         self.no_sid: dict[str, int] = {}
+        self.no_sid_by: dict[str, dict[str, int]] = {}
         self.errors: list[str] = []
         self.linktypes: dict[int, int] = {}
         self.capture_name = ""
         self.format = ""
+
+    def _first_claimant(self, byte: int) -> str:
+        extractor = self._extractor
+        names = extractor.claimants(byte) if extractor is not None else ()
+        return names[0] if names else ""
 
     def _fast_tables(self) -> tuple[list[int], list[tuple[ExactLocation, ...]]]:
         """Per first byte, what the fast path may do (module constants) and the exact
@@ -267,6 +329,7 @@ class FlowAnalyzer:
         if gone.order < keep.order:
             keep, gone = gone, keep
         keep.first = min(keep.first, gone.first)
+        keep.issued.update(gone.issued)
         keep.sids.extend(gone.sids)
         known = self._known_flows
         for protocol, value in gone.sids:
@@ -275,9 +338,9 @@ class FlowAnalyzer:
                 known[value] = keep
         for tk, g in gone.tuples.items():
             k = keep.tuples.get(tk)
+            g.state = keep  # the path index may point at it
             if k is None:
                 keep.tuples[tk] = g
-                g.state = keep
             else:
                 k.first = min(k.first, g.first)
                 k.last = max(k.last, g.last)
@@ -295,7 +358,7 @@ class FlowAnalyzer:
         st = self._sid_state(protocol, value, ts)
         c = st.tuples.get(tk)
         if c is None:
-            st.tuples[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
+            st.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
         else:
             c.last = ts
             c.n += 1
@@ -322,32 +385,34 @@ class FlowAnalyzer:
 
     # -- QUIC and WireGuard linking --
 
-    def _quic_long(self, sid: SessionId, tk: bytes, ts: int) -> None:
-        scid = sid.details.get("scid")
+    def _quic_long(self, dcid: bytes, scid: bytes, tk: bytes, ts: int) -> None:
+        """Learn from a long header: the sender chose CIDs of ``len(scid)`` bytes (zero is a
+        length too), so short headers *to* it carry that many; link DCID and SCID."""
         src, dst = _endpoints(tk)
-        if not isinstance(scid, bytes) or not scid:
-            if isinstance(scid, bytes):  # an endpoint that chose zero-length CIDs
-                self._issued[src] = 0
-            return
-        if self.by == "sid":
-            self._link(("quic", sid.value), ("quic", scid), ts)
         n = len(scid)
         self._issued[src] = n
         self._peer[dst] = n
-        self._scid_lengths.add(n)
-        for cid in (sid.value, scid):
-            if cid not in self._known:
+        self._fixed = 0
+        if n:
+            self._scid_lengths.add(n)
+        sid = self.by == "sid"
+        if sid and dcid and scid:
+            self._link(("quic", dcid), ("quic", scid), ts)
+        if sid and (dcid or scid):
+            self._sid_state("quic", dcid or scid, ts).issued[src] = n
+        for cid in (dcid, scid):
+            if cid and cid not in self._known:
                 self._known.add(cid)
-                if self.by == "sid":
-                    self._known_flows[cid] = self._cells["quic"][cid]
+                if sid:
+                    self._known_flows[cid] = self._sid_state("quic", cid, ts)
                 if len(cid) not in self._known_lengths:
                     self._known_lengths = tuple(
                         sorted({*self._known_lengths, len(cid)}, reverse=True)
                     )
 
     def _quic_short(self, payload: bytes, tk: bytes, ft: FiveTuple) -> SessionId | str:
-        """A short header's DCID with a learned length, through the plugin (module note), or
-        the reason there is none."""
+        """A short header's DCID with the length of its direction, through the plugin
+        (module note), or the reason there is none."""
         length: int | None = None
         known = self._known
         for n in self._known_lengths:
@@ -357,6 +422,10 @@ class FlowAnalyzer:
         if length is None:
             src, dst = _endpoints(tk)
             length = self._issued.get(dst)
+            if length is None:
+                length = self._side_length(tk, src)
+            if length is None:
+                length = self._configured
             if length is None:
                 length = self._peer.get(src)
             if length is None and len(self._scid_lengths) == 1:
@@ -371,6 +440,44 @@ class FlowAnalyzer:
             extractor = Extractor(["quic"], {"quic": opts}, host=self._host)
             self._by_length[length] = extractor
         return extractor.extract(payload, ft) or "none"
+
+    def _side_length(self, tk: bytes, src: bytes) -> int | None:
+        """The CID length of the other side of the connection that *src* talks to on this
+        tuple (the SID flow that last started using its reverse), if its long headers said
+        one and only one: how a client's new address after a NAT rebinding is known."""
+        c = self._path.get(_reverse(tk))
+        if c is None or c.state.protocol != "quic":
+            return None
+        lengths = {n for e, n in c.state.issued.items() if e != src}
+        return lengths.pop() if len(lengths) == 1 else None
+
+    def _empty_cid(self, ts: int, tk: bytes, length: int, scid: bytes) -> None:
+        """A QUIC datagram with an empty DCID (to an endpoint that chose zero-length CIDs):
+        no ID of its own, so it joins the flow of its path -- the SID flow that last started
+        using this tuple or its reverse -- and a long header's SCID is linked into it."""
+        if self.by == "tuple":
+            self._tuple_datagram(ts, tk, length, ("quic", scid) if scid else None)
+            return
+        c = self._path.get(_reverse(tk)) or self._path.get(tk)
+        st = c.state if c is not None and c.state.protocol == "quic" else None
+        if scid:
+            own = self._sid_state("quic", scid, ts)
+            if st is None:
+                st = own
+            elif own is not st:
+                self._link(st.sids[0], ("quic", scid), ts)
+                st = self._cells["quic"][scid]
+        if st is None:
+            self._tuple_datagram(ts, tk, length, None)
+            return
+        c = st.tuples.get(tk)
+        if c is None:
+            st.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
+        else:
+            c.last = ts
+            c.n += 1
+            c.size += length
+            c.seq = self._seq
 
     # -- feeding --
 
@@ -408,6 +515,7 @@ class FlowAnalyzer:
         self.udp += 1
         sid: SessionId | None = None
         reason = "none"
+        empty_scid: bytes | None = None
         if self._extractor is not None and payload:
             ft = self._five.get(tk) or self._five_tuple(tk)
             try:
@@ -420,7 +528,14 @@ class FlowAnalyzer:
                 else:
                     sid = self._extractor.extract(payload, ft)
                     if sid is not None and sid.protocol == "quic" and payload[0] & 0x80:
-                        self._quic_long(sid, tk, ts)
+                        scid = sid.details.get("scid")
+                        if isinstance(scid, bytes):
+                            self._quic_long(sid.value, scid, tk, ts)
+                    elif sid is None and self._quic and payload[0] & 0x80:
+                        empty_scid = quic_empty_dcid_scid(payload)
+                        if empty_scid is not None:
+                            self._quic_long(b"", empty_scid, tk, ts)
+                            reason = "quic-empty-cid"
                     elif (
                         sid is not None
                         and sid.protocol == "wireguard"
@@ -435,7 +550,11 @@ class FlowAnalyzer:
                 sid = None
         if sid is None or not sid.value:
             self.no_sid[reason] = self.no_sid.get(reason, 0) + 1
-            self._tuple_datagram(ts, tk, length, None)
+            self._count_reason(reason, payload[0] if payload else -1)
+            if reason == "quic-empty-cid":
+                self._empty_cid(ts, tk, length, empty_scid or b"")
+            else:
+                self._tuple_datagram(ts, tk, length, None)
             return None
         self.with_sid += 1
         if self.by == "tuple":
@@ -443,6 +562,22 @@ class FlowAnalyzer:
             return None
         self._sid_datagram(sid.protocol, sid.value, ts, tk, length)
         return sid
+
+    def _count_reason(self, reason: str, first: int) -> None:
+        """Count a datagram without an ID under its protocol (the first configured protocol
+        that claims its first byte, ``-`` for none) and a per-protocol reason."""
+        if reason.startswith("malformed:"):
+            protocol, why = reason[10:], "malformed"
+            if protocol == "plugin" and first >= 0:
+                protocol = self._claimant[first] or "-"
+        elif reason.startswith("quic-"):
+            protocol, why = "quic", reason[5:]
+        else:
+            protocol = self._claimant[first] if first >= 0 else ""
+            why = "no-id" if protocol else "unclaimed"
+            protocol = protocol or "-"
+        counts = self.no_sid_by.setdefault(protocol, {})
+        counts[why] = counts.get(why, 0) + 1
 
     def _fast(self, ts: int, tk: bytes, payload: bytes, length: int) -> None:
         """One datagram, skipping the plugins where the tables allow (see :meth:`read`)."""
@@ -461,6 +596,9 @@ class FlowAnalyzer:
                 if payload[1 : 1 + n] in self._known:
                     protocol, value = "quic", payload[1 : 1 + n]
                     break
+            fixed = self._fixed
+            if not protocol and fixed and size > fixed:
+                protocol, value = "quic", payload[1 : 1 + fixed]
         elif k == KIND_EXACT:
             size = len(payload)
             for off, n, needed, guards, _cells, _pairs, p in self._exact[first]:
@@ -470,6 +608,7 @@ class FlowAnalyzer:
         elif k == KIND_NONE:
             self.udp += 1
             self.no_sid["none"] = self.no_sid.get("none", 0) + 1
+            self._count_reason("none", first)
             self._tuple_datagram(ts, tk, length, None)
             return
         if not protocol:
@@ -484,7 +623,7 @@ class FlowAnalyzer:
         key = value + tk
         c = pairs.get(key)
         if c is None:
-            c = pair_counter(self._sid_state(protocol, value, ts), pairs, key, tk, ts)
+            c = pair_counter(self._sid_state(protocol, value, ts), pairs, key, tk, ts, self._path)
         c.last = ts
         c.n += 1
         c.size += length
@@ -559,6 +698,9 @@ class FlowAnalyzer:
             errors=tuple(self.errors),
             sid_flows=sum(1 for f in flows if f.kind == "sid"),
             tuple_flows=sum(1 for f in flows if f.kind == "tuple"),
+            no_sid_by_protocol={
+                p: dict(sorted(r.items())) for p, r in sorted(self.no_sid_by.items())
+            },
         )
         return FlowReport(tuple(flows), summary)
 

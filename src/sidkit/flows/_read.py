@@ -65,6 +65,10 @@ class _AnalyzerLike(Protocol):
     _exact: list[tuple[ExactLocation, ...]]
     _known_flows: dict[bytes, FlowState]
     _known_lengths: tuple[int, ...]
+    _fixed: int
+    _path: dict[bytes, TupleCounter]
+    _cells: dict[str, dict[bytes, FlowState]]
+    no_sid_by: dict[str, dict[str, int]]
     _pairs: dict[str, dict[bytes, TupleCounter]]
     _tcount: dict[bytes, TupleCounter]
 
@@ -150,6 +154,9 @@ def read_pcap(
     pair = pair_counter
     lengths = analyzer._known_lengths
     longest = lengths[0] if len(lengths) == 1 else 0  # the one learned length, or 0
+    fixed = analyzer._fixed  # the configured length while no long header was seen, or 0
+    path = analyzer._path
+    cells = analyzer._cells.setdefault("quic", {})
     tcount = analyzer._tcount
     slow, fast, tuple_datagram = analyzer._slow, analyzer._fast, analyzer._tuple_datagram
     new_sid = analyzer._sid_state
@@ -206,7 +213,7 @@ def read_pcap(
                                 except KeyError:
                                     st = known.get(key[:longest])
                                     if st is not None:
-                                        c = pair(st, quic, key, tk, ts)
+                                        c = pair(st, quic, key, tk, ts, path)
                         else:
                             for cid_len in lengths:
                                 if size <= cid_len:
@@ -214,8 +221,15 @@ def read_pcap(
                                 key = buf[f + 43 : f + 43 + cid_len] + tk
                                 st = known.get(key[:cid_len])
                                 if st is not None:
-                                    c = quic.get(key) or pair(st, quic, key, tk, ts)
+                                    c = quic.get(key) or pair(st, quic, key, tk, ts, path)
                                     break
+                        if c is None and fixed and size > fixed:
+                            key = buf[f + 43 : f + 43 + fixed] + tk
+                            c = quic.get(key)
+                            if c is None:
+                                value = key[:fixed]
+                                st = cells.get(value) or new_sid("quic", value, ts)
+                                c = pair(st, quic, key, tk, ts, path)
                     elif k == KIND_EXACT:
                         p0 = f + 42
                         for off, idlen, needed, guards, cells, pairs, protocol in exact[first]:
@@ -229,7 +243,7 @@ def read_pcap(
                             except KeyError:
                                 value = key[:idlen]
                                 st = cells.get(value) or new_sid(protocol, value, ts)
-                                c = pair(st, pairs, key, tk, ts)
+                                c = pair(st, pairs, key, tk, ts, path)
                             break
                     else:  # KIND_NONE: no session ID, a tuple flow
                         try:
@@ -255,6 +269,7 @@ def read_pcap(
                     slow(ts, tk, buf[f + 42 : f + stop], n)
                     lengths = analyzer._known_lengths
                     longest = lengths[0] if len(lengths) == 1 else 0
+                    fixed = analyzer._fixed
                     continue
             others += 1
             result = decoder(buf[f:pos])
@@ -266,6 +281,7 @@ def read_pcap(
             fast(ts, pack(src, sport, dst, dport), payload, length)
             lengths = analyzer._known_lengths
             longest = lengths[0] if len(lengths) == 1 else 0
+            fixed = analyzer._fixed
         capture.records = seq - first_seq
         if not buf:
             break
@@ -280,6 +296,8 @@ def read_pcap(
     analyzer.with_sid += hits
     if nones:
         analyzer.no_sid["none"] = analyzer.no_sid.get("none", 0) + nones
+        counts = analyzer.no_sid_by.setdefault("-", {})
+        counts["unclaimed"] = counts.get("unclaimed", 0) + nones
     analyzer.linktypes[linktype] = analyzer.linktypes.get(linktype, 0) + frames
 
 

@@ -130,7 +130,13 @@ class Summary:
     = ``udp``; ``skipped``: frames that were no usable UDP datagram, by reason (``not-ip``,
     ``not-udp``, ``ip-fragment``, ``truncated``, ...); ``no_sid``: why datagrams had no ID,
     by reason (``none``: no configured protocol found one; ``malformed:<protocol>``;
-    ``quic-cid-length-unknown``); ``errors``: capture problems that stopped the reading.
+    ``quic-cid-length-unknown``, ``quic-empty-cid``); ``no_sid_by_protocol``: the same
+    datagrams per protocol -- the first configured protocol that claims the payload's first
+    byte, ``-`` where none does -- and a reason: ``no-id`` (the plugin found no ID, as in a
+    handshake message), ``malformed``, ``cid-length-unknown`` and ``empty-cid`` (QUIC),
+    ``unclaimed`` (``-``); ``reassembly``: IP fragments and what became of them (see
+    :class:`~sidkit.flows.Reassembler`); ``errors``: capture problems that stopped the
+    reading.
     """
 
     capture: str
@@ -147,6 +153,8 @@ class Summary:
     errors: tuple[str, ...]
     sid_flows: int
     tuple_flows: int
+    no_sid_by_protocol: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
+    reassembly: Mapping[str, int] = attrs.field(factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """The JSON ``summary`` object."""
@@ -162,6 +170,8 @@ class Summary:
             "without_sid": self.without_sid,
             "skipped": dict(self.skipped),
             "no_sid": dict(self.no_sid),
+            "no_sid_by_protocol": {p: dict(r) for p, r in self.no_sid_by_protocol.items()},
+            "reassembly": dict(self.reassembly),
             "errors": list(self.errors),
             "sid_flows": self.sid_flows,
             "tuple_flows": self.tuple_flows,

@@ -80,6 +80,7 @@ class FlowState:
     __slots__ = (
         "alive",
         "first",
+        "issued",
         "order",
         "pairs",
         "protocol",
@@ -98,16 +99,25 @@ class FlowState:
         # cache keys to drop on merge
         self.pairs: list[tuple[dict[bytes, TupleCounter], bytes]] = []
         self.alive = True
+        # QUIC: per endpoint (address + port bytes) of the connection, the length of the
+        # CIDs it chose (from its long headers)
+        self.issued: dict[bytes, int] = {}
 
 
 def pair_counter(
-    st: FlowState, pairs: dict[bytes, TupleCounter], key: bytes, tk: bytes, ts: int
+    st: FlowState,
+    pairs: dict[bytes, TupleCounter],
+    key: bytes,
+    tk: bytes,
+    ts: int,
+    path: dict[bytes, TupleCounter],
 ) -> TupleCounter:
     """The counters of tuple *tk* in flow *st*, cached in *pairs* under *key* (SID bytes
-    + tuple key); a new tuple's start at zero datagrams."""
+    + tuple key); a new tuple's start at zero datagrams and become *path*'s entry for *tk*
+    (the analyzer's path index: the SID flow that last started using a tuple)."""
     c = st.tuples.get(tk)
     if c is None:
-        c = st.tuples[tk] = TupleCounter(ts, ts, 0, 0, st, -1)
+        c = st.tuples[tk] = path[tk] = TupleCounter(ts, ts, 0, 0, st, -1)
     pairs[key] = c
     st.pairs.append((pairs, key))
     return c
