@@ -321,6 +321,32 @@ def test_nginx_cookie_prefix_from_source() -> None:
     assert quiclb.nginx_socket_cookie(long_hdr) == cookie
     assert quiclb.nginx_socket_cookie(b"\xc0\x00\x00\x00\x01\x07" + cid[:7]) is None
     assert quiclb.nginx_socket_cookie(b"\x40" + cid[:7]) is None
+
+
+def test_nginx_needs_the_whole_dcid() -> None:
+    # ngx_quic_reuseport_helper.c:105 advance_data(len) "we expect the packet to have full
+    # DCID": a short header needs 1 + NGX_QUIC_SERVER_CID_LEN (line 101) = 21 octets, a long
+    # header 6 + its DCID length octet (lines 90-93), and a long DCID under 8 octets is passed
+    # to the default selection (line 95).
+    cookie = 0x1122334455667788
+    cid = cookie.to_bytes(8, "big") + bytes(12)
+    short = b"\x40" + cid
+    assert quiclb.nginx_socket_cookie(short) == cookie  # exactly 21 octets
+    for cut in range(len(short)):
+        assert quiclb.nginx_socket_cookie(short[:cut]) is None, cut
+    long_hdr = b"\xc0\x00\x00\x00\x01" + bytes([20]) + cid
+    assert quiclb.nginx_socket_cookie(long_hdr) == cookie  # 6 + 20 octets
+    for cut in range(len(long_hdr)):
+        assert quiclb.nginx_socket_cookie(long_hdr[:cut]) is None, cut
+    eight = b"\xc0\x00\x00\x00\x01\x08" + cid[:8]
+    assert quiclb.nginx_socket_cookie(eight) == cookie  # the shortest DCID nginx keys on
+    assert quiclb.nginx_socket_cookie(eight[:13]) is None
+    for length in range(8):
+        assert quiclb.nginx_socket_cookie(b"\xc0\x00\x00\x00\x01" + bytes([length]) + cid) is None
+    # a long DCID length past 20 is not refused: nginx only needs the octets to be there
+    big = b"\xc0\x00\x00\x00\x01" + bytes([255]) + cid + bytes(235)
+    assert quiclb.nginx_socket_cookie(big) == cookie
+    assert quiclb.nginx_socket_cookie(big[:-1]) is None
     with pytest.raises(quiclb.CidError):
         quiclb.nginx_cid_cookie(cid[:7])
 

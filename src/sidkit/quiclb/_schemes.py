@@ -207,18 +207,32 @@ def nginx_socket_cookie(udp_payload: bytes | bytearray | memoryview) -> int | No
     ``SK_PASS`` without a lookup (the kernel's default reuseport selection).
 
     Source: nginx/nginx ``src/event/quic/bpf/ngx_quic_reuseport_helper.c``
-    ``ngx_quic_select_socket_by_dcid()``: long header: the DCID length octet (payload[5]) must
-    be >= 8 and the key is payload[6:14]; short header: the key is payload[1:9] (the CID
-    length is taken as 20 and never checked). The key is big-endian; a key missing from the
-    socket map (``-ENOENT``) also ends in the default selection. Never raises on content.
+    ``ngx_quic_select_socket_by_dcid()`` (unchanged since 2526632f7172, 2022; read at
+    release-1.31.4-4-g3f6f7824d) and the bytecode nginx ships from it,
+    ``src/event/quic/ngx_event_quic_bpf_code.c``. The program's ``advance_data(n)`` fails
+    (``goto failed``, then ``SK_PASS``) as soon as the octets it skips run past the packet, and
+    it skips the **whole** DCID before reading the key (lines 85-105: "we expect the packet to
+    have full DCID"):
+
+    * empty payload: no flags octet, no lookup;
+    * long header (``0x80``): fewer than 6 octets (flags, version, DCID length) - no lookup;
+      DCID length ``payload[5] < 8`` - no lookup ("it's useless to search for key in such
+      short DCID", line 95); fewer than ``6 + payload[5]`` octets - no lookup; otherwise the
+      key is ``payload[6:14]``;
+    * short header: the DCID is taken to be ``NGX_QUIC_SERVER_CID_LEN`` = 20 octets (line 101),
+      so fewer than 21 octets - no lookup; otherwise the key is ``payload[1:9]``.
+
+    The key is the big-endian value of the 8 octets (``ngx_quic_parse_uint64``); a key missing
+    from the socket map (``-ENOENT``) also ends in the default selection. Never raises on
+    content.
     """
     data = as_bytes(udp_payload, "udp_payload")
     if not data:
         return None
     if data[0] & LONG_HEADER:
-        if len(data) < 6 or data[5] < 8 or len(data) < 14:
+        if len(data) < 6 or data[5] < 8 or len(data) < 6 + data[5]:
             return None
         return int.from_bytes(data[6:14], "big")
-    if len(data) < 9:
+    if len(data) < 1 + NGINX_SERVER_CID_LENGTH:
         return None
     return int.from_bytes(data[1:9], "big")
