@@ -8,6 +8,14 @@
 # Short headers do not say how long the DCID is (RFC 8999 section 5.2): the length comes from
 # a set of known CIDs, QUIC-LB length self-description, or the configured cid_length, tried
 # in that order. Without any of them a short header yields None rather than a guess.
+#
+# What counts as QUIC (the plugin's claim, as opposed to what the pure parsers can read): a
+# long header of version 0 (Version Negotiation, whatever its 7 low bits, RFC 8999 section
+# 6) or of a KNOWN version (KNOWN_VERSIONS: v1, v2, drafts, reserved and vendor versions),
+# with or without the fixed bit (RFC 9287 greasing); a long header of any other version only
+# with unknown_versions=True, since 4 random bytes after a first byte >= 0x80 are no
+# evidence (IKE SPIs, DNS IDs); a short header with its fixed bit set, and with it clear
+# only when its DCID is a known CID (known_cids) or grease_quic_bit=True.
 # This package is a sidkit plugin written as any third-party plugin would be: it imports only
 # sidkit's public plugin API and is found through the "sidkit" entry-point group.
 """QUIC connection IDs (RFC 8999, RFC 9000, RFC 9369) as sidkit session IDs."""
@@ -25,10 +33,12 @@ from sidkit.keys import FiveTuple, SessionId
 from sidkit.plugin import Option, ProtocolSpec, hookimpl
 
 __all__ = [
+    "KNOWN_VERSIONS",
     "NAME",
     "QUIC_V1",
     "QUIC_V2",
     "QuicHeader",
+    "known_version",
     "parse_header",
     "split_datagram",
 ]
@@ -38,6 +48,24 @@ QUIC_V1: Final = 0x00000001
 """RFC 9000 section 15."""
 QUIC_V2: Final = 0x6B3343CF
 """RFC 9369 section 3.1."""
+
+KNOWN_VERSIONS: Final = {
+    QUIC_V1: "v1 (RFC 9000 section 15)",
+    QUIC_V2: "v2 (RFC 9369 section 3.1)",
+    0x709A50C4: "v2 drafts (draft-ietf-quic-v2-01..10 section 3.1)",
+    0xFACEB001: "mvfst, draft-22 based (Wireshark packet-quic.c quic_draft_version)",
+    0xFACEB002: "mvfst, draft-27 based (Wireshark packet-quic.c; mvfst QuicConstants.h)",
+    0xFACEB00E: "mvfst experimental (Wireshark packet-quic.c; mvfst QuicConstants.h)",
+    0x51303530: "Google Q050, IETF invariant header (Wireshark packet-quic.c)",
+    0x54303530: "Google T050 (Wireshark packet-quic.c)",
+    0x54303531: "Google T051 (Wireshark packet-quic.c)",
+}
+"""Versions other than the IETF drafts and the reserved pattern whose long headers are QUIC
+without ``unknown_versions``, with the source that names each. The IETF drafts
+(``0xff0000xx``, Wireshark's ``quic_draft_version``: ``(version >> 8) == 0xff0000``) and the
+versions reserved to force Version Negotiation (``0x?a?a?a?a``, RFC 9000 section 15) are
+known by pattern (:func:`known_version`). Only v1 and v2 are parsed past the RFC 8999
+invariants."""
 
 MAX_CID_V1: Final = 20
 """RFC 9000 section 17.2: "In QUIC version 1, this value MUST NOT exceed 20 bytes"; RFC 9369
@@ -86,6 +114,40 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     return value, pos + size
 
 
+def known_version(version: int) -> bool:
+    """Whether a long header of *version* is QUIC without ``unknown_versions``: 0 (Version
+    Negotiation, RFC 8999 section 6), :data:`KNOWN_VERSIONS`, an IETF draft
+    (``0xff0000xx``) or a reserved version (``0x?a?a?a?a``, RFC 9000 section 15)."""
+    return (
+        version == 0
+        or version in KNOWN_VERSIONS
+        or version >> 8 == 0xFF0000
+        or version & 0x0F0F0F0F == 0x0A0A0A0A
+    )
+
+
+def _version_list_ok(data: bytes, start: int) -> bool:
+    """RFC 8999 section 6: a Version Negotiation packet ends in a list of 32-bit versions."""
+    rest = len(data) - start
+    return rest > 0 and rest % 4 == 0
+
+
+def _quiet_version_negotiation(data: bytes, pos: int) -> QuicHeader | None:
+    """A Version Negotiation packet at *pos* whose fields all fit and whose version list is
+    a non-empty multiple of 4 bytes, else ``None`` (no error)."""
+    if len(data) - pos < 7:
+        return None
+    dcid_end = pos + 6 + data[pos + 5]
+    if dcid_end >= len(data):
+        return None
+    scid_end = dcid_end + 1 + data[dcid_end]
+    if scid_end > len(data) or not _version_list_ok(data, scid_end):
+        return None
+    dcid = data[pos + 6 : dcid_end]
+    scid = data[dcid_end + 1 : scid_end]
+    return QuicHeader(True, 0, "version_negotiation", dcid, scid, pos, len(data))
+
+
 def _long_type(version: int, first: int) -> str:
     bits = (first >> 4) & 0x03
     if version == QUIC_V1:
@@ -95,12 +157,31 @@ def _long_type(version: int, first: int) -> str:
     return "unknown"
 
 
-def _parse_long(data: bytes, pos: int, grease: bool) -> QuicHeader | None:
-    """RFC 8999 section 5.1 long header at *pos*, plus the v1/v2 packet length."""
+def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHeader | None:
+    """RFC 8999 section 5.1 long header at *pos*, plus the v1/v2 packet length.
+
+    ``None`` for a version that is not :func:`known_version` unless *unknown_versions*, and
+    for a first byte 0x80..0xBF (fixed bit clear: RFC 9443 gives that range to RTP) that is
+    not a well-formed Version Negotiation packet or a known version. The fixed bit of a known
+    version may be clear (RFC 9287: a peer that negotiated greasing sends either value; RFC
+    9000 section 17.2 makes a receiver that did not discard it, which is its decision, not a
+    router's)."""
     first = data[pos]
-    if len(data) - pos < 7:
+    fixed = first & 0x40
+    if len(data) - pos < 5:
+        if not fixed:
+            return None
         raise MalformedPacketError("long header shorter than 7 bytes", protocol=NAME)
     version = int.from_bytes(data[pos + 1 : pos + 5], "big")
+    if not unknown_versions and not known_version(version):
+        return None
+    if not fixed and version == 0:
+        # RFC 8999 section 6 leaves the 7 low bits of a Version Negotiation packet arbitrary,
+        # and about half of real ones have 0x40 clear. In RTP's range, claim only a packet
+        # whose every field checks out, and never call it malformed.
+        return _quiet_version_negotiation(data, pos)
+    if len(data) - pos < 7:
+        raise MalformedPacketError("long header shorter than 7 bytes", protocol=NAME)
     dcil = data[pos + 5]
     dcid_end = pos + 6 + dcil
     if dcid_end >= len(data):
@@ -119,13 +200,8 @@ def _parse_long(data: bytes, pos: int, grease: bool) -> QuicHeader | None:
         # RFC 8999 section 6: Version Negotiation; the rest is a list of 32-bit versions.
         return QuicHeader(True, 0, "version_negotiation", dcid, scid, pos, len(data))
     if version not in (QUIC_V1, QUIC_V2):
-        # Unknown version: only the invariants are known; the packet runs to the end.
+        # Another version: only the invariants are read; the packet runs to the end.
         return QuicHeader(True, version, "unknown", dcid, scid, pos, len(data))
-    if not first & 0x40 and not grease:
-        # RFC 9000 section 17.2: "Packets containing a zero value for this bit are not
-        # valid packets in this version and MUST be discarded" -- unless the peer sent the
-        # grease_quic_bit transport parameter (RFC 9287 section 3).
-        return None
     if dcil > MAX_CID_V1 or scil > MAX_CID_V1:
         raise MalformedPacketError(
             f"version {version:#x} connection IDs are at most {MAX_CID_V1} bytes, "
@@ -180,16 +256,23 @@ def parse_header(
     quic_lb: bool = False,
     known_cids: Collection[bytes] = (),
     grease_quic_bit: bool = False,
+    unknown_versions: bool = True,
 ) -> QuicHeader | None:
     """The header of the first QUIC packet in *payload*, or ``None`` if it is not one.
 
-    ``None`` for: an empty payload, a fixed bit of 0 in a v1/v2 or short header when the
-    greased bit is not allowed, and a short header whose DCID length is unknown. Raises
-    :class:`~sidkit.extract.MalformedPacketError` for a header cut short.
+    ``None`` for: an empty payload; a short header whose DCID length is unknown, or whose
+    fixed bit is 0 and whose DCID is none of *known_cids* (unless *grease_quic_bit*); a long
+    header of a version that is not :func:`known_version` when *unknown_versions* is false
+    (this parser reads any version's invariants by default; the plugin claims them only
+    when asked); a Version Negotiation packet with the fixed bit clear that is not
+    well-formed. Raises :class:`~sidkit.extract.MalformedPacketError` for a header cut
+    short.
     """
     known = frozenset(known_cids)
     lengths = tuple(sorted({len(c) for c in known}, reverse=True))
-    return _parse_at(payload, 0, cid_length, quic_lb, known, lengths, grease_quic_bit)
+    return _parse_at(
+        payload, 0, cid_length, quic_lb, known, lengths, grease_quic_bit, unknown_versions
+    )
 
 
 def _parse_at(
@@ -200,14 +283,17 @@ def _parse_at(
     known: frozenset[bytes],
     known_lengths: tuple[int, ...],
     grease: bool,
+    unknown_versions: bool = True,
 ) -> QuicHeader | None:
     if pos >= len(data):
         return None
     first = data[pos]
     if first & 0x80:
-        return _parse_long(data, pos, grease)
+        return _parse_long(data, pos, unknown_versions)
     if not first & 0x40 and not grease:
-        return None
+        # RFC 9287 section 3: only a peer that negotiated greasing sends a short header with
+        # the fixed bit clear, so only its own connection IDs make the packet QUIC.
+        cid_length, quic_lb = None, False
     found = _short_dcid_length(data, pos, cid_length, quic_lb, known, known_lengths)
     if found is None:
         return None
@@ -227,6 +313,7 @@ def split_datagram(
     quic_lb: bool = False,
     known_cids: Collection[bytes] = (),
     grease_quic_bit: bool = False,
+    unknown_versions: bool = True,
 ) -> list[QuicHeader]:
     """Every QUIC packet coalesced in one datagram (RFC 9000 section 12.2).
 
@@ -251,7 +338,9 @@ def split_datagram(
         length = cid_length
         if first_dcid is not None and not data[pos] & 0x80 and length is None and not quic_lb:
             length = len(first_dcid)
-        header = _parse_at(data, pos, length, quic_lb, known, lengths, grease_quic_bit)
+        header = _parse_at(
+            data, pos, length, quic_lb, known, lengths, grease_quic_bit, unknown_versions
+        )
         if header is None:
             break
         if first_dcid is not None and header.dcid != first_dcid:
@@ -294,13 +383,24 @@ def _check_known(value: object) -> object:
     return frozenset(cids)
 
 
+def _long_location(length: int, extra: tuple[tuple[int, int, int], ...] = ()) -> SidLocation:
+    """Long-header DCIDs of *length* bytes (RFC 8999 section 5.1), of any version and either
+    fixed bit. Not exact, and wider than the plugin's claim: testing the version field for
+    every known pattern would take one location each, and a cBPF program unrolls its hash
+    per location (13 patterns made 2,346 instructions for one length, over 60,000 for the
+    20 QUIC-LB lengths, past BPF_MAXINSNS)."""
+    return SidLocation(6, length, ((0, 0x80, 0x80), (5, 0xFF, length), *extra), 0, NAME)
+
+
 SPEC: Final = ProtocolSpec(
     name=NAME,
     summary="QUIC destination connection ID (any version's long header; v1/v2 short header)",
-    # Fixed bit set (RFC 9000 section 17.2/17.3): 0x40..0x7f short, 0xc0..0xff long. A long
-    # header of an unknown version may have the bit clear, but RFC 9443 gives 128..191 to
-    # RTP; grease_quic_bit=True claims all of 0..255 (sidkit_first_bytes).
-    first_bytes=frozenset(range(0x40, 0x80)) | frozenset(range(0xC0, 0x100)),
+    # Short headers with the fixed bit set (RFC 9000 section 17.3): 0x40..0x7f; every long
+    # header (RFC 8999 section 5.1): 0x80..0xff. RFC 9443 gives 128..191 to RTP, and there
+    # only Version Negotiation and known versions are claimed (module note). With
+    # grease_quic_bit or known_cids, short headers with the bit clear too: all of 0..255
+    # (sidkit_first_bytes).
+    first_bytes=range(0x40, 0x100),
     ports=(443,),
     options=(
         Option(
@@ -327,7 +427,15 @@ SPEC: Final = ProtocolSpec(
             "grease_quic_bit",
             bool,
             False,
-            "accept packets whose fixed bit is 0 (RFC 9287); claims every first byte",
+            "the peer negotiated RFC 9287 greasing: a short header whose fixed bit is 0 is "
+            "QUIC (with any DCID, not only a known one); claims every first byte",
+        ),
+        Option(
+            "unknown_versions",
+            bool,
+            False,
+            "claim long headers of any version (RFC 8999 invariants), not only version 0, "
+            "v1, v2, drafts, reserved and known vendor versions",
         ),
     ),
     references=(
@@ -335,6 +443,7 @@ SPEC: Final = ProtocolSpec(
         "RFC 9000 sections 12.2, 17.2, 17.3",
         "RFC 9369 section 3",
         "RFC 9287 section 3",
+        "RFC 9443 section 3",
         "draft-ietf-quic-load-balancers-21 section 3.3",
     ),
 )
@@ -348,10 +457,13 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 
 @hookimpl
 def sidkit_first_bytes(protocol: str, options: Mapping[str, object]) -> Collection[int] | None:
-    """With the greased fixed bit allowed, QUIC may start with any byte (RFC 9287)."""
+    """With the greased fixed bit allowed, or known CIDs that a greased short header may
+    carry, QUIC may start with any byte (RFC 9287)."""
     if protocol != NAME:
         return None
-    return range(256) if options["grease_quic_bit"] else SPEC.first_bytes
+    if options["grease_quic_bit"] or options["known_cids"]:
+        return range(256)
+    return SPEC.first_bytes
 
 
 @hookimpl
@@ -370,9 +482,8 @@ def sidkit_extract(
     assert cid_length is None or isinstance(cid_length, int)
     data = payload
     first = data[0]
-    grease = bool(options["grease_quic_bit"])
     if first & 0x80:
-        header = _parse_long(data, 0, grease)
+        header = _parse_long(data, 0, bool(options["unknown_versions"]))
         if header is None or not header.dcid:
             return None
         return SessionId(
@@ -386,10 +497,13 @@ def sidkit_extract(
                 "scid": header.scid,
             },
         )
-    if not first & 0x40 and not grease:
-        return None
+    quic_lb = bool(options["quic_lb"])
+    if not first & 0x40 and not options["grease_quic_bit"]:
+        if not known:
+            return None
+        cid_length, quic_lb = None, False  # RFC 9287: only a known CID makes it QUIC
     lengths = tuple(sorted({len(c) for c in known}, reverse=True)) if known else ()
-    found = _short_dcid_length(data, 0, cid_length, bool(options["quic_lb"]), known, lengths)
+    found = _short_dcid_length(data, 0, cid_length, quic_lb, known, lengths)
     if found is None or found[0] == 0:
         return None
     length, source = found
@@ -415,7 +529,11 @@ def sidkit_sid_locations(
     the configured (or self-described) number of bytes after the first, and the parser
     checks nothing else once the datagram holds them. Long headers are not: their parser
     also reads the SCID Length and, for v1/v2, the Length field behind the IDs, and may
-    refuse the packet (a fixed bit of 0, a field running past the datagram)."""
+    refuse the packet (a field running past the datagram, a Version Negotiation packet with
+    the fixed bit clear whose version list is not a multiple of 4 bytes, a version it does
+    not claim without ``unknown_versions``). A kernel program built from them steers such a
+    long header by the bytes where its DCID would be rather than by the 5-tuple; what it
+    steers that the plugin refuses is never a QUIC packet of a known version."""
     if protocol != NAME or options["known_cids"]:
         return None
     # Short header: form bit 0, and the fixed bit 1 unless it may be greased (RFC 9287).
@@ -426,15 +544,11 @@ def sidkit_sid_locations(
         # One location per self-described length: DCID first octet low bits = length - 1.
         for n in range(MAX_CID_V1):
             length = n + 1
-            locations.append(
-                SidLocation(6, length, ((0, 0x80, 0x80), (5, 0xFF, length), (6, 0x1F, n)), 0, NAME)
-            )
+            locations.append(_long_location(length, ((6, 0x1F, n),)))
             locations.append(SidLocation(1, length, (short, (1, 0x1F, n)), 0, NAME, exact=True))
         return locations
     if not isinstance(cid_length, int) or cid_length == 0:
         return None
-    # A long header of any version whose DCID Length equals the configured length (RFC 8999
-    # section 5.1); the fixed bit is version-specific and so not tested there.
-    locations.append(SidLocation(6, cid_length, ((0, 0x80, 0x80), (5, 0xFF, cid_length)), 0, NAME))
+    locations.append(_long_location(cid_length))
     locations.append(SidLocation(1, cid_length, (short,), 0, NAME, exact=True))
     return locations

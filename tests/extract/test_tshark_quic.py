@@ -203,9 +203,32 @@ def test_greased_fixed_bit_matches_tshark(tmp_path: Path) -> None:
     rows = fields(pcap, [*QUIC_FIELDS, "quic.fixed_bit"], decode_as=["udp.port==4433,quic"])
     assert all(row["quic.fixed_bit"] == ["0"] for row in rows)
     assert _compare(rows, datagrams, grease_quic_bit=True) == len(datagrams)
+    # A long header of a known version is unambiguous with the bit clear: QUIC without the
+    # option (whether the receiver negotiated greasing is the endpoint's business).
     greased = Extractor(["quic"], {"cid_length": 8, "grease_quic_bit": True})
-    strict = Extractor(["quic"], {"cid_length": 8})
+    plain = Extractor(["quic"], {"cid_length": 8})
     for row, payload in zip(rows, datagrams, strict=True):
-        sid = greased.extract(payload)
-        assert sid is not None and sid.value.hex() == row["quic.dcid"][0]
-        assert strict.extract(payload) is None  # RFC 9000 section 17.2: MUST be discarded
+        for extractor in (greased, plain):
+            sid = extractor.extract(payload)
+            assert sid is not None and sid.value.hex() == row["quic.dcid"][0]
+
+
+@pytest.mark.oracle
+def test_greased_short_header_with_a_known_cid_matches_tshark(tmp_path: Path) -> None:
+    # RFC 9287: a greased 1-RTT packet (first byte 0b00xxxxxx) is QUIC when its DCID is one
+    # the server issued. tshark follows the connection from its Initial (same 5-tuple).
+    rng = random.Random(92871)
+    dcid, scid = rng.randbytes(8), rng.randbytes(8)
+    initial = pk.quic_long(pk.QUIC_V1, "initial", scid, dcid, rng.randbytes(1100))
+    greased = [pk.quic_short(scid, rng.randbytes(40), fixed_bit=False) for _ in range(5)]
+    pcap = tmp_path / "grease-short.pcap"
+    write_pcap(pcap, [(d, 42000, 4433) for d in (initial, *greased)])
+    rows = fields(pcap, QUIC_FIELDS, decode_as=["udp.port==4433,quic"])
+    plain = Extractor(["quic"], {"cid_length": 8})
+    known = Extractor(["quic"], {"known_cids": [scid]})
+    for row, payload in zip(rows[1:], greased, strict=True):
+        assert plain.extract(payload) is None  # fixed bit clear, no known CID: not claimed
+        sid = known.extract(payload)
+        assert sid is not None and sid.details["cid_source"] == "known"
+        assert row["quic.header_form"] == ["0"]
+        assert row["quic.dcid"] in ([sid.value.hex()], [])  # tshark may not know the length

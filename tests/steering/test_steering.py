@@ -277,7 +277,17 @@ def test_ebpf_context_fields_and_load_bytes_failure() -> None:
 @given(
     payload=st.binary(max_size=64)
     | st.tuples(
-        st.sampled_from([b"\x04\x00\x00\x00", b"\x41", b"\xc3\x00\x00\x00\x01\x08"]),
+        st.sampled_from(
+            [
+                b"\x04\x00\x00\x00",
+                b"\x41",
+                b"\xc3\x00\x00\x00\x01\x08",
+                # Version Negotiation (RFC 8999 section 6) and a greased v1 long header (RFC
+                # 9287) with the 0x40 bit clear
+                b"\x80\x00\x00\x00\x00\x08",
+                b"\x9a\x00\x00\x00\x01\x08",
+            ]
+        ),
         st.binary(max_size=60),
     ).map(b"".join)
 )
@@ -295,6 +305,44 @@ def test_plugin_locations_steer_exactly_where_locate_applies(protocol: str, payl
     assert _cbpf_index(compile_cbpf(policy), payload, 1) == expected
     _verdict, selected = ebpf.run_sk_reuseport(
         compile_ebpf(policy, map_fd=7), ebpf.ReuseportContext(bytes(8) + payload)
+    )
+    assert selected == expected
+
+
+@given(
+    st.integers(0, 0x7F),
+    st.binary(min_size=8, max_size=8),
+    st.binary(max_size=20),
+    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4),
+)
+def test_version_negotiation_steers_like_the_extractor(
+    low_bits: int, dcid: bytes, scid: bytes, versions: list[int]
+) -> None:
+    """A Version Negotiation packet, whatever its 7 low bits (about half of real ones have
+    0x40 clear), is QUIC for the Extractor and steered by the same DCID bytes in the model
+    and both compiled programs."""
+    from fixtures import packets as pk  # noqa: PLC0415
+
+    from sidkit.extract import Extractor, locate  # noqa: PLC0415
+
+    vn = pk.quic_version_negotiation(dcid, scid, versions, low_bits)
+    extractor = Extractor(["quic", "rtp"], {"quic": {"cid_length": 8}})
+    sid = extractor.extract(vn)
+    assert sid is not None and sid.protocol == "quic" and sid.value == dcid
+    locations = extractor.sid_locations()
+    found = locate(locations, vn)
+    assert found is not None and found[1] == dcid
+    policy = SteeringPolicy(AnyOf([found[0]]), "jhash", 5, seed=11)
+    expected = policy.select(vn)
+    assert expected is not None
+    assert SteeringPolicy(AnyOf(locations[:1]), "jhash", 5, seed=11).select(vn) == expected
+    full = SteeringPolicy(
+        AnyOf(Extractor(["quic"], {"cid_length": 8}).sid_locations()), "jhash", 5, seed=11
+    )
+    assert full.select(vn) == expected
+    assert _cbpf_index(compile_cbpf(full), vn, 5) == expected
+    _verdict, selected = ebpf.run_sk_reuseport(
+        compile_ebpf(full, map_fd=7), ebpf.ReuseportContext(bytes(8) + vn)
     )
     assert selected == expected
 

@@ -63,7 +63,13 @@ TURN channels, QUIC and RTP/RTCP, as (low, high, protocol), both ends inclusive.
 4..15 are unassigned (drop). A QUIC short header (``0b01xxxxxx``, 64..127) whose first
 byte falls in 64..79 is taken for a TURN channel message; RFC 9443 leaves that collision
 to the application, and a QUIC endpoint that multiplexes must not negotiate the greased
-fixed bit (RFC 9287 section 3), which would put QUIC into every range."""
+fixed bit (RFC 9287 section 3), which would put QUIC into every range.
+
+The Extractor's table is built from what the plugins claim, not from this table: the QUIC
+plugin also claims 128..191, because a Version Negotiation packet's 7 low bits are
+arbitrary (RFC 8999 section 6) and a long header of a known version may have its fixed bit
+greased (RFC 9287); there it accepts only those two, so RTP configured after it still gets
+its packets."""
 
 
 def rfc9443_class(first_byte: int) -> str | None:
