@@ -2,10 +2,10 @@
 # stateless load balancer in front of many servers can route every packet of a connection to
 # it, even after the client's address changes. sidkit.quiclb is the reference both sides test
 # against: QUIC-LB (draft-ietf-quic-load-balancers-21, and the draft <= 18 expand() layout that
-# google/quiche still uses) bit for bit, the balancer's forwarding order, and the decode side of
-# three deployed non-QUIC-LB schemes (Katran, Envoy's quic_lb, nginx). The code lives in private
-# modules (_core, _cipher, _balancer, _schemes); this module
-# re-exports the public names and holds the one helper the QUIC plugin needs.
+# google/quiche still uses) bit for bit, the balancer's forwarding order, and the deployed
+# non-QUIC-LB schemes (Katran's CIDs and stable routing, Envoy's quic_lb and deterministic
+# generators, nginx). The code lives in private modules (_core, _cipher, _balancer, _schemes);
+# this module re-exports the public names and holds the one helper the QUIC plugin needs.
 #
 # What it refuses to do: generate nonces or random first-octet bits (the caller owns
 # randomness), hand-roll AES (all AES goes through `cryptography`), or guess when a CID cannot be
@@ -15,8 +15,10 @@
 Server side: :class:`Config` and :func:`encode`. Balancer side: :func:`decode`,
 :func:`classify_dcid`, :class:`Balancer` (draft-21 section 4.2 forwarding order). Steering:
 :func:`server_id_index`, and :func:`steering_policy` for a kernel program that does the same
-on one host. Other balancers: :func:`katran_server_id`, :func:`envoy_worker`,
-:func:`nginx_socket_cookie` and friends. QUIC parsing: :func:`short_header_dcid_length`.
+on one host. Other balancers: :func:`katran_server_id`,
+:func:`katran_stable_routing_server_id`, :func:`envoy_worker` (quic_lb),
+:func:`envoy_deterministic_worker` (Envoy's default generator), :func:`nginx_socket_cookie`
+and friends. QUIC parsing: :func:`short_header_dcid_length`.
 """
 
 from __future__ import annotations
@@ -43,23 +45,36 @@ from sidkit.quiclb._core import (
     unpack,
 )
 from sidkit.quiclb._schemes import (
+    ENVOY_DETERMINISTIC_CID_LENGTH,
     ENVOY_MAX_CONCURRENCY,
     KATRAN_MIN_CID_LENGTH,
+    KATRAN_STABLE_ROUTING_HEADER,
+    KATRAN_STABLE_ROUTING_LENGTH,
     NGINX_SERVER_CID_LENGTH,
     KatranServerId,
+    envoy_deterministic_cid_worker,
+    envoy_deterministic_mint,
+    envoy_deterministic_next_cid,
+    envoy_deterministic_steering_policy,
+    envoy_deterministic_worker,
     envoy_worker,
     envoy_worker_byte,
     katran_packet_server_id,
     katran_server_id,
+    katran_stable_routing_header,
+    katran_stable_routing_server_id,
     nginx_cid_cookie,
     nginx_socket_cookie,
 )
 from sidkit.steering import AnyOf, FixedOffset, IndexField, SteeringError, SteeringPolicy
 
 __all__ = [
+    "ENVOY_DETERMINISTIC_CID_LENGTH",
     "ENVOY_MAX_CONCURRENCY",
     "EXPAND_LAYOUTS",
     "KATRAN_MIN_CID_LENGTH",
+    "KATRAN_STABLE_ROUTING_HEADER",
+    "KATRAN_STABLE_ROUTING_LENGTH",
     "KEY_LENGTH",
     "MAX_CID_LENGTH",
     "NGINX_SERVER_CID_LENGTH",
@@ -80,11 +95,18 @@ __all__ = [
     "classify_dcid",
     "decode",
     "encode",
+    "envoy_deterministic_cid_worker",
+    "envoy_deterministic_mint",
+    "envoy_deterministic_next_cid",
+    "envoy_deterministic_steering_policy",
+    "envoy_deterministic_worker",
     "envoy_worker",
     "envoy_worker_byte",
     "hash_fallback",
     "katran_packet_server_id",
     "katran_server_id",
+    "katran_stable_routing_header",
+    "katran_stable_routing_server_id",
     "nginx_cid_cookie",
     "nginx_socket_cookie",
     "server_id_index",

@@ -1,12 +1,15 @@
-# Server-ID schemes of deployed balancers that are not QUIC-LB, decode side, each a transcription
-# of what one source file does (cited per function, read from the upstream repository):
-# Katran's CID versions 1-3 (an XDP balancer's server ID in the first five octets), Envoy's
-# quic_lb worker byte (a clear octet appended after a QUIC-LB CID, read by a reuseport cBPF
-# program), and nginx's socket-cookie prefix (the listening socket's SO_COOKIE in the first
-# eight CID octets, looked up by an SK_REUSEPORT program). The per-packet functions model the
-# program's parse, including its quirks, and never raise on packet content: where the program
-# gives up (falls back to its hash), they return None. The per-CID functions raise CidError.
-"""Katran, Envoy and nginx server/worker-ID decoders (private; public in sidkit.quiclb)."""
+# Server-ID schemes of deployed balancers that are not QUIC-LB, each a transcription of what one
+# source file does (cited per function, read from the upstream repository): Katran's CID
+# versions 1-3 (an XDP balancer's server ID in the first five octets) and its UDP
+# stable-routing header (0x52, a 24-bit server ID), Envoy's two connection-ID generators (the
+# quic_lb worker byte appended after a QUIC-LB CID, and the default deterministic generator
+# whose first four CID octets, modulo the concurrency, name the worker), and nginx's
+# socket-cookie prefix (the listening socket's SO_COOKIE in the first eight CID octets, looked
+# up by an SK_REUSEPORT program). The per-packet functions model the program's parse,
+# including its quirks, and never raise on packet content: where the program gives up (falls
+# back to its hash), they return None. The per-CID functions raise CidError. Encoders take the
+# caller's random octets and never draw their own.
+"""Katran, Envoy and nginx server/worker-ID schemes (private; public in sidkit.quiclb)."""
 
 from __future__ import annotations
 
@@ -15,16 +18,27 @@ import attrs
 from sidkit._errors import InputValueError
 from sidkit._validate import as_bytes
 from sidkit.quiclb._core import LENGTH_MASK, CidError
+from sidkit.steering import AnyOf, FixedOffset, SteeringError, SteeringPolicy
 
 __all__ = [
+    "ENVOY_DETERMINISTIC_CID_LENGTH",
     "ENVOY_MAX_CONCURRENCY",
     "KATRAN_MIN_CID_LENGTH",
+    "KATRAN_STABLE_ROUTING_HEADER",
+    "KATRAN_STABLE_ROUTING_LENGTH",
     "NGINX_SERVER_CID_LENGTH",
     "KatranServerId",
+    "envoy_deterministic_cid_worker",
+    "envoy_deterministic_mint",
+    "envoy_deterministic_next_cid",
+    "envoy_deterministic_steering_policy",
+    "envoy_deterministic_worker",
     "envoy_worker",
     "envoy_worker_byte",
     "katran_packet_server_id",
     "katran_server_id",
+    "katran_stable_routing_header",
+    "katran_stable_routing_server_id",
     "nginx_cid_cookie",
     "nginx_socket_cookie",
 ]
@@ -35,9 +49,20 @@ KATRAN_MIN_CID_LENGTH = 8
 """``QUIC_MIN_CONNID_LEN``: Katran reads (and requires) 8 DCID octets."""
 _KATRAN_PACKET_TYPE_MASK = 0x30
 _KATRAN_HANDSHAKE = 0x20
+KATRAN_STABLE_ROUTING_HEADER = 0x52
+"""``STABLE_ROUTING_HEADER``: the first octet of a Katran UDP stable-routing datagram."""
+KATRAN_STABLE_ROUTING_LENGTH = 8
+"""``STABLE_RT_LEN``: Katran reads (and requires) 8 payload octets of a stable-routing header."""
+_KATRAN_STABLE_ID_MAX = (1 << 24) - 1
 # Envoy, quic_lb.cc Factory::create: "concurrency() >= UINT8_MAX" is refused.
 ENVOY_MAX_CONCURRENCY = 254
 """The largest ``--concurrency`` Envoy accepts with the quic_lb generator (one worker byte)."""
+# Envoy, source/common/quic/envoy_deterministic_connection_id_generator.cc: the generator is
+# built with quic::kQuicDefaultConnectionIdLength.
+ENVOY_DETERMINISTIC_CID_LENGTH = 8
+"""``kQuicDefaultConnectionIdLength``: the length of the CIDs Envoy's default generator mints."""
+_ENVOY_DETERMINISTIC_PREFIX = 4
+_U32 = 1 << 32
 NGINX_SERVER_CID_LENGTH = 20
 """``NGX_QUIC_SERVER_CID_LEN``: nginx's server CIDs are 20 octets."""
 
@@ -122,6 +147,61 @@ def katran_packet_server_id(udp_payload: bytes | bytearray | memoryview) -> Katr
     return katran_server_id(cid)
 
 
+def katran_stable_routing_server_id(
+    udp_payload: bytes | bytearray | memoryview,
+) -> KatranServerId | None:
+    """The server ID Katran reads from a UDP stable-routing datagram, or None where it finds no
+    stable-routing header (it then routes by its LRU and consistent hashing).
+
+    Source: facebookincubator/katran at 19f08fec82fb (2026-08-22),
+    ``katran/lib/bpf/pckt_parsing.h`` ``parse_udp_stable_rt_hdr()`` (lines 418-453) with
+    ``STABLE_ROUTING_HEADER`` = 0x52 and ``STABLE_RT_LEN`` = 8
+    (``katran/lib/bpf/balancer_consts.h`` lines 205-222), called for VIPs flagged
+    ``F_UDP_STABLE_ROUTING_VIP`` (``balancer.bpf.c`` lines 995-999). The first payload octet
+    must be exactly 0x52 (line 438) and the 8-octet header must fit (line 440); the server ID is
+    then octets 1-3, big-endian ("same as QUIC connId v2 schema", line 450). The header's low
+    two bits are the CID version ("0x52 is 0b01010010 ... two LSB bits are used to encode
+    connection id version type"), so the result is a version-2 :class:`KatranServerId`.
+
+    ``process_udp_stable_routing()`` (``balancer.bpf.c`` lines 551-596) looks the ID up only
+    ``if (usr.server_id > 0)``: ID 0 (``STABLE_RT_NO_SERVER_ID``) goes to consistent hashing,
+    which ``routed_by_katran`` says. Never raises on content.
+    """
+    data = as_bytes(udp_payload, "udp_payload")
+    if not data or data[0] != KATRAN_STABLE_ROUTING_HEADER:
+        return None
+    if len(data) < KATRAN_STABLE_ROUTING_LENGTH:
+        return None
+    return KatranServerId(2, int.from_bytes(data[1:4], "big"))
+
+
+def katran_stable_routing_header(
+    server_id: int, tail: bytes | bytearray | memoryview = bytes(4)
+) -> bytes:
+    """The 8-octet stable-routing header that Katran routes to *server_id*: 0x52, the 24-bit
+    ID big-endian, then the 4 octets of *tail*, which Katran does not read (its test
+    ``PacketBuilder::stableRoutingPayload()`` pads the connection ID with zeros; the
+    application's payload follows the header).
+
+    *server_id* must be 1..2**24-1: ID 0 means "no server" and is never looked up.
+    """
+    if not isinstance(server_id, int) or isinstance(server_id, bool):
+        raise InputValueError(f"server_id must be an int, got {server_id!r}", code="out-of-range")
+    if not 1 <= server_id <= _KATRAN_STABLE_ID_MAX:
+        raise InputValueError(
+            f"a stable-routing server ID is 1..{_KATRAN_STABLE_ID_MAX} (0 is never routed), "
+            f"got {server_id}",
+            code="out-of-range",
+        )
+    rest = as_bytes(tail, "tail")
+    if len(rest) != KATRAN_STABLE_ROUTING_LENGTH - 4:
+        raise InputValueError(
+            f"tail must be {KATRAN_STABLE_ROUTING_LENGTH - 4} octets, got {len(rest)}",
+            code="bad-length",
+        )
+    return bytes([KATRAN_STABLE_ROUTING_HEADER]) + server_id.to_bytes(3, "big") + rest
+
+
 def envoy_worker_byte(cid: bytes | bytearray | memoryview) -> int:
     """The worker ID Envoy's quic_lb generator stamps after its QUIC-LB CID.
 
@@ -185,6 +265,145 @@ def envoy_worker(udp_payload: bytes | bytearray | memoryview, concurrency: int) 
     if len(data) <= at or data[at] >= n:
         return None
     return data[at]
+
+
+# --- Envoy's deterministic generator (its default) ----------------------------------------------
+# Source for all of it: envoyproxy/envoy at 001744eb7e22 (main, 2026),
+# source/common/quic/envoy_deterministic_connection_id_generator.cc.
+
+
+def _det_concurrency(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputValueError(f"concurrency must be an int, got {value!r}", code="out-of-range")
+    if not 1 <= value < _U32:
+        raise InputValueError(
+            f"concurrency {value} is outside 1..{_U32 - 1} (the cBPF 'mod #k' of a u32)",
+            code="out-of-range",
+        )
+    return value
+
+
+def envoy_deterministic_worker(
+    udp_payload: bytes | bytearray | memoryview, concurrency: int
+) -> int | None:
+    """The worker Envoy's default (deterministic) connection-ID generator steers a datagram to,
+    or None where its program falls back to the packet's hash.
+
+    Source: ``createCompatibleLinuxBpfSocketOption()`` (the cBPF program attached with
+    ``SO_ATTACH_REUSEPORT_CBPF``, lines 68-84) and its userspace twin
+    ``bpfEquivalentFunction()``: the first 32-bit word of the DCID, read big-endian, modulo
+    *concurrency*:
+
+    * fewer than 9 octets: fallback;
+    * long header (``0x80``): fewer than 14 octets: fallback; otherwise octets 6-9, whatever
+      the DCID length octet says (a DCID under 4 octets lends the word its SCID length and
+      SCID);
+    * short header (and gQUIC): octets 1-4.
+
+    The fallback is ``rxhash % concurrency`` in the cBPF program and the caller's default
+    worker in user space; here it is None. Never raises on content.
+    """
+    n = _det_concurrency(concurrency)
+    data = as_bytes(udp_payload, "udp_payload")
+    if len(data) < 9:
+        return None
+    at = 1
+    if data[0] & LONG_HEADER:
+        if len(data) < 14:
+            return None
+        at = 6
+    return int.from_bytes(data[at : at + _ENVOY_DETERMINISTIC_PREFIX], "big") % n
+
+
+def envoy_deterministic_cid_worker(cid: bytes | bytearray | memoryview, concurrency: int) -> int:
+    """The worker a CID of Envoy's deterministic generator names: its first 4 octets,
+    big-endian, modulo *concurrency* -- what :func:`envoy_deterministic_worker` reads from a
+    packet carrying it. Raises :class:`CidError` for a CID under 4 octets.
+    """
+    n = _det_concurrency(concurrency)
+    data = as_bytes(cid, "cid")
+    if len(data) < _ENVOY_DETERMINISTIC_PREFIX:
+        raise CidError(
+            f"Envoy reads {_ENVOY_DETERMINISTIC_PREFIX} CID octets, got {len(data)}",
+            code="cid-too-short",
+        )
+    return int.from_bytes(data[:_ENVOY_DETERMINISTIC_PREFIX], "big") % n
+
+
+def envoy_deterministic_next_cid(
+    original: bytes | bytearray | memoryview, generated: bytes | bytearray | memoryview
+) -> bytes | None:
+    """The CID Envoy issues after *original*, given the CID quiche's
+    ``DeterministicConnectionIdGenerator`` made (*generated*), or None where Envoy issues none.
+
+    Source: ``adjustNewConnectionIdForRouting()`` (lines 17-23: "Override the first 4 bytes of
+    the new CID to the original CID's first 4 bytes") used by ``GenerateNextConnectionId()``
+    and ``MaybeReplaceConnectionId()`` (lines 26-44), which return nothing when the result
+    equals *original*. So every CID of a connection keeps the first CID's worker. quiche's
+    hash that makes *generated* is not modelled: the caller passes its output (or, for a
+    model, any octets).
+
+    Raises :class:`CidError` when either CID is under 4 octets (Envoy would copy memory
+    past a shorter one).
+    """
+    old = as_bytes(original, "original")
+    new = as_bytes(generated, "generated")
+    for name, value in (("original", old), ("generated", new)):
+        if len(value) < _ENVOY_DETERMINISTIC_PREFIX:
+            raise CidError(
+                f"Envoy copies {_ENVOY_DETERMINISTIC_PREFIX} octets; the {name} CID has "
+                f"{len(value)}",
+                code="cid-too-short",
+            )
+    out = old[:_ENVOY_DETERMINISTIC_PREFIX] + new[_ENVOY_DETERMINISTIC_PREFIX:]
+    return None if out == old else out
+
+
+def envoy_deterministic_mint(
+    worker: int, concurrency: int, octets: bytes | bytearray | memoryview
+) -> bytes:
+    """A CID that Envoy's deterministic steering sends to *worker*: *octets* (the caller's
+    random CID, ``ENVOY_DETERMINISTIC_CID_LENGTH`` = 8 octets in Envoy) with its first 4
+    octets moved to the nearest value below them that is ``worker`` modulo *concurrency*
+    (or the next one up, where no such value lies below). Octets 4 onwards are unchanged.
+    """
+    n = _det_concurrency(concurrency)
+    if not isinstance(worker, int) or isinstance(worker, bool) or not 0 <= worker < n:
+        raise InputValueError(f"worker must be 0..{n - 1}, got {worker!r}", code="out-of-range")
+    data = as_bytes(octets, "octets")
+    if len(data) < _ENVOY_DETERMINISTIC_PREFIX:
+        raise CidError(
+            f"a CID Envoy steers by has at least {_ENVOY_DETERMINISTIC_PREFIX} octets, "
+            f"got {len(data)}",
+            code="cid-too-short",
+        )
+    value = int.from_bytes(data[:_ENVOY_DETERMINISTIC_PREFIX], "big")
+    prefix = value - value % n + worker
+    if prefix >= _U32:
+        prefix -= n
+    return prefix.to_bytes(_ENVOY_DETERMINISTIC_PREFIX, "big") + data[_ENVOY_DETERMINISTIC_PREFIX:]
+
+
+def envoy_deterministic_steering_policy(concurrency: int) -> SteeringPolicy:
+    """A steering policy that makes :func:`envoy_deterministic_worker`'s choice: compiled to
+    cBPF or SK_REUSEPORT eBPF, it puts a server's sockets where Envoy's workers would be.
+
+    Two locations, the header form bit as guard: a short header's 4 octets at offset 1 in a
+    datagram of at least 9 octets, a long header's at offset 6 in one of at least 14; method
+    ``"modulo"``. Where Envoy's program takes ``rxhash % concurrency``, the policy returns None
+    and the kernel's own selection decides (``reciprocal_scale`` of the same hash): the datagrams
+    that fall back are the same, the socket they land on may differ.
+
+    Raises :class:`sidkit.steering.SteeringError` for more than 65535 workers (a reuseport
+    group counts its sockets in a u16).
+    """
+    n = _det_concurrency(concurrency)
+    if n > 0xFFFF:
+        raise SteeringError(f"a reuseport group holds at most 65535 sockets, not {n}")
+    width = _ENVOY_DETERMINISTIC_PREFIX
+    short = FixedOffset(1, width, [(0, LONG_HEADER, 0)], min_size=9)
+    long = FixedOffset(6, width, [(0, LONG_HEADER, LONG_HEADER)], min_size=14)
+    return SteeringPolicy(AnyOf([short, long]), "modulo", n)
 
 
 def nginx_cid_cookie(cid: bytes | bytearray | memoryview) -> int:
