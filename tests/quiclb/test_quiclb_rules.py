@@ -198,13 +198,13 @@ def check_all(payload: bytes) -> None:
         assert selected == want
 
     rule_id, rule_version = katran_quic_rule(payload)
-    got = quiclb.katran_packet_server_id(payload)
+    katran = quiclb.katran_packet_server_id(payload)
     if rule_version in (1, 2, 3):
-        assert got is not None and got.version == rule_version
-        assert _as_c_int(got.server_id) == rule_id
-        assert got.routed_by_katran == (rule_id > 0)  # balancer.bpf.c:942 qpr.server_id > 0
+        assert katran is not None and katran.version == rule_version
+        assert _as_c_int(katran.server_id) == rule_id
+        assert katran.routed_by_katran == (rule_id > 0)  # balancer.bpf.c:942 qpr.server_id > 0
     else:
-        assert got is None
+        assert katran is None
 
     stable_id, is_stable = katran_stable_rule(payload)
     stable = quiclb.katran_stable_routing_server_id(payload)
