@@ -173,6 +173,94 @@ FACES = (
     "sidkit.hashing",
 )
 
+
+def _corpus_tables() -> None:
+    """The corpus page's tables, from the files tests/extract/test_corpus.py reads
+    (conformance/captures/manifest.json and verdicts.json), so page and test cannot drift."""
+    import json  # noqa: PLC0415
+
+    captures_dir = HERE.parent / "conformance" / "captures"
+    manifest = json.loads((captures_dir / "manifest.json").read_text(encoding="utf-8"))
+    verdicts = json.loads((captures_dir / "verdicts.json").read_text(encoding="utf-8"))
+
+    def cell(text: object) -> str:
+        return " ".join(str(text).split()).replace("|", "\\|").replace("*", "\\*")
+
+    sources = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 14 30 16 40",
+        "",
+        "   * - source",
+        "     - Debian source package (tarball sha256)",
+        "     - licence",
+        "     - upstream",
+    ]
+    for name, s in manifest["sources"].items():
+        sources += [
+            f"   * - ``{name}``",
+            f"     - ``{s['package']}`` {s['version']}: ``{s['file']}``"
+            f" (``{s['sha256'][:16]}...``)",
+            f"     - {s['licence']}",
+            f"     - {cell(s['upstream'])}",
+        ]
+    caps = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 26 10 8 44 12",
+        "",
+        "   * - capture",
+        "     - protocol",
+        "     - UDP",
+        "     - what it covers",
+        "     - tshark options",
+    ]
+    total = 0
+    for c in manifest["captures"]:
+        total += c["udp_datagrams"]
+        opts = [f"``-d {d}``" for d in c["decode_as"]]
+        opts += [f"``-o {k}:{v}``" for k, v in c["prefs"].items()]
+        caps += [
+            f"   * - ``{c['name']}``",
+            f"     - {c['protocol'] or '(none)'}",
+            f"     - {c['udp_datagrams']}",
+            f"     - {cell(c['covers'])}",
+            f"     - {', '.join(opts) or '--'}",
+        ]
+    caps += ["", f"{len(manifest['captures'])} captures, {total} UDP datagrams in all."]
+    who = {"sidkit": "sidkit wrong (xfail)", "tshark": "tshark wrong", "neither": "neither"}
+    table = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 18 8 14 14 5 11 30",
+        "",
+        "   * - capture",
+        "     - check",
+        "     - tshark saw",
+        "     - sidkit said",
+        "     - count",
+        "     - verdict",
+        "     - why (and the fix, where sidkit is wrong)",
+    ]
+    for v in verdicts["verdicts"]:
+        why = cell(v["why"]) + (f" **Fix:** {cell(v['fix'])}" if v.get("fix") else "")
+        table += [
+            f"   * - ``{v['capture']}``",
+            f"     - {v['check']}",
+            f"     - {cell(v['tshark'])}",
+            f"     - {cell(v['sidkit'])}",
+            f"     - {v['count']}",
+            f"     - {who[v['who']]}",
+            f"     - {why}",
+        ]
+    out = HERE / "_generated"
+    out.mkdir(exist_ok=True)
+    (out / "corpus_sources.rst").write_text("\n".join(sources) + "\n", encoding="utf-8")
+    (out / "corpus_captures.rst").write_text("\n".join(caps) + "\n", encoding="utf-8")
+    (out / "corpus_verdicts.rst").write_text("\n".join(table) + "\n", encoding="utf-8")
+
+
 _eras_table()
 _vector_counts()
 _face_constants()
+_corpus_tables()
