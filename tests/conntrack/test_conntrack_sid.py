@@ -275,7 +275,7 @@ def test_flood_of_distinct_sids_stays_bounded_and_spares_assured_flows() -> None
         assert t.lookup(SessionId("quic", sid), ZONE, now=now) == (e, Direction.ORIGINAL)
     st_ = t.stats
     # every flood entry admitted and gone was early-dropped or reaped after expiring
-    assert st_.insert - len(t) == st_.early_drop + st_.expired + st_.gc_early_drop
+    assert st_.confirmed - len(t) == st_.early_drop + st_.expired + st_.gc_early_drop
     assert st_.early_drop > 5_000
     assert sum(t.chain_lengths()) == 2 * len(t) <= 2 * bound
     assert dropped == st_.drop

@@ -70,11 +70,13 @@ class Chains:
             chain.append(node)
 
     def unlink_node(self, e: Entry, d: int) -> None:
-        """Remove *e*'s node of direction *d* from its chain."""
+        """Remove *e*'s node of direction *d* from its chain (nothing when that node was
+        never linked: the ORIGINAL node of a NAT-clash entry is a fake add)."""
         raw = e._hashes >> 32 if d == 0 else e._hashes & _M32
         b = (raw * self.size) >> 32
         chain = self.buckets[b]
-        assert chain is not None
+        if chain is None:
+            return
         node = e if d == 0 else e._reply_node
         for i in range(len(chain) - 1, -1, -1):
             if chain[i] is node:

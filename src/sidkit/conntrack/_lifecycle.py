@@ -12,17 +12,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from sidkit.conntrack._chains import Chains, entry_of
 from sidkit.conntrack._hash import TableHash
 from sidkit.conntrack._rules import nat_setup, nf_ct_match, nf_ct_match_reverse
 from sidkit.conntrack._types import Entry, Nat, Stats, Status, TableFullError
-from sidkit.keys import IPPROTO_UDP, IPPROTO_UDPLITE, FiveTuple, SessionId, Zone
+from sidkit.kernel._conntrack import MIN_CHAINLEN, NF_CT_EVICTION_RANGE
+from sidkit.keys import FiveTuple, SessionId, Zone
 
 __all__ = [
+    "GC_SCAN_INTERVAL_MAX",
     "MIN_CHAINLEN",
     "NF_CT_EVICTION_RANGE",
+    "ClashRules",
     "GcWork",
     "confirm",
     "discard",
@@ -30,38 +34,53 @@ __all__ = [
     "new_entry",
 ]
 
-NF_CT_EVICTION_RANGE: Final = 8
-"""Buckets ``early_drop`` scans, starting at the new entry's own (as read in 6.1.192 and
-6.12.117)."""
-MIN_CHAINLEN: Final = 50
-"""``__nf_conntrack_confirm`` refuses to grow a chain past ``MIN_CHAINLEN +
-get_random_u32_below(MAX_CHAINLEN)``, i.e. 50..79 (as read in 6.12.117; 6.1.192 draws it with
-``prandom_u32_max``); the model uses the lower bound, deterministically."""
+GC_SCAN_INTERVAL_MAX: Final = 60.0
+"""``GC_SCAN_INTERVAL_MAX (60ul * HZ)`` (nf_conntrack_core.c:83 in 6.1.192 and 6.12.117):
+a GC cycle older than this re-schedules at once (``next_run = 0``), keeping the flag."""
 
 _ASSURED: Final = int(Status.ASSURED)
 _CONFIRMED: Final = int(Status.CONFIRMED)
 _DYING: Final = int(Status.DYING)
+_FIXED_TIMEOUT: Final = int(Status.FIXED_TIMEOUT)
+_NAT_CLASH: Final = int(Status.NAT_CLASH)
 
 
 class GcWork:
-    """``struct conntrack_gc_work``: where the next run starts, and the ``early_drop`` flag
-    an allocation failure sets."""
+    """``struct conntrack_gc_work``: where the next run starts, the ``early_drop`` flag an
+    allocation failure sets, and when the current full-table cycle started."""
 
-    __slots__ = ("early_drop", "next")
+    __slots__ = ("early_drop", "next", "start_time")
 
     def __init__(self) -> None:
         self.next = 0
         self.early_drop = False  # conntrack_gc_work.early_drop
+        self.start_time = 0.0  # conntrack_gc_work.start_time (set when a run starts at 0)
 
-    def run(self, chains: Chains, now: float, n: int, max_entries: int, stats: Stats) -> int:
-        """One run of ``gc_worker`` over *n* chains from where the last one stopped (see
-        :meth:`Table.gc`); returns the number of entries removed.
+    def run(
+        self,
+        chains: Chains,
+        now: float,
+        n: int,
+        max_entries: int,
+        stats: Stats,
+        expired_max: int,
+    ) -> int:
+        """One run of ``gc_worker`` over at most *n* chains from where the last one stopped
+        (see :meth:`Table.gc`); returns the number of entries removed.
 
-        ``gc_worker_can_early_drop`` above ``nf_conntrack_max / 100 * 95`` while the flag
-        is set; the flag clears when a scan completes the table."""
+        As read in 6.1.192 and 6.12.117 (``gc_worker``, nf_conntrack_core.c:1521 and :1495):
+        ``gc_worker_can_early_drop`` above ``nf_conntrack_max / 100 * 95`` while the flag is
+        set; before each node, ``expired_count > GC_SCAN_EXPIRED_MAX`` (*expired_max*)
+        ends the run at that node's bucket, and that exit schedules a next run unless the
+        cycle has taken ``GC_SCAN_INTERVAL_MAX`` (60 s) or more, so it clears the flag; a
+        run that completes the table clears it too. A run that stops after *n* chains is
+        the kernel's 10 ms exit (``next_run = 0``), which keeps the flag."""
         max95 = max_entries // 100 * 95 if self.early_drop else 0
         removed = 0
         i = self.next
+        if i == 0:
+            self.start_time = now
+        size = chains.size
         for _ in range(n):
             chain = chains.buckets[i]
             if chain:
@@ -69,6 +88,11 @@ class GcWork:
                     e = entry_of(node)
                     if e.status & _DYING:
                         continue
+                    if removed > expired_max:  # the early exit, next_bucket = i
+                        self.next = i
+                        if now - self.start_time < GC_SCAN_INTERVAL_MAX:
+                            self.early_drop = False
+                        return removed
                     if e.timeout <= now:
                         chains.kill(e)
                         stats.expired += 1
@@ -81,9 +105,10 @@ class GcWork:
                         stats.gc_early_drop += 1
                         removed += 1
             i += 1
-            if i >= chains.size:
+            if i >= size:
                 i = 0
                 self.early_drop = False
+                break
         self.next = i
         return removed
 
@@ -110,15 +135,16 @@ def _early_drop_list(chains: Chains, b: int, now: float, stats: Stats) -> int:
     return drops
 
 
-def early_drop(chains: Chains, raw: int, now: float, stats: Stats) -> bool:
+def early_drop(chains: Chains, raw: int, now: float, stats: Stats, buckets: int) -> bool:
     """``early_drop(net, hash)`` as read in 6.1.192 and 6.12.117 (6.1 also skips
     offloaded entries, which the model has none of): from the new entry's bucket, scan up to
     NF_CT_EVICTION_RANGE buckets and stop at the first in which at least one entry was
     evicted -- evicting *every* non-assured entry of that chain. Expired entries met are
-    reaped but do not count, so a scan that frees only expired entries still fails."""
+    reaped but do not count, so a scan that frees only expired entries still fails.
+    *buckets* is the era's range (NF_CT_EVICTION_RANGE)."""
     size = chains.size
     b = (raw * size) >> 32
-    for i in range(NF_CT_EVICTION_RANGE):
+    for i in range(buckets):
         if i:
             b = (b + 1) % size
         drops = _early_drop_list(chains, b, now, stats)
@@ -139,16 +165,23 @@ def new_entry(
     now: float,
     max_entries: int,
     stats: Stats,
+    eviction: Callable[[], int],
 ) -> Entry:
     """``init_conntrack`` up to the tracker: an unconfirmed entry for *t*, hashed by its
     ORIGINAL key, counted against *max_entries* (``__nf_conntrack_alloc``), NATed by
-    *nat*. Raises :class:`TableFullError` when early drop finds nothing to evict."""
+    *nat*. Raises :class:`TableFullError` when early drop finds nothing to evict;
+    *eviction* gives the era's early-drop range (and raises where the era's early drop is
+    not modelled)."""
     e = Entry(t, zone, sid if zone.sid is not None else None)
     key0 = e.key(0)
     raw = hasher.hash(key0, zone.id if zone.dir & 1 else 0)
     # __nf_conntrack_alloc: count first, then check the bound.
     chains.count += 1
-    if max_entries and chains.count > max_entries and not early_drop(chains, raw, now, stats):
+    if (
+        max_entries
+        and chains.count > max_entries
+        and not early_drop(chains, raw, now, stats, eviction())
+    ):
         gc.early_drop = True
         chains.count -= 1
         raise TableFullError(
@@ -172,13 +205,20 @@ def confirm(
     hasher: TableHash,
     entry: Entry,
     now: float,
-    max_chainlen: int,
+    chain_limit: Callable[[], int],
+    floor: int,
     stats: Stats,
+    rules: ClashRules,
 ) -> Entry | None:
     """``__nf_conntrack_confirm`` for a live, unconfirmed *entry* (see :meth:`Table.confirm`):
     walk both chains for a node equal to one of its keys, counting the chain length against
-    *max_chainlen*; link it, merge it into the entry it clashes with
-    (``nf_ct_resolve_clash``), or drop it."""
+    the era's limit; link it, resolve the clash (``nf_ct_resolve_clash``), or drop it.
+
+    The kernel draws ``max_chainlen`` on every confirmation; ``chainlen++ > max_chainlen``
+    can hold only once ``chainlen`` exceeds the least limit *floor* (MIN_CHAINLEN = 50 for
+    the kernel's draw; the limit itself when the table fixes one), so the model calls
+    *chain_limit* only then, once per confirmation -- the same distribution per insert,
+    and no draw (nor a refusal of an unmodelled era) for short chains."""
     zone = entry.zone
     key0 = entry.key(0)
     key1 = entry.key(1)
@@ -186,6 +226,7 @@ def confirm(
     raw1 = hasher.hash(key1, zone.id if zone.dir & 2 else 0, cache=False)
     size = chains.size
     clash: Entry | None = None
+    limit = -1
     for raw, key in ((raw0, key0), (raw1, key1)):
         chain = chains.buckets[(raw * size) >> 32]
         if not chain:
@@ -194,29 +235,91 @@ def confirm(
             if chains.key_equal_node(node, key, zone):
                 clash = entry_of(node)
                 break
-            if chainlen > max_chainlen:  # "if (chainlen++ > max_chainlen)"
-                stats.chaintoolong += 1
-                stats.insert_failed += 1
-                discard(chains, entry)
-                return None
+            if chainlen > floor:
+                if limit < 0:
+                    limit = chain_limit()
+                if chainlen > limit:  # "if (chainlen++ > max_chainlen)"
+                    stats.chaintoolong += 1
+                    stats.insert_failed += 1
+                    discard(chains, entry)
+                    return None
         if clash is not None:
             break
     if clash is not None:
-        # nf_ct_resolve_clash: UDP allows clashes (allow_clash), the generic tracker not.
-        if entry.original.protocol in (IPPROTO_UDP, IPPROTO_UDPLITE) and (
-            nf_ct_match(clash, entry) or nf_ct_match_reverse(clash, entry)
-        ):
-            stats.clash_resolve += 1
-            discard(chains, entry)
-            return clash
-        stats.drop += 1
-        stats.insert_failed += 1
-        discard(chains, entry)
-        return None
+        return _resolve_clash(chains, hasher, entry, clash, raw0, raw1, now, stats, rules)
     entry.timeout += now
     entry._hashes = raw0 << 32 | raw1
     chains.link(entry)
     entry.status |= _CONFIRMED
     chains.confirmed += 1
-    stats.insert += 1
+    stats.confirmed += 1
+    if rules.count_insert:
+        stats.insert += 1
     return entry
+
+
+class ClashRules:
+    """The era's confirmation rules, resolved once by the table: which protocols may clash
+    (``l4proto->allow_clash``), the NAT-clash timeout of ``nf_ct_resolve_clash_harder``, and
+    whether a confirmation counts the ``insert`` statistic."""
+
+    __slots__ = ("allow", "count_insert", "nat_clash_timeout")
+
+    def __init__(
+        self, allow: Callable[[int], object], nat_clash_timeout: float, count_insert: bool
+    ) -> None:
+        self.allow = allow
+        self.nat_clash_timeout = nat_clash_timeout
+        self.count_insert = count_insert
+
+
+def _resolve_clash(
+    chains: Chains,
+    hasher: TableHash,
+    entry: Entry,
+    clash: Entry,
+    raw0: int,
+    raw1: int,
+    now: float,
+    stats: Stats,
+    rules: ClashRules,
+) -> Entry | None:
+    """``nf_ct_resolve_clash`` (6.12.117 nf_conntrack_core.c:1141, 6.1.192:1149): with
+    ``allow_clash``, merge into the winner when ``nf_ct_can_merge`` (same tuples, either
+    way round); else ``nf_ct_resolve_clash_harder`` (6.12.117:1055, 6.1.192:1063): when no
+    node of the REPLY chain equals the loser's REPLY tuple, link the loser by its REPLY node
+    only, with ``IPS_FIXED_TIMEOUT | IPS_NAT_CLASH`` and ``timeout = now + HZ`` (1 s),
+    counting ``clash_resolve``; a REPLY-direction twin that cannot merge drops the packet
+    (``drop``, ``insert_failed``)."""
+    if rules.allow(entry.original.protocol):
+        if nf_ct_match(clash, entry) or nf_ct_match_reverse(clash, entry):
+            stats.clash_resolve += 1
+            discard(chains, entry)
+            return clash
+        zone = entry.zone
+        key1 = entry.key(1)
+        reply_chain = chains.buckets[(raw1 * chains.size) >> 32]
+        twin = None
+        if reply_chain:
+            for node in reversed(reply_chain):
+                if chains.key_equal_node(node, key1, zone):
+                    twin = entry_of(node)
+                    break
+        if twin is None:
+            entry.timeout = now + rules.nat_clash_timeout
+            entry.status |= _FIXED_TIMEOUT | _NAT_CLASH
+            entry._hashes = raw0 << 32 | raw1
+            chains.link_node(entry, 1)
+            entry.status |= _CONFIRMED
+            chains.confirmed += 1
+            stats.confirmed += 1
+            stats.clash_resolve += 1
+            return entry
+        if nf_ct_match(twin, entry) or nf_ct_match_reverse(twin, entry):
+            stats.clash_resolve += 1
+            discard(chains, entry)
+            return twin
+    stats.drop += 1
+    stats.insert_failed += 1
+    discard(chains, entry)
+    return None

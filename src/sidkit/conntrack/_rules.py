@@ -70,18 +70,22 @@ def tracker_packet(e: Entry, now: float, to: UdpTimeouts) -> None:
     While unconfirmed, ``stream_ts = now + 2 s``. With a reply seen, the timeout is the
     unreplied one until a packet arrives after ``stream_ts``; that packet switches to the
     stream timeout and sets ASSURED (never for ``IPS_NAT_CLASH`` entries). The status read
-    is the one before this packet: the first reply is still refreshed as unreplied.
+    is the one before this packet: the first reply is still refreshed as unreplied. With
+    ``stream_delay=None`` (kernels of the 180 s era) the stream timeout and ASSURED come
+    with the first packet after a reply, whenever it arrives.
     """
     st = e.status
     if e.original.protocol not in (IPPROTO_UDP, IPPROTO_UDPLITE):
         refresh(e, GENERIC_TIMEOUT, now)
         return
+    delay = to.stream_delay
     if not st & _CONFIRMED:
-        e.stream_ts = now + to.stream_delay
+        e.stream_ts = now + (delay or 0.0)
     if st & _SEEN_REPLY:
         extra = to.unreplied
         stream = False
-        if now > e.stream_ts:  # time_after(jiffies, ct->proto.udp.stream_ts)
+        # time_after(jiffies, ct->proto.udp.stream_ts); no delay at all in the 180 s era
+        if now > e.stream_ts or delay is None:
             extra = to.replied
             stream = not st & _ASSURED
         refresh(e, extra, now)

@@ -26,16 +26,17 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
-from collections.abc import Iterator
-from typing import Final
+from collections.abc import Callable, Iterator
+from typing import Final, NoReturn
 
-from sidkit._errors import InputTypeError, InputValueError
+from sidkit._errors import InputTypeError, InputValueError, UnknownKernelError
 from sidkit._validate import check_uint
 from sidkit.conntrack import _lifecycle
 from sidkit.conntrack._chains import Chains
 from sidkit.conntrack._hash import TableHash
-from sidkit.conntrack._lifecycle import MIN_CHAINLEN, GcWork
+from sidkit.conntrack._lifecycle import ClashRules, GcWork
 from sidkit.conntrack._rules import check_protocol, nat_setup, nat_translate, tracker_packet
 from sidkit.conntrack._sidzone import Validator, migrate, packet_keys
 from sidkit.conntrack._types import (
@@ -51,7 +52,8 @@ from sidkit.conntrack._types import (
     UdpTimeouts,
     Verdict,
 )
-from sidkit.kernel import KernelProfile, KernelVersion, profile
+from sidkit.kernel import NOT_MODELLED, KernelProfile, KernelVersion, profile
+from sidkit.kernel._conntrack import CT_HZ_CHOICES, CT_HZ_DEFAULT, MIN_CHAINLEN
 from sidkit.keys import Direction, FiveTuple, FlowKey, SessionId, Zone, flow_key
 
 __all__ = ["DEFAULT_HTABLE_SIZE", "DEFAULT_ZONE", "Table"]
@@ -67,6 +69,16 @@ _SEEN_REPLY: Final = int(Status.SEEN_REPLY)
 _DYING: Final = int(Status.DYING)
 _M32: Final = 0xFFFFFFFF
 _DIRS: Final = (Direction.ORIGINAL, Direction.REPLY)
+_BEHAVIOURS: Final = (
+    "ct_udp_timeouts",
+    "ct_chain_limit",
+    "ct_early_drop",
+    "ct_gc_worker",
+    "ct_clash",
+    "ct_stat_insert",
+    "ct_tuple_ports",
+)
+"""The eras-table functions that hold the table's per-era behaviours."""
 
 
 def _check_now(now: object) -> float:
@@ -86,6 +98,20 @@ class Table:
     *htable_size*, as the kernel's ``max_factor = 1``). *migration* and *validate* govern
     SID zones (:class:`MigrationPolicy`).
 
+    Every behaviour the table models comes from *kernel*'s eras-table rows (``ct_*``):
+    the UDP timeouts (*udp_timeouts* overrides them), the chain limit, early drop, the GC
+    worker's cap, clash resolution, the ``insert`` statistic and which protocols have
+    ports. Where the era's row says "not modelled" the table still places and tracks
+    entries, and raises :class:`~sidkit.kernel.UnknownKernelError` at the first operation
+    whose outcome depends on that behaviour (:attr:`unmodelled` lists them).
+
+    *hz* is ``CONFIG_HZ`` (``kernel/Kconfig.hz``: 100, 250, 300 or 1000; default 250, the
+    Kconfig default): the GC worker leaves a run after ``64000 // hz`` + 1 removals.
+    *max_chainlen* fixes the chain limit; by default it is drawn per confirmation from
+    50..79 as the kernel does, with a generator seeded by *seed* (an int or a
+    :class:`random.Random`; None seeds from the operating system, as
+    :class:`random.Random` does).
+
     Bucket placement is ``reciprocal_scale(raw, htable_size)`` = ``(raw * htable_size) >>
     32``; kernels before v3.19 wrote the same product inline (``__hash_bucket``).
     """
@@ -101,7 +127,9 @@ class Table:
         udp_timeouts: UdpTimeouts | None = None,
         migration: MigrationPolicy = MigrationPolicy.PURE_SID,
         validate: Validator | None = None,
-        max_chainlen: int = MIN_CHAINLEN,
+        max_chainlen: int | None = None,
+        hz: int = CT_HZ_DEFAULT,
+        seed: int | random.Random | None = None,
     ) -> None:
         self.profile = profile(kernel)
         self._hasher = TableHash(self.profile, secret, net_mix)
@@ -111,7 +139,15 @@ class Table:
         self.max_entries = check_uint(
             size if max_entries is None else max_entries, 32, "max_entries"
         )
-        self.udp_timeouts = UdpTimeouts() if udp_timeouts is None else udp_timeouts
+        prof = self.profile
+        self.unmodelled: tuple[str, ...] = tuple(
+            fn for fn in _BEHAVIOURS if prof.era(fn).variant == NOT_MODELLED
+        )
+        """The ``ct_*`` eras-table functions this table's kernel does not model."""
+        if udp_timeouts is None:
+            unreplied, replied, delay = prof.function("ct_udp_timeouts")()
+            udp_timeouts = UdpTimeouts(unreplied, replied, delay)
+        self.udp_timeouts = udp_timeouts
         if not isinstance(self.udp_timeouts, UdpTimeouts):
             raise InputTypeError("udp_timeouts must be a UdpTimeouts")
         if not isinstance(migration, MigrationPolicy):
@@ -120,7 +156,28 @@ class Table:
         if validate is not None and not callable(validate):
             raise InputTypeError("validate must be callable")
         self.validate = validate
-        self.max_chainlen = check_uint(max_chainlen, 32, "max_chainlen")
+        if isinstance(hz, bool) or not isinstance(hz, int) or hz < 1:
+            raise InputValueError(
+                f"hz is CONFIG_HZ, a positive int (the kernel offers {CT_HZ_CHOICES})",
+                code="bad-hz",
+            )
+        self.hz = hz
+        if seed is None or (isinstance(seed, int) and not isinstance(seed, bool)):
+            self.rng = random.Random(seed)
+        elif isinstance(seed, random.Random):
+            self.rng = seed
+        else:
+            raise InputTypeError("seed must be an int, a random.Random or None")
+        self.max_chainlen: int | None = (
+            None if max_chainlen is None else check_uint(max_chainlen, 32, "max_chainlen")
+        )
+        ports = prof.function("ct_tuple_ports")
+        self._ported = frozenset(p for p in range(256) if ports(p))
+        self._rules = ClashRules(
+            self._era_fn("ct_clash"),
+            1.0,
+            self._era_value("ct_stat_insert", False),
+        )
         self._chains = Chains(size)
         self._gc = GcWork()
         self.stats = Stats()
@@ -128,6 +185,44 @@ class Table:
         # test. Methods are not aliased so: on CPython 3.11 a bound method called from the
         # instance dict is slower than self._chains.find(...), which specializes.
         self._tokens = self._hasher.tokens
+
+    # ------------------------------------------------------------------ the era's behaviours
+
+    def _refuse(self, fn: str) -> NoReturn:
+        era = self.profile.era(fn)
+        raise UnknownKernelError(
+            f"{fn} is not modelled for kernel {self.profile.version}: {era.evidence}"
+        )
+
+    def _era_fn(self, fn: str) -> Callable[..., object]:
+        """The era's function, or one that refuses when called (not modelled)."""
+        if self.profile.era(fn).variant == NOT_MODELLED:
+
+            def refuse(*_args: object) -> NoReturn:
+                self._refuse(fn)
+
+            return refuse
+        return self.profile.function(fn)
+
+    def _era_value(self, fn: str, unmodelled: bool) -> bool:
+        if self.profile.era(fn).variant == NOT_MODELLED:
+            return unmodelled
+        return bool(self.profile.function(fn)())
+
+    def _chain_limit(self) -> int:
+        """This confirmation's ``max_chainlen``: fixed, or drawn as the era draws it."""
+        if self.max_chainlen is not None:
+            return self.max_chainlen
+        return self._era_fn("ct_chain_limit")(self.rng)  # type: ignore[return-value]
+
+    def _eviction(self) -> int:
+        return self._era_fn("ct_early_drop")()  # type: ignore[return-value]
+
+    def _zero_ports(self, t: FiveTuple) -> FiveTuple:
+        """``nf_ct_get_tuple``: a protocol without a port parser has zero ports."""
+        if t.protocol in self._ported or not (t.sport or t.dport):
+            return t
+        return FiveTuple(t.src, 0, t.dst, 0, t.protocol)
 
     # ------------------------------------------------------------------ hashing and placement
 
@@ -143,7 +238,8 @@ class Table:
 
     def __len__(self) -> int:
         """Confirmed entries in the hash (what ``conntrack -L`` lists, expired or not yet
-        reaped included)."""
+        reaped included -- and NAT-clash entries, which ``conntrack -L`` hides: their
+        ORIGINAL node is a fake add)."""
         return self._chains.confirmed
 
     def raw_hash(self, key: FlowKey, zone_id: int = 0) -> int:
@@ -208,6 +304,10 @@ class Table:
                     f"a flow key is a FiveTuple or a SessionId, not {type(key).__name__}",
                     code="bad-key",
                 )
+            elif key.protocol not in self._ported:
+                key = self._zero_ports(key)
+        elif key.protocol not in self._ported:
+            key = self._zero_ports(key)
         # _lookup() inlined, with the cached-hash fast path of TableHash.hash(): the hot path
         stats = self.stats
         stats.searched += 1
@@ -256,6 +356,7 @@ class Table:
         if not isinstance(zone, Zone):
             raise InputTypeError("zone must be a Zone", code="bad-zone")
         check_protocol(tuple)
+        tuple = self._zero_ports(tuple)
         if sid is not None:
             if zone.sid is None:
                 raise InputValueError(
@@ -274,6 +375,7 @@ class Table:
             now,
             self.max_entries,
             self.stats,
+            self._eviction,
         )
         tracker_packet(e, now, self.udp_timeouts)
         return e
@@ -302,10 +404,14 @@ class Table:
 
         Returns the entry the packet now belongs to: *entry* itself; the entry already in
         the table when both are the same flow (``__nf_ct_resolve_clash``, counted as
-        ``clash_resolve``; *entry* is freed); or None when the packet is dropped
-        (``insert_failed``: a clash that cannot merge, or a chain longer than
-        ``max_chainlen``). Timeouts become absolute here (``ct->timeout +=
-        nfct_time_stamp``).
+        ``clash_resolve``; *entry* is freed); *entry* linked by its REPLY node only, when its
+        ORIGINAL tuple clashes and its REPLY tuple is unique (``nf_ct_resolve_clash_harder``:
+        ``NAT_CLASH | FIXED_TIMEOUT``, 1 s, ``clash_resolve``); or None when the packet is
+        dropped (``insert_failed``: a clash that cannot be resolved, or a chain longer than
+        the era's limit). Clashes are allowed for UDP, UDP-Lite and the generic tracker
+        (``allow_clash``). Timeouts become absolute here (``ct->timeout +=
+        nfct_time_stamp``). The ``insert`` counter does not move: 6.1 and 6.12 count it only
+        in ``nf_conntrack_hash_check_insert`` (ctnetlink).
         """
         now = _check_now(now)
         if entry.status & _CONFIRMED:
@@ -314,7 +420,14 @@ class Table:
             self.stats.insert_failed += 1
             return None
         return _lifecycle.confirm(
-            self._chains, self._hasher, entry, now, self.max_chainlen, self.stats
+            self._chains,
+            self._hasher,
+            entry,
+            now,
+            self._chain_limit,
+            MIN_CHAINLEN if self.max_chainlen is None else self.max_chainlen,
+            self.stats,
+            self._rules,
         )
 
     def delete(self, entry: Entry) -> bool:
@@ -335,14 +448,18 @@ class Table:
         Expired entries are reaped. When a recent allocation failed (the worker's
         ``early_drop`` flag) and the table holds at least 95 % of ``max_entries``
         (``nf_conntrack_max / 100 * 95``), non-assured entries are evicted too
-        (``gc_worker_can_early_drop``; the UDP tracker has no ``can_early_drop``). The flag
-        clears when a scan completes the table, as the kernel clears it on every run that
-        schedules a next one. The kernel bounds a run by time (10 ms) and by 64000/HZ
-        expired entries; the model by bucket count.
+        (``gc_worker_can_early_drop``; the UDP tracker has no ``can_early_drop``). A run ends
+        before the next node once more than ``64000 // hz`` entries were removed
+        (``GC_SCAN_EXPIRED_MAX``), and that exit clears the flag (unless the cycle has
+        lasted 60 s), as does a run that completes the table: one failed allocation buys at
+        most ``64000 // hz + 1`` GC evictions. The kernel also ends a run after 10 ms; the
+        model ends it after *buckets* chains instead, keeping the flag as that exit does. A
+        run never goes past the last chain (the next one starts at chain 0).
         """
         now = _check_now(now)
         n = self._chains.size if buckets is None else check_uint(buckets, 32, "buckets")
-        return self._gc.run(self._chains, now, n, self.max_entries, self.stats)
+        cap = self._era_fn("ct_gc_worker")(self.hz)
+        return self._gc.run(self._chains, now, n, self.max_entries, self.stats, cap)  # type: ignore[arg-type]
 
     def resize(self, htable_size: int) -> None:
         """``nf_conntrack_hash_resize``: move every node to a table of *htable_size* chains
@@ -397,6 +514,7 @@ class Table:
         if nat is not None and not isinstance(nat, Nat):
             raise InputTypeError("nat must be a Nat", code="bad-nat")
         check_protocol(tuple)
+        tuple = self._zero_ports(tuple)
         zone = zone.for_mark(mark)
         key0, key1, sidv, fallback = packet_keys(tuple, zone, payload, sid, self.stats)
         if sidv is not None:
@@ -418,6 +536,7 @@ class Table:
                     now,
                     self.max_entries,
                     self.stats,
+                    self._eviction,
                 )
             except TableFullError:
                 self.stats.drop += 1

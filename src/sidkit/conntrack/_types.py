@@ -112,16 +112,21 @@ class UdpTimeouts:
     entry moves to the stream timeout and ASSURED only when a packet arrives more than
     ``stream_delay`` = 2 s (``stream_ts = 2 * HZ + jiffies`` set while unconfirmed) after
     the first one, with a reply seen. Older kernels used 180 s for the stream timeout and
-    assured on the first packet after a reply (e.g. v3.0 ``nf_ct_udp_timeout_stream =
-    180*HZ``); pass ``UdpTimeouts(replied=180.0, stream_delay=0.0)`` for that shape.
+    assured on the first packet after a reply, without a delay (e.g. v3.0
+    ``nf_ct_udp_timeout_stream = 180*HZ``): ``stream_delay=None``,
+    ``UdpTimeouts(replied=180.0, stream_delay=None)``, which a :class:`Table` of such a
+    kernel gets from the eras table (``ct_udp_timeouts``).
     """
 
     unreplied: float = attrs.field(default=30.0, converter=float)
     replied: float = attrs.field(default=120.0, converter=float)
-    stream_delay: float = attrs.field(default=2.0, converter=float)
+    stream_delay: float | None = attrs.field(
+        default=2.0, converter=attrs.converters.optional(float)
+    )
 
     def __attrs_post_init__(self) -> None:
-        if not (self.unreplied > 0 and self.replied > 0 and self.stream_delay >= 0):
+        delay = self.stream_delay
+        if not (self.unreplied > 0 and self.replied > 0 and (delay is None or delay >= 0)):
             raise InputValueError(
                 "UDP timeouts must be positive (stream_delay >= 0)", code="bad-timeout"
             )
@@ -175,11 +180,14 @@ class Stats:
     conntrack, e.g. table full), ``early_drop`` (entries evicted by ``early_drop``),
     ``insert_failed`` and ``clash_resolve`` (confirmation clashes), ``chaintoolong``,
     ``found`` (``nf_conntrack_tuple_taken`` hits, i.e. NAT clashes here). ``insert`` counts
-    every confirmation -- in 6.12 the kernel increments its own ``insert`` only in
-    ``nf_conntrack_hash_check_insert`` (ctnetlink). ``error`` and ``search_restart`` stay 0
-    (no ICMP, no concurrent resize).
+    as the era's ``ct_stat_insert`` row says: in 6.1 and 6.12 only
+    ``nf_conntrack_hash_check_insert`` (ctnetlink) increments it, so a packet-driven table
+    leaves it at 0 (``conntrack -S`` on those kernels shows ``insert=0`` too); eras that do
+    not model it leave it at 0 as well. ``error`` and ``search_restart`` stay 0 (no ICMP,
+    no concurrent resize).
 
-    sidkit's: ``searched``/``hits`` (lookups and their successes), ``expired`` (entries
+    sidkit's: ``confirmed`` (confirmations that linked an entry, NAT-clash entries
+    included), ``searched``/``hits`` (lookups and their successes), ``expired`` (entries
     reaped by lookups, early drop or GC), ``gc_early_drop`` (evicted by the GC worker above
     95 % of the bound), and the SID-zone counters ``sid_lookups``, ``sid_fallback`` (payload
     too short: keyed by tuple instead), ``sid_migrated`` (a known SID from a new tuple,
@@ -197,6 +205,7 @@ class Stats:
     search_restart: int = 0
     clash_resolve: int = 0
     chaintoolong: int = 0
+    confirmed: int = 0
     searched: int = 0
     hits: int = 0
     expired: int = 0

@@ -23,7 +23,7 @@ import attrs
 
 from sidkit.bpf import cbpf, ebpf
 from sidkit.hashing import _flow, _golden, _inet, _jhash, _nfct, _siphash, _toeplitz
-from sidkit.kernel import _reuseport, _udp_lookup
+from sidkit.kernel import _conntrack, _reuseport, _udp_lookup
 from sidkit.kernel._version import KernelVersion
 
 V = KernelVersion.parse
@@ -180,6 +180,12 @@ _RP_SAME = (
 _RP_HIST = "read from the kernel history; no live kernel of this era is available"
 _HIST = "read from the kernel history (patch text); no compiled oracle reaches this era"
 _NFCT = "net/netfilter/nf_conntrack_core.c"
+_CT_UDP = "net/netfilter/nf_conntrack_proto_udp.c"
+_CT_READ = "read in Debian's 6.1.192 and 6.12.117 sources (conformance/kernel/_work)"
+_CT_SINCE = (
+    "the form is read in 6.1.192 and 6.12.117; the release that introduced it is not pinned, "
+    "so the row starts at 6.1 and earlier releases are the previous row's"
+)
 _I6 = (
     "commit d11b0df7ddf1 ('tcp: Reduce chance of collisions in inet6_hashfn()', Stewart "
     "Smith), v6.5 (Linux 6.5-rc4 shortlog); stable 6.4.8, 6.1.43, 5.15.124, 5.10.190, "
@@ -614,6 +620,140 @@ ERAS: tuple[Era, ...] = (
         **_verified(
             "eaf9e7192ec9", "6.5", "no copy in other series found (5.15.y and older not checked)"
         ),
+    ),
+    # --- nf_conntrack table behaviours (sidkit.conntrack.Table takes each from its profile) --
+    _era(
+        "ct_udp_timeouts",
+        "2.6.12",
+        "30s-180s",
+        _conntrack.udp_timeouts_180,
+        _CT_UDP,
+        "nf_ct_udp_timeout = 30*HZ, nf_ct_udp_timeout_stream = 180*HZ, ASSURED on the first "
+        "packet after a reply (2.6.x source text); " + _HIST,
+        status="baseline",
+        note="the release that moved to 120 s and the 2 s stream_ts is not pinned (before 6.1)",
+    ),
+    _era(
+        "ct_udp_timeouts",
+        "6.1",
+        "30s-120s-stream-ts",
+        _conntrack.udp_timeouts_stream_ts,
+        _CT_UDP,
+        "udp_timeouts[] 30*HZ/120*HZ (lines 28-29) and stream_ts = 2 * HZ + jiffies (6.1.192 "
+        "line 100, 6.12.117 line 102); " + _CT_READ,
+        **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_chain_limit",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        _NFCT,
+        "__nf_conntrack_confirm's chain limit before 6.1 is not modelled",
+        status="baseline",
+    ),
+    _era(
+        "ct_chain_limit",
+        "6.1",
+        "random-50-79",
+        _conntrack.chain_limit_random,
+        _NFCT,
+        "MIN_CHAINLEN + get_random_u32_below(MAX_CHAINLEN) per confirmation (6.12.117 line "
+        "1238; 6.1.192 line 1252, prandom_u32_max); " + _CT_READ,
+        **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_early_drop",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        _NFCT,
+        "early_drop before 6.1 is not modelled",
+        status="baseline",
+    ),
+    _era(
+        "ct_early_drop",
+        "6.1",
+        "8-buckets-whole-chain",
+        _conntrack.early_drop_buckets,
+        _NFCT,
+        "early_drop over NF_CT_EVICTION_RANGE buckets, early_drop_list evicting every "
+        "non-assured entry of the first chain that has one (6.12.117 lines 1378-1449, 6.1.192 "
+        "1402-1480); " + _CT_READ,
+        **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_gc_worker",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        _NFCT,
+        "gc_worker before 6.1 (it arrived in v4.7 with b87a2f9199ea, scanning a fraction of "
+        "the table per run) is not modelled",
+        status="baseline",
+    ),
+    _era(
+        "ct_gc_worker",
+        "6.1",
+        "expired-max-64000-hz",
+        _conntrack.gc_scan_expired_max,
+        _NFCT,
+        "gc_worker leaves a run once expired_count > GC_SCAN_EXPIRED_MAX (64000u / HZ, line "
+        "97), evicting above nf_conntrack_max / 100 * 95 while the early_drop flag is set; "
+        "any exit that schedules a next run clears the flag (6.12.117 lines 1495-1640, 6.1.192 "
+        "1521-1670); " + _CT_READ,
+        **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_clash",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        _NFCT,
+        "clash resolution before 6.1 (71d8c47fc653 introduced it for UDP) is not modelled",
+        status="baseline",
+    ),
+    _era(
+        "ct_clash",
+        "6.1",
+        "merge-or-reply-only",
+        _conntrack.clash_generic_udp,
+        _NFCT,
+        "nf_ct_resolve_clash: allow_clash for UDP, UDP-Lite and generic, merge when "
+        "nf_ct_can_merge, else nf_ct_resolve_clash_harder (REPLY node only, NAT_CLASH | "
+        "FIXED_TIMEOUT, timeout + HZ; 6.12.117 lines 1006-1168, 6.1.192 1014-1176); " + _CT_READ,
+        **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_stat_insert",
+        "2.6.12",
+        NOT_MODELLED,
+        None,
+        _NFCT,
+        "where kernels before 6.1 counted the insert statistic is not modelled",
+        status="baseline",
+    ),
+    _era(
+        "ct_stat_insert",
+        "6.1",
+        "check-insert-only",
+        _conntrack.insert_in_check_insert,
+        _NFCT,
+        "NF_CT_STAT_INC(net, insert) only in nf_conntrack_hash_check_insert (6.12.117 line "
+        "906, 6.1.192 line 960); " + _CT_READ,
+        **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_tuple_ports",
+        "2.6.12",
+        "port-parsers",
+        _conntrack.ports_parsed,
+        _NFCT,
+        "nf_ct_get_tuple zeroes the tuple and fills ports only for protocols with a port "
+        "parser (6.12.117 lines 279-336, 6.1.192 289-346); " + _CT_READ,
+        status="baseline",
+        note="read in 6.1.192 and 6.12.117 only; older releases reached the same through "
+        "per-protocol pkt_to_tuple callbacks (not re-read)",
     ),
     # --- flow dissector --------------------------------------------------------------------
     _era(
