@@ -30,7 +30,7 @@ import sidkit.cli
 from sidkit import SidkitError
 from sidkit.flows._analyzer import FlowAnalyzer, analyze
 from sidkit.flows._capture import Capture
-from sidkit.flows._decode import decode_frame
+from sidkit.flows._decode import Fragment, decode_frame
 from sidkit.flows._protocols import default_protocols
 from sidkit.flows._report import format_ns
 
@@ -55,7 +55,7 @@ def _per_datagram(path: Path) -> tuple[FlowAnalyzer, list[str | None]]:
     with path.open("rb") as fh:
         for ts, linktype, frame, _w in Capture(fh):
             d = decode_frame(linktype, frame)
-            assert not isinstance(d, str)
+            assert not isinstance(d, str | Fragment)
             sid = analyzer.add(ts, d[0], d[1], d[2], d[3], d[4], d[5])
             sids.append(None if sid is None else sid.hex())
     return analyzer, sids

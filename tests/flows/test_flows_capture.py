@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from sidkit import SidkitError
 from sidkit.flows._capture import Capture
-from sidkit.flows._decode import DECODERS, decode_frame
+from sidkit.flows._decode import DECODERS, Fragment, decode_frame
 from sidkit.flows._errors import CaptureError, NotACaptureError, UnsupportedLinkTypeError
 
 DATA = Path(__file__).parents[1] / "data"
@@ -147,7 +147,7 @@ def _ours(path: Path) -> list[tuple[str, int, str, int, int]]:
     out = []
     for _ts, linktype, frame, _wire in records:
         d = decode_frame(linktype, frame)
-        assert not isinstance(d, str), d
+        assert not isinstance(d, str | Fragment), d
         src, sport, dst, dport, payload, length = d
         family = socket.AF_INET6 if len(src) == 16 else socket.AF_INET
         assert len(payload) == length
@@ -270,7 +270,7 @@ def test_nanosecond_and_snaplen_truncated_pcap_match_dpkt(tmp_path: Path) -> Non
     rows = _tshark_tuples(cut)
     for (_ts, lt, frame, _w), row in zip(records, rows, strict=True):
         d = decode_frame(lt, frame)
-        assert not isinstance(d, str)
+        assert not isinstance(d, str | Fragment)
         assert (d[1], d[3], d[5] + 8) == (row[1], row[3], row[4])
         assert len(d[4]) == 60 - 42
 
@@ -380,17 +380,27 @@ def test_unknown_linktype_in_decode_frame() -> None:
 def test_fragments_and_non_udp_are_reasons() -> None:
     packet = bytearray(_ip_udp(4, *V4, 1, 2, b"x"))
     packet[6] = 0x00
-    packet[7] = 0x10  # fragment offset 16*8: a non-first fragment
-    assert decode_frame(101, bytes(packet)) == "ip-fragment"
+    packet[7] = 0x10  # fragment offset 16*8: a non-first fragment, for reassembly
+    frag4 = decode_frame(101, bytes(packet))
+    assert isinstance(frag4, Fragment) and (frag4.offset, frag4.more) == (128, False)
     packet[7] = 0
     packet[9] = 6  # TCP
     assert decode_frame(101, bytes(packet)) == "not-udp"
     v6 = _ip_udp(6, *V6, 1, 2, b"x")
     frag = bytearray(v6[:40]) + bytes([17, 0, 0, 0x08, 0, 0, 0, 1]) + v6[56:]
     frag[6] = 44
-    assert decode_frame(101, bytes(frag)) == "ip-fragment"
+    frag6 = decode_frame(101, bytes(frag))
+    assert isinstance(frag6, Fragment) and (frag6.offset, frag6.more) == (8, False)
     first = bytearray(frag)
-    first[42:44] = b"\x00\x01"  # offset 0, more fragments: the first one, UDP header present
-    d = decode_frame(101, bytes(first))
-    assert not isinstance(d, str) and d[1] == 1 and d[3] == 2
+    first[42:44] = b"\x00\x01"  # offset 0, more fragments: the first one
+    frag6 = decode_frame(101, bytes(first))
+    assert isinstance(frag6, Fragment) and (frag6.offset, frag6.more) == (0, True)
+    first[40] = 6  # TCP behind the fragment header: not reassembled
+    assert decode_frame(101, bytes(first)) == "not-udp"
+    first[42:44] = b"\x00\x08"
+    assert decode_frame(101, bytes(first)) == "ip-fragment"
+    atomic = bytearray(frag)
+    atomic[42:44] = b"\x00\x00"  # RFC 6946 atomic fragment: an ordinary datagram
+    d = decode_frame(101, bytes(atomic))
+    assert not isinstance(d, str | Fragment) and d[1] == 1 and d[3] == 2
     assert decode_frame(1, b"\x00" * 12 + b"\x08\x06" + b"\x00" * 28) == "not-ip"

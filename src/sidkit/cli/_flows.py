@@ -29,6 +29,8 @@ from sidkit.plugin import default_host, parse_option_assignments
 
 __all__ = ["register", "render_table", "run"]
 
+_REASSEMBLY_KEYS = ("max_pending", "max_bytes", "timeout_v4", "timeout_v6", "max_dist")
+
 _DESCRIPTION = """\
 Group the UDP datagrams of a pcap or pcapng capture into flows by session ID (QUIC
 connection IDs, WireGuard indices, DTLS connection IDs, ... as the installed plugins find
@@ -207,10 +209,25 @@ def run(args: argparse.Namespace) -> int:
                     protocols.append(name)
     elif per:
         protocols = list(default_protocols(per))
+    limits: dict[str, float] = {}
+    for item in args.reassembly or ():
+        key, sep, value = item.partition("=")
+        if not sep or key not in _REASSEMBLY_KEYS:
+            raise InputValueError(
+                f"--reassembly {item}: expected KEY=VALUE with KEY one of "
+                f"{', '.join(_REASSEMBLY_KEYS)}",
+                code="bad-option",
+            )
+        try:
+            limits[key] = float(value) if key.startswith("timeout") else int(value, 0)
+        except ValueError:
+            raise InputValueError(
+                f"--reassembly {item}: {value!r} is not a number", code="bad-option"
+            ) from None
     show = args.progress and sys.stderr.isatty()
     bar = _Bar(sys.stderr) if show else None
     try:
-        report = analyze(args.capture, protocols, per, by=args.by, progress=bar)
+        report = analyze(args.capture, protocols, per, by=args.by, progress=bar, reassembly=limits)
     finally:
         if bar is not None:
             bar.close()
@@ -274,5 +291,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=["sid", "tuple"],
         default="sid",
         help="group by session ID (default) or by 5-tuple only, as the kernel's hash does",
+    )
+    p.add_argument(
+        "--reassembly",
+        action="append",
+        metavar="KEY=VALUE",
+        help="IP fragment reassembly limits (repeatable): max_pending (queues, default 4096), "
+        "max_bytes (default 4194304, the kernel's ipfrag_high_thresh), timeout_v4 / timeout_v6 "
+        "(seconds of capture time, default 30 / 60), max_dist (ipfrag_max_dist, default 64)",
     )
     p.set_defaults(run=run, format="table")

@@ -1,6 +1,7 @@
 # Strategy: one pass over a capture, holding only per-flow and per-tuple counters, so memory
 # grows with flows, never with datagrams. _capture finds the records of pcap/pcapng, _decode
-# takes each frame down to UDP, _read runs the loops that feed the analyzer, and the analyzer
+# takes each frame down to UDP (fragments put back together by _reassembly), _read runs the
+# loops that feed the analyzer, and the analyzer
 # (_analyzer, state in _state) groups datagrams into flows by session ID through the plugins
 # of sidkit.extract, linking IDs the traffic proves to be one session; _report holds the result.
 """Group a capture's UDP datagrams into flows by session ID (``sidkit flows``)."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 from sidkit.flows._analyzer import FlowAnalyzer, analyze, sid_key
 from sidkit.flows._errors import CaptureError, NotACaptureError, UnsupportedLinkTypeError
 from sidkit.flows._protocols import DEFAULT_PROTOCOLS, default_protocols
+from sidkit.flows._reassembly import Fragment, Reassembled, Reassembler
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, format_ns, iter_rows
 
 __all__ = [
@@ -18,7 +20,10 @@ __all__ = [
     "Flow",
     "FlowAnalyzer",
     "FlowReport",
+    "Fragment",
     "NotACaptureError",
+    "Reassembled",
+    "Reassembler",
     "Summary",
     "TupleStats",
     "UnsupportedLinkTypeError",

@@ -57,6 +57,7 @@ from sidkit.flows._decode import LINKTYPES, split_tuple_key, tuple_key
 from sidkit.flows._errors import CaptureError
 from sidkit.flows._protocols import default_protocols, split_options
 from sidkit.flows._read import Progress, read_into, read_pcap, read_records
+from sidkit.flows._reassembly import Reassembler
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, addr
 from sidkit.flows._state import (
     KIND_EXACT,
@@ -178,6 +179,7 @@ class FlowAnalyzer:
         by: By = "sid",
         host: PluginHost | None = None,
         fast: bool = True,
+        reassembly: Mapping[str, float] | None = None,
     ) -> None:
         if by not in ("sid", "tuple"):
             raise InputValueError(f"by must be 'sid' or 'tuple', not {by!r}", code="bad-by")
@@ -245,6 +247,7 @@ class FlowAnalyzer:
         self.no_sid: dict[str, int] = {}
         self.no_sid_by: dict[str, dict[str, int]] = {}
         self.errors: list[str] = []
+        self.reassembler = Reassembler(**dict(reassembly or {}))
         self.linktypes: dict[int, int] = {}
         self.capture_name = ""
         self.format = ""
@@ -698,6 +701,7 @@ class FlowAnalyzer:
             errors=tuple(self.errors),
             sid_flows=sum(1 for f in flows if f.kind == "sid"),
             tuple_flows=sum(1 for f in flows if f.kind == "tuple"),
+            reassembly=self.reassembler.summary(),
             no_sid_by_protocol={
                 p: dict(sorted(r.items())) for p, r in sorted(self.no_sid_by.items())
             },
@@ -724,6 +728,7 @@ def analyze(
     progress: Progress | None = None,
     host: PluginHost | None = None,
     fast: bool = True,
+    reassembly: Mapping[str, float] | None = None,
 ) -> FlowReport:
     """Read a pcap or pcapng capture and group its UDP datagrams into flows.
 
@@ -734,12 +739,14 @@ def analyze(
     :class:`CaptureError`. A file that is no capture raises :class:`NotACaptureError`; a
     capture whose frames are all of a link type sidkit does not decode,
     :class:`UnsupportedLinkTypeError`. *fast* is :class:`FlowAnalyzer`'s: ``False`` sends
-    every datagram through the plugins (the same report, slower).
+    every datagram through the plugins (the same report, slower). *reassembly* sets the
+    limits of IP fragment reassembly (:class:`Reassembler`'s keyword arguments:
+    ``max_pending``, ``max_bytes``, ``timeout_v4``, ``timeout_v6``, ``max_dist``).
 
     >>> report = analyze("tests/data/quic-v1-migration.pcap")  # doctest: +SKIP
     >>> [(f.protocol, f.paths) for f in report.flows]  # doctest: +SKIP
     """
-    analyzer = FlowAnalyzer(protocols, options, by=by, host=host, fast=fast)
+    analyzer = FlowAnalyzer(protocols, options, by=by, host=host, fast=fast, reassembly=reassembly)
     if isinstance(source, str | Path):
         path = os.fspath(source)
         if path == "-":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Final, TypeAlias
 
 from sidkit.flows._errors import UnsupportedLinkTypeError
+from sidkit.flows._reassembly import Fragment
 
 __all__ = [
     "DECODERS",
@@ -24,10 +25,12 @@ __all__ = [
     "LINKTYPE_ETHERNET",
     "Datagram",
     "Decoder",
+    "Fragment",
     "decode_frame",
     "linktype_message",
     "split_tuple_key",
     "tuple_key",
+    "udp_datagram",
 ]
 
 
@@ -92,7 +95,8 @@ Length at 38) -- plus what that case needs: the 12 bytes of addresses and ports 
 (a :func:`tuple_key`) and the first payload byte at 42. Values: (ethertype, version_ihl,
 total_length, flags_fragment, protocol, tuple_key, udp_length, first_payload_byte); the
 frame must be at least 43 bytes. A frame is the common case when ethertype is 0x0800,
-version_ihl 0x45, protocol 17, ``flags_fragment & 0x1FFF`` 0, udp_length >= 8 and
+version_ihl 0x45, protocol 17, ``flags_fragment & 0x3FFF`` 0 (no More Fragments flag, no
+offset), udp_length >= 8 and
 ``42 <= 14 + total_length <= len(frame)``; its payload is then
 ``frame[42 : min(34 + udp_length, 14 + total_length)]`` -- what :func:`decode_frame` gives."""
 
@@ -126,8 +130,14 @@ def _udp(frame: bytes, off: int, end: int, src: bytes, dst: bytes) -> Datagram |
     return src, sport, dst, dport, frame[off + 8 : min(off + ulen, end)], ulen - 8
 
 
-def _ipv4(frame: bytes, off: int) -> Datagram | str:
-    """RFC 791: options skipped by IHL; a non-first fragment (offset != 0) has no UDP header."""
+def udp_datagram(src: bytes, dst: bytes, data: bytes) -> Datagram | str:
+    """The UDP datagram in a reassembled IP payload *data* (RFC 768 header first)."""
+    return _udp(data, 0, len(data), src, dst)
+
+
+def _ipv4(frame: bytes, off: int) -> Datagram | Fragment | str:
+    """RFC 791: options skipped by IHL; a fragment (More Fragments set or an offset) of a
+    UDP datagram is a :class:`Fragment` for reassembly."""
     if off + 20 > len(frame):
         return "truncated"
     vihl = frame[off]
@@ -136,19 +146,32 @@ def _ipv4(frame: bytes, off: int) -> Datagram | str:
         return "bad-ip-header"
     if frame[off + 9] != _IPPROTO_UDP:
         return "not-udp"
-    if (frame[off + 6] & 0x1F) or frame[off + 7]:
-        return "ip-fragment"
     total = _unpack_h(frame, off + 2)[0]
     if total < ihl:
         return "bad-ip-header"
+    if (frame[off + 6] & 0x3F) or frame[off + 7]:
+        src, dst = frame[off + 12 : off + 16], frame[off + 16 : off + 20]
+        return Fragment(
+            b"\x04" + src + dst + frame[off + 4 : off + 6] + b"\x11",
+            src,
+            dst,
+            _IPPROTO_UDP,
+            (((frame[off + 6] & 0x1F) << 8) | frame[off + 7]) << 3,
+            bool(frame[off + 6] & 0x20),
+            frame[off + ihl : off + total],
+            total - ihl,
+            ihl,
+        )
     # The IP Total Length cuts off link-layer padding (Ethernet pads frames to 60 bytes).
     end = min(off + total, len(frame))
     return _udp(frame, off + ihl, end, frame[off + 12 : off + 16], frame[off + 16 : off + 20])
 
 
-def _ipv6(frame: bytes, off: int) -> Datagram | str:
+def _ipv6(frame: bytes, off: int) -> Datagram | Fragment | str:
     """RFC 8200: walk hop-by-hop, routing, destination options (and AH) to UDP; a fragment
-    header with a non-zero offset means no UDP header in this packet."""
+    header (other than an atomic fragment, RFC 6946) whose Next Header is UDP makes a
+    :class:`Fragment` for reassembly; of another protocol, a non-first one is
+    ``ip-fragment``."""
     if off + 40 > len(frame):
         return "truncated"
     if frame[off] >> 4 != 6:
@@ -165,8 +188,23 @@ def _ipv6(frame: bytes, off: int) -> Datagram | str:
         if nxt in _IPV6_EXT:
             nxt, pos = frame[pos], pos + ((frame[pos + 1] + 1) << 3)
         elif nxt == _IPV6_FRAGMENT:
-            if _unpack_h(frame, pos + 2)[0] & 0xFFF8:
-                return "ip-fragment"
+            fo = _unpack_h(frame, pos + 2)[0]
+            if fo & 0xFFF9:  # an offset or More Fragments: not an atomic fragment
+                if frame[pos] != _IPPROTO_UDP or not plen:
+                    if fo & 0xFFF8:
+                        return "ip-fragment"
+                else:
+                    return Fragment(
+                        b"\x06" + src + dst + frame[pos + 4 : pos + 8],
+                        src,
+                        dst,
+                        _IPPROTO_UDP,
+                        fo & 0xFFF8,
+                        bool(fo & 1),
+                        frame[pos + 8 : end],
+                        off + 40 + plen - pos - 8,
+                        pos - off - 40,
+                    )
             nxt, pos = frame[pos], pos + 8
         elif nxt == _IPV6_AH:
             nxt, pos = frame[pos], pos + ((frame[pos + 1] + 2) << 2)
@@ -175,7 +213,7 @@ def _ipv6(frame: bytes, off: int) -> Datagram | str:
     return _udp(frame, pos, end, src, dst)
 
 
-def _ip(frame: bytes, off: int) -> Datagram | str:
+def _ip(frame: bytes, off: int) -> Datagram | Fragment | str:
     if off >= len(frame):
         return "truncated"
     version = frame[off] >> 4
@@ -186,7 +224,7 @@ def _ip(frame: bytes, off: int) -> Datagram | str:
     return "not-ip"
 
 
-def _by_ethertype(frame: bytes, ethertype: int, off: int) -> Datagram | str:
+def _by_ethertype(frame: bytes, ethertype: int, off: int) -> Datagram | Fragment | str:
     if ethertype == _ETH_IPV4:
         return _ipv4(frame, off)
     if ethertype == _ETH_IPV6:
@@ -194,7 +232,7 @@ def _by_ethertype(frame: bytes, ethertype: int, off: int) -> Datagram | str:
     return "not-ip"
 
 
-def _ethernet(frame: bytes) -> Datagram | str:
+def _ethernet(frame: bytes) -> Datagram | Fragment | str:
     """IEEE 802.3 with any number of 802.1Q/802.1ad tags.
 
     The common frame (untagged IPv4 without options, not a fragment, UDP) is decoded inline
@@ -206,7 +244,7 @@ def _ethernet(frame: bytes) -> Datagram | str:
         and frame[13] == 0
         and frame[14] == 0x45
         and frame[23] == _IPPROTO_UDP
-        and not (frame[20] & 0x1F or frame[21])
+        and not (frame[20] & 0x3F or frame[21])
     ):
         end = 14 + ((frame[16] << 8) | frame[17])
         sport, dport, ulen = _unpack_hhh(frame, 34)
@@ -216,7 +254,7 @@ def _ethernet(frame: bytes) -> Datagram | str:
     return _ethernet_general(frame)
 
 
-def _ethernet_general(frame: bytes) -> Datagram | str:
+def _ethernet_general(frame: bytes) -> Datagram | Fragment | str:
     if len(frame) < 14:
         return "truncated"
     ethertype = (frame[12] << 8) | frame[13]
@@ -231,21 +269,21 @@ def _ethernet_general(frame: bytes) -> Datagram | str:
     return _by_ethertype(frame, ethertype, off)
 
 
-def _sll(frame: bytes) -> Datagram | str:
+def _sll(frame: bytes) -> Datagram | Fragment | str:
     """LINKTYPE_LINUX_SLL: 16-byte header, protocol (an EtherType) at 14."""
     if len(frame) < 16:
         return "truncated"
     return _by_ethertype(frame, (frame[14] << 8) | frame[15], 16)
 
 
-def _sll2(frame: bytes) -> Datagram | str:
+def _sll2(frame: bytes) -> Datagram | Fragment | str:
     """LINKTYPE_LINUX_SLL2: 20-byte header, protocol (an EtherType) at 0."""
     if len(frame) < 20:
         return "truncated"
     return _by_ethertype(frame, (frame[0] << 8) | frame[1], 20)
 
 
-def _af(frame: bytes, family: int) -> Datagram | str:
+def _af(frame: bytes, family: int) -> Datagram | Fragment | str:
     if family == 2:
         return _ipv4(frame, 4)
     if family in _AF_INET6:
@@ -253,7 +291,7 @@ def _af(frame: bytes, family: int) -> Datagram | str:
     return "not-ip"
 
 
-def _null(frame: bytes) -> Datagram | str:
+def _null(frame: bytes) -> Datagram | Fragment | str:
     """LINKTYPE_NULL: the family is in the byte order of the machine that wrote the file,
     which the file does not record; a family is < 256, so the non-zero end tells."""
     if len(frame) < 4:
@@ -264,26 +302,26 @@ def _null(frame: bytes) -> Datagram | str:
     return _af(frame, family)
 
 
-def _loop(frame: bytes) -> Datagram | str:
+def _loop(frame: bytes) -> Datagram | Fragment | str:
     """LINKTYPE_LOOP: the family in network byte order."""
     if len(frame) < 4:
         return "truncated"
     return _af(frame, int.from_bytes(frame[:4], "big"))
 
 
-def _raw(frame: bytes) -> Datagram | str:
+def _raw(frame: bytes) -> Datagram | Fragment | str:
     return _ip(frame, 0)
 
 
-def _raw4(frame: bytes) -> Datagram | str:
+def _raw4(frame: bytes) -> Datagram | Fragment | str:
     return _ipv4(frame, 0)
 
 
-def _raw6(frame: bytes) -> Datagram | str:
+def _raw6(frame: bytes) -> Datagram | Fragment | str:
     return _ipv6(frame, 0)
 
 
-Decoder: TypeAlias = Callable[[bytes], "Datagram | str"]
+Decoder: TypeAlias = Callable[[bytes], "Datagram | Fragment | str"]
 
 DECODERS: Final[dict[int, Decoder]] = {
     LINKTYPE_NULL: _null,
@@ -299,12 +337,13 @@ DECODERS: Final[dict[int, Decoder]] = {
 }
 
 
-def decode_frame(linktype: int, frame: bytes) -> Datagram | str:
+def decode_frame(linktype: int, frame: bytes) -> Datagram | Fragment | str:
     """Decode one captured frame of *linktype* down to UDP.
 
-    Returns a :data:`Datagram`, or a reason string for a frame that is not a usable UDP
-    datagram: ``not-ip``, ``not-udp``, ``ip-fragment`` (a non-first fragment: no UDP header,
-    cannot be attributed), ``truncated`` (captured bytes end inside a header),
+    Returns a :data:`Datagram`, a :class:`Fragment` of a UDP datagram (for
+    :class:`~sidkit.flows.Reassembler`), or a reason string for a frame that is not a usable
+    UDP datagram: ``not-ip``, ``not-udp``, ``ip-fragment`` (a non-first IPv6 fragment whose
+    Next Header is not UDP), ``truncated`` (captured bytes end inside a header),
     ``bad-ip-header``, ``bad-udp-length``. Never raises for any bytes; an unknown link type
     is :class:`UnsupportedLinkTypeError`.
     """

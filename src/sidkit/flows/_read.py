@@ -27,9 +27,12 @@ from sidkit.flows._decode import (
     LINKTYPE_ETHERNET,
     LINKTYPES,
     Datagram,
+    Fragment,
     tuple_key,
+    udp_datagram,
 )
 from sidkit.flows._errors import CaptureError, UnsupportedLinkTypeError
+from sidkit.flows._reassembly import Reassembler
 from sidkit.flows._state import (
     KIND_EXACT,
     KIND_KNOWN,
@@ -69,6 +72,7 @@ class _AnalyzerLike(Protocol):
     _path: dict[bytes, TupleCounter]
     _cells: dict[str, dict[bytes, FlowState]]
     no_sid_by: dict[str, dict[str, int]]
+    reassembler: Reassembler
     _pairs: dict[str, dict[bytes, TupleCounter]]
     _tcount: dict[bytes, TupleCounter]
 
@@ -79,6 +83,15 @@ class _AnalyzerLike(Protocol):
     def _fast(self, ts: int, tk: bytes, payload: bytes, length: int) -> None: ...
     def _tuple_datagram(self, ts: int, tk: bytes, length: int, key: SidKey | None) -> None: ...
     def _sid_state(self, protocol: str, value: bytes, ts: int) -> FlowState: ...
+
+
+def reassemble(reassembler: Reassembler, ts: int, frag: Fragment) -> Datagram | str | None:
+    """Hand a fragment to the reassembler: the UDP datagram once complete (or why it is
+    no usable one), ``None`` while fragments are missing or when it was given up on."""
+    whole = reassembler.add(ts, frag)
+    if whole is None:
+        return None
+    return udp_datagram(whole.src, whole.dst, whole.data)
 
 
 def read_records(
@@ -105,7 +118,7 @@ def read_records(
                 etype == 0x0800
                 and vihl == 0x45
                 and proto == 17
-                and not frag & 0x1FFF
+                and not frag & 0x3FFF
                 and ulen >= 8
                 and 28 <= ip_len <= len(frame) - 14
             ):
@@ -114,8 +127,13 @@ def read_records(
                 datagram(ts, tk, frame[42:stop], ulen - 8)
                 continue
         decoder = decoders.get(linktype)
-        result: Datagram | str = "unsupported-linktype" if decoder is None else decoder(frame)
+        result = "unsupported-linktype" if decoder is None else decoder(frame)
         linktypes[linktype] = linktypes.get(linktype, 0) + 1
+        if isinstance(result, Fragment):
+            whole = reassemble(analyzer.reassembler, ts, result)
+            if whole is None:
+                continue
+            result = whole
         if isinstance(result, str):
             skipped[result] = skipped.get(result, 0) + 1
             continue
@@ -193,7 +211,7 @@ def read_pcap(
                     etype == 0x0800
                     and vihl == 0x45
                     and proto == 17
-                    and not frag & 0x1FFF
+                    and not frag & 0x3FFF
                     and ulen >= 8
                     and 28 <= ip_len <= caplen - 14
                 ):
@@ -273,6 +291,11 @@ def read_pcap(
                     continue
             others += 1
             result = decoder(buf[f:pos])
+            if isinstance(result, Fragment):
+                whole = reassemble(analyzer.reassembler, ts, result)
+                if whole is None:
+                    continue
+                result = whole
             if isinstance(result, str):
                 skipped[result] = skipped.get(result, 0) + 1
                 continue
