@@ -30,7 +30,7 @@ import attrs
 from sidkit import InputTypeError, InputValueError
 from sidkit.extract import MalformedPacketError, SidLocation
 from sidkit.keys import FiveTuple, SessionId
-from sidkit.plugin import Option, ProtocolSpec, hookimpl
+from sidkit.plugin import DETAIL_VALIDATED, Option, ProtocolSpec, hookimpl
 
 __all__ = [
     "KNOWN_VERSIONS",
@@ -148,6 +148,20 @@ def _quiet_version_negotiation(data: bytes, pos: int) -> QuicHeader | None:
     return QuicHeader(True, 0, "version_negotiation", dcid, scid, pos, len(data))
 
 
+def _validated(data: bytes, header: QuicHeader) -> bool:
+    """Whether the first packet's structure checked out beyond the invariants: a Version
+    Negotiation list of 32-bit versions (RFC 8999 section 6), a v1/v2 Length field within
+    the datagram (RFC 9000 section 17.2; the parser refused it otherwise) or a Retry with
+    room for its 16-byte integrity tag (RFC 9001 section 5.8)."""
+    assert header.scid is not None
+    after_ids = header.offset + 7 + len(header.dcid) + len(header.scid)
+    if header.packet_type == "version_negotiation":
+        return _version_list_ok(data, after_ids)
+    if header.packet_type == "retry":
+        return len(data) - after_ids >= 16
+    return header.packet_type != "unknown"
+
+
 def _long_type(version: int, first: int) -> str:
     bits = (first >> 4) & 0x03
     if version == QUIC_V1:
@@ -166,12 +180,9 @@ def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHea
     version may be clear (RFC 9287: a peer that negotiated greasing sends either value; RFC
     9000 section 17.2 makes a receiver that did not discard it, which is its decision, not a
     router's)."""
-    first = data[pos]
-    fixed = first & 0x40
+    fixed = data[pos] & 0x40
     if len(data) - pos < 5:
-        if not fixed:
-            return None
-        raise MalformedPacketError("long header shorter than 7 bytes", protocol=NAME)
+        return None  # no version to claim by (a NAT-T keep-alive is the byte 0xff)
     version = int.from_bytes(data[pos + 1 : pos + 5], "big")
     if not unknown_versions and not known_version(version):
         return None
@@ -208,7 +219,7 @@ def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHea
             f"got {dcil}/{scil}",
             protocol=NAME,
         )
-    ptype = _long_type(version, first)
+    ptype = _long_type(version, data[pos])
     if ptype == "retry":
         # RFC 9000 section 17.2.5: no Length field; a Retry is the rest of the datagram.
         return QuicHeader(True, version, ptype, dcid, scid, pos, len(data))
@@ -486,17 +497,16 @@ def sidkit_extract(
         header = _parse_long(data, 0, bool(options["unknown_versions"]))
         if header is None or not header.dcid:
             return None
-        return SessionId(
-            NAME,
-            header.dcid,
-            {
-                "header_form": "long",
-                "version": header.version,
-                "packet_type": header.packet_type,
-                "field": "dcid",
-                "scid": header.scid,
-            },
-        )
+        details: dict[str, object] = {
+            "header_form": "long",
+            "version": header.version,
+            "packet_type": header.packet_type,
+            "field": "dcid",
+            "scid": header.scid,
+        }
+        if _validated(data, header):
+            details[DETAIL_VALIDATED] = True
+        return SessionId(NAME, header.dcid, details)
     quic_lb = bool(options["quic_lb"])
     if not first & 0x40 and not options["grease_quic_bit"]:
         if not known:

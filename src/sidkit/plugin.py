@@ -11,6 +11,7 @@ and named after the hooks below. See :doc:`/plugins` for a worked example.
 from __future__ import annotations
 
 from sidkit.extract._contract import (
+    DETAIL_VALIDATED,
     ENTRY_POINT_GROUP,
     PROJECT,
     Option,
@@ -35,6 +36,7 @@ from sidkit.extract._host import (
 )
 
 __all__ = [
+    "DETAIL_VALIDATED",
     "ENTRY_POINT_GROUP",
     "PROJECT",
     "Option",

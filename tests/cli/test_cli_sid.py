@@ -139,3 +139,46 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
         os.close(write_end)
     assert proc.returncode == 141
     assert b"Traceback" not in proc.stderr and not proc.stderr
+
+
+def _first_lines(out: str) -> list[str]:
+    return [line.split()[0] for line in out.splitlines() if line[:1] != " "]
+
+
+@pytest.mark.parametrize("low_bits", [0x0A, 0x4A])
+def test_version_negotiation_comes_out_as_quic_first(
+    capsys: pytest.CaptureFixture[str], low_bits: int
+) -> None:
+    """RFC 8999 section 6: version 0, DCID, SCID, then 32-bit versions; the 7 low bits of
+    the first byte are arbitrary. Its structure validates, RTP's, ESP's and SRT's readings
+    of the same bytes do not, so QUIC is listed first whatever the first-byte claims."""
+    payload = (
+        bytes([0x80 | low_bits, 0, 0, 0, 0, 8])
+        + bytes.fromhex("0102030405060708")
+        + bytes([4])
+        + bytes.fromhex("a1a2a3a4")
+        + bytes.fromhex("00000001 6b3343cf 1a2a3a4a")
+    )
+    code, out, _ = _run(capsys, payload.hex())
+    assert code == 0
+    assert _first_lines(out)[0] == "quic"
+    assert out.splitlines()[0].split()[1] == "0102030405060708"
+    assert "[structure validated]" in out.splitlines()[0]
+
+
+def test_real_version_negotiation_from_aioquic(capsys: pytest.CaptureFixture[str]) -> None:
+    """The VN packet aioquic's server sent in tests/data/quic-retry-vn.pcap (see
+    tests/data/README.md)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    import dpkt  # noqa: PLC0415
+
+    pcap = Path(__file__).parents[1] / "data" / "quic-retry-vn.pcap"
+    with pcap.open("rb") as fh:
+        payloads = [
+            bytes(dpkt.ethernet.Ethernet(f).data.data.data) for _t, f in dpkt.pcap.Reader(fh)
+        ]
+    (vn,) = [p for p in payloads if p[1:5] == bytes(4)]
+    code, out, _ = _run(capsys, vn.hex())
+    assert code == 0 and _first_lines(out)[0] == "quic"
+    assert "packet_type = version_negotiation" in out

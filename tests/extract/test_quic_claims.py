@@ -134,3 +134,34 @@ def test_ike_is_not_quic_by_default(spi_i: bytes, spi_r: bytes, marker: bool) ->
         assert sidkit_quic.known_version(int.from_bytes(spi_i[1:5], "big"))
     ipsec = Extractor(["ipsec", "quic"]).extract(ike, ft)
     assert ipsec is not None and ipsec.protocol == "ipsec"
+
+
+def test_validated_detail() -> None:
+    """DETAIL_VALIDATED: set where a length or count field checked out (sidkit sid ranks by
+    it), absent where only the invariants or a short header's DCID were read."""
+    from sidkit.plugin import DETAIL_VALIDATED  # noqa: PLC0415
+
+    extractor = Extractor(["quic"], {"cid_length": 8})
+    cases = {
+        pk.quic_version_negotiation(DCID, SCID, [pk.QUIC_V1], 0x40): True,
+        pk.quic_invariant_long(0x40, 0, DCID, SCID, b"\x00\x00\x00\x01\x02"): False,
+        pk.quic_long(pk.QUIC_V1, "handshake", DCID, SCID, b"x" * 30): True,
+        pk.quic_long(pk.QUIC_V2, "retry", DCID, SCID, b"t" * 16): True,
+        pk.quic_long(pk.QUIC_V1, "retry", DCID, SCID, b"t" * 15): False,
+        pk.quic_invariant_long(0x40, 0xFF00001D, DCID, SCID, b"x" * 30): False,
+        pk.quic_short(DCID, b"x" * 30): False,
+    }
+    for packet, validated in cases.items():
+        sid = extractor.extract(packet)
+        assert sid is not None and sid.value == DCID
+        assert (sid.details.get(DETAIL_VALIDATED) is True) == validated, packet.hex()
+
+
+@pytest.mark.parametrize(
+    "payload", [b"\xff", b"\xc0\x00", b"\x80\x00\x00\x00", b"\xc3\x00\x00\x00"]
+)
+def test_too_short_for_a_version_is_not_quic(payload: bytes) -> None:
+    """A NAT-T keep-alive (RFC 3948 section 2.3: the single byte 0xff) and anything else
+    too short to carry a version is not claimed, let alone malformed QUIC."""
+    assert Extractor(["quic"]).extract(payload) is None
+    assert sidkit_quic.parse_header(payload) is None

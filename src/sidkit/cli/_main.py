@@ -64,7 +64,9 @@ def _cmd_sid(args: argparse.Namespace) -> int:
         NotSteerableError,
         locate,
     )
+    from sidkit.keys import SessionId  # noqa: PLC0415
     from sidkit.plugin import (  # noqa: PLC0415
+        DETAIL_VALIDATED,
         default_host,
         parse_option_assignments,
         usable_without_options,
@@ -76,10 +78,16 @@ def _cmd_sid(args: argparse.Namespace) -> int:
     if args.protocol:
         extractors = [Extractor(args.protocol, options)]
     else:
-        # Unknown traffic: ask every protocol that needs no options on its own, narrowest
-        # first-byte claim first (a protocol that claims any first byte, like IPsec NAT-T's
-        # SPI, says little about a payload that another protocol recognises).
-        names = sorted(usable_without_options(host), key=lambda n: len(host.spec(n).first_bytes))
+        # Unknown traffic: ask every protocol that needs no options on its own. The IDs
+        # found are listed by the evidence behind them: first those whose parser says the
+        # datagram's structure checked out (DETAIL_VALIDATED: a length or count field
+        # consistent with the datagram, which random bytes rarely satisfy), then by the
+        # narrowest first-byte claim (a protocol that claims any first byte, like IPsec
+        # NAT-T's SPI, says little about a payload that another protocol recognises), then
+        # by name.
+        names = sorted(
+            usable_without_options(host), key=lambda n: (len(host.spec(n).first_bytes), n)
+        )
         Extractor(names, options)  # checks every option once, flat or per protocol
         extractors = []
         for name in names:
@@ -87,7 +95,7 @@ def _cmd_sid(args: argparse.Namespace) -> int:
             mine = {k: v for k, v in options.items() if k in known and not isinstance(v, dict)}
             per = options.get(name, {})
             extractors.append(Extractor([name], {**mine, **(per if isinstance(per, dict) else {})}))
-    found = 0
+    results: list[tuple[Extractor, SessionId]] = []
     for ex in extractors:
         try:
             sid = ex.extract(args.payload)
@@ -98,6 +106,13 @@ def _cmd_sid(args: argparse.Namespace) -> int:
             continue
         if sid is None:
             continue
+        results.append((ex, sid))
+        if args.protocol:
+            break
+    # stable: equal evidence keeps the claim order above
+    results.sort(key=lambda r: r[1].details.get(DETAIL_VALIDATED) is not True)
+    found = 0
+    for ex, sid in results:
         found += 1
         where = ""
         try:
@@ -110,6 +125,8 @@ def _cmd_sid(args: argparse.Namespace) -> int:
             where = f"  ({len(sid)} bytes at payload offset {loc.offset})"
         claim = len(host.spec(sid.protocol).first_bytes)
         note = "" if claim < 256 else "  [claims any first byte]"
+        if sid.details.get(DETAIL_VALIDATED) is True:
+            note += "  [structure validated]"
         print(f"{sid.protocol:10} {sid.hex() or '(empty)'}{where}{note}")
         for key, value in sid.details.items():
             shown = (value.hex() or "(empty)") if isinstance(value, bytes) else value
@@ -121,8 +138,6 @@ def _cmd_sid(args: argparse.Namespace) -> int:
                 f"{'':10}   jhash steering -> socket {index} of {args.sockets} "
                 f"(seed {args.seed:#x})"
             )
-        if args.protocol:
-            break
     if not found:
         tried = ", ".join(p for ex in extractors for p in ex.protocols)
         print(f"no session ID found (tried {tried})")
@@ -319,8 +334,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the protocol plugins' extractors on one UDP payload and print the "
         "session ID each finds, where it sits (the fixed place a cBPF/eBPF steering program "
         "reads) and the protocol facts the parser saw. Without --protocol every installed "
-        "protocol that needs no options is asked, narrowest first-byte claim first; protocols "
-        "that need options (fixed offset, DTLS connection-ID length) must be named.",
+        "protocol that needs no options is asked, and the IDs are listed by evidence: first "
+        "those whose datagram structure validated (a length or count field consistent with "
+        "the datagram, marked [structure validated]), then the narrowest first-byte claim; "
+        "protocols that need options (fixed offset, DTLS connection-ID length) must be "
+        "named.",
         epilog="examples: sidkit sid 41a1b2c3d4e5f60708aabbcc -o quic.cid_length=8;  "
         "sidkit sid 0400000011223344 --protocol wireguard --sockets 4;  "
         "sidkit sid 00112233445566 --protocol fixed -o offset=1 -o offlen=4. "

@@ -27,6 +27,7 @@ from sidkit.extract._location import SidLocation
 from sidkit.keys import FiveTuple, SessionId
 
 __all__ = [
+    "DETAIL_VALIDATED",
     "ENTRY_POINT_GROUP",
     "PROJECT",
     "Option",
@@ -45,6 +46,15 @@ PROJECT: Final = "sidkit"
 
 ENTRY_POINT_GROUP: Final = "sidkit"
 """The ``[project.entry-points.sidkit]`` group through which plugins are discovered."""
+
+DETAIL_VALIDATED: Final = "validated"
+"""The :class:`~sidkit.keys.SessionId` details key by which a parser says that the datagram's
+*structure* checked out: every length and count field of the format that bounds the packet
+was read and is consistent with the datagram's size (a QUIC v1 Length, a Version
+Negotiation list of 32-bit versions, a DTLS record length), beyond the bytes that merely
+carry the ID. ``True`` or absent. ``sidkit sid`` without ``--protocol`` lists such IDs
+first: a random payload rarely satisfies a length field, while any bytes make an ESP SPI
+or an RTP SSRC."""
 
 hookspec: Final = pluggy.HookspecMarker(PROJECT)
 """Marker for hook specifications (used by this module only)."""
