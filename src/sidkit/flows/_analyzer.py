@@ -25,14 +25,23 @@
 #   Initial/Handshake (client CID + server CID), Retry and Version Negotiation into one
 #   flow that contains both directions' CIDs, so the 1-RTT packets of both directions, which
 #   carry only a DCID, land in it too.
-# * A QUIC short header does not say how long its DCID is (RFC 8999 section 5.2). Unless the
-#   user configured the length (``--option quic.cid_length=8``), the module learns it from
-#   the same long headers, in this order: a DCID that starts with a connection ID already
-#   seen; the length of the SCIDs the receiving endpoint put in its long headers; the length
-#   of the SCIDs the sending endpoint's peers used; the only SCID length seen so far. The
-#   extraction itself is the plugin's, run with the learned ``cid_length`` -- except in the
-#   first case on the fast path, where the plugin's exact short-header location for that
-#   length makes the CID seen the answer.
+# * A QUIC short header does not say how long its DCID is (RFC 8999 section 5.2); each
+#   endpoint chooses the length of the CIDs sent *to* it, zero included (RFC 9000 section
+#   5.1). The module learns it per endpoint from the same long headers, in this order: a
+#   DCID that starts with a connection ID already seen; the length of the SCIDs the
+#   receiving endpoint put in its long headers (0 for an empty SCID); the length the other
+#   side of the connection on this path chose (the flow remembers each endpoint's length:
+#   how a rebound client's new address is known); the configured ``quic.cid_length``; the
+#   length of the SCIDs the sending endpoint's peers used; the only SCID length seen so
+#   far. The extraction itself is the plugin's, run with that ``cid_length`` -- except in
+#   the first case on the fast path, where the plugin's exact short-header location for that
+#   length makes the CID seen the answer, and while no long header has been seen with a
+#   configured length, which the fast path then slices.
+# * A datagram with an empty DCID (to an endpoint that chose zero-length CIDs, which finds
+#   its connection by address, RFC 9000 section 5.2) has no ID: it joins the SID flow that
+#   last started using its tuple or the reverse one (the path index, kept where a flow's
+#   tuple counters are created), and a long header's SCID -- the plugin returns nothing for
+#   an empty DCID, so the invariant header is read here -- is linked into that flow.
 # * A WireGuard handshake response carries the responder's sender index beside the
 #   initiator's receiver index (whitepaper section 5.4.3): the two are linked the same way.
 #
@@ -740,7 +749,7 @@ def analyze(
     capture whose frames are all of a link type sidkit does not decode,
     :class:`UnsupportedLinkTypeError`. *fast* is :class:`FlowAnalyzer`'s: ``False`` sends
     every datagram through the plugins (the same report, slower). *reassembly* sets the
-    limits of IP fragment reassembly (:class:`Reassembler`'s keyword arguments:
+    limits of IP fragment reassembly (:class:`~sidkit.flows.Reassembler`'s keyword arguments:
     ``max_pending``, ``max_bytes``, ``timeout_v4``, ``timeout_v6``, ``max_dist``).
 
     >>> report = analyze("tests/data/quic-v1-migration.pcap")  # doctest: +SKIP

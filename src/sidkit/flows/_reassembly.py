@@ -92,7 +92,7 @@ class Reassembler:
     dropped (``memory``). *timeout_v4* / *timeout_v6* are seconds of capture time; *max_dist*
     is ipfrag_max_dist (0 turns the check off).
 
-    :attr:`counts` says what happened, by reason: ``fragments`` (received), ``reassembled``
+    ``counts`` says what happened, by reason: ``fragments`` (received), ``reassembled``
     (datagrams completed), ``duplicate`` (ignored), and the datagrams given up on:
     ``overlap``, ``invalid`` (inconsistent lengths, zero-length fragment, an IPv6 first
     fragment without the whole UDP header, a non-last IPv6 fragment not a multiple of 8),
@@ -142,7 +142,7 @@ class Reassembler:
         return len(self._queues)
 
     def summary(self) -> dict[str, int]:
-        """:attr:`counts` with ``incomplete`` (:meth:`pending`), sorted, zeros left out."""
+        """``counts`` with ``incomplete`` (:meth:`pending`), sorted, zeros left out."""
         out = dict(self.counts)
         if self._queues:
             out["incomplete"] = len(self._queues)
