@@ -177,6 +177,11 @@ DETERMINISTIC_CONCURRENCIES = (1, 3, 8, 256, 65535, 65536, 2**32 - 1)
 _POLICIES = {n: quiclb.envoy_deterministic_steering_policy(n) for n in (1, 3, 8, 256, 65535)}
 _CBPF = {n: compile_cbpf(p) for n, p in _POLICIES.items()}
 _EBPF = {n: compile_ebpf(p, map_fd=3) for n, p in _POLICIES.items()}
+_STABLE = [
+    (n, first, quiclb.katran_stable_routing_steering_policy(n, first))
+    for n, first in ((1, 1), (4, 1), (8, 0x030400), (300, 0xFFFF00))
+]
+_STABLE_PROGRAMS = [(compile_cbpf(p), compile_ebpf(p, map_fd=3)) for _n, _f, p in _STABLE]
 
 
 def check_all(payload: bytes) -> None:
@@ -213,6 +218,15 @@ def check_all(payload: bytes) -> None:
         assert stable.routed_by_katran == (stable_id > 0)  # balancer.bpf.c:565
     else:
         assert stable is None
+    for (n, first, policy), (cprog, eprog) in zip(_STABLE, _STABLE_PROGRAMS, strict=True):
+        want = stable_id - first if is_stable and first <= stable_id < first + n else None
+        assert policy.select(payload) == want
+        got = cbpf.run(cprog, payload)
+        assert (got if got < n else None) == want
+        _v, selected = ebpf.run_sk_reuseport(
+            eprog, ebpf.ReuseportContext(bytes(UDP_HEADER) + payload)
+        )
+        assert selected == want
 
 
 # --- datagrams ----------------------------------------------------------------------------------
@@ -270,6 +284,9 @@ def sweep() -> Iterator[bytes]:
         for first in (0x40, 0x00, 0x52, 0x7F):
             for cid0 in (0x00, 0x41, 0x80, 0xC0, 0xFF, 0x08):
                 yield (bytes([first, cid0]) + bytes([3, 0, 1, 7] * 12))[:size]
+    for sid in (0, 1, 2, 4, 5, 0x030400, 0x030407, 0x030408, 0xFFFF00, 0xFFFFFF):
+        for cut in range(10):
+            yield (b"\x52" + sid.to_bytes(3, "big") + b"tail")[:cut]
 
 
 def test_exhaustive_sweep_of_lengths_and_versions() -> None:
@@ -466,3 +483,15 @@ def test_katran_stable_routing_rules() -> None:
             quiclb.katran_stable_routing_header(bad)
     with pytest.raises(ValueError):
         quiclb.katran_stable_routing_header(1, b"abc")
+    for bad_first in (0, 2**24, True):
+        with pytest.raises(SteeringError):
+            quiclb.katran_stable_routing_steering_policy(4, bad_first)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(("conn_id", "routed_to"), KATRAN_STABLE_FIXTURES)
+def test_katran_stable_policy_on_the_fixtures(conn_id: bytes, routed_to: int | None) -> None:
+    # a host whose 4 sockets serve IDs 0x030401..0x030404: the fixture's 0x030403 is socket 2
+    policy = quiclb.katran_stable_routing_steering_policy(4, 0x030401)
+    payload = stable_payload(conn_id, b"local test pkt")
+    assert policy.select(payload) == (None if routed_to is None else 2)

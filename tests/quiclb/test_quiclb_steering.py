@@ -84,3 +84,28 @@ def test_refuses_what_a_program_cannot_read() -> None:
         quiclb.steering_policy(quiclb.Config(0, 5, 6), 4)
     with pytest.raises(SteeringError):
         quiclb.steering_policy("config", 4)  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(0, 3),
+    st.integers(1, 4),
+    st.integers(1, 12),
+    st.data(),
+)
+def test_index_field_base(offset: int, length: int, n: int, data: st.DataObject) -> None:
+    """IndexField(base=b): the field's value minus b names the socket, values below b fall
+    back (the u32 wrap), in the model and both compiled programs."""
+    from sidkit.steering import FixedOffset, IndexField, SteeringPolicy  # noqa: PLC0415
+
+    mask = (1 << (8 * length)) - 1
+    base = data.draw(st.integers(0, mask))
+    policy = SteeringPolicy(
+        FixedOffset(1, 8, [(0, 0x80, 0)]),
+        "index",
+        n,
+        field=IndexField(offset, length, 0, mask, base),
+    )
+    value = data.draw(st.integers(max(0, base - 3), min(mask, base + n + 3)))
+    sid = bytes(offset) + value.to_bytes(length, "big") + bytes(8 - offset - length)
+    expected = value - base if base <= value < base + n else None
+    _agree(policy, b"\x40" + sid + b"pn", expected)

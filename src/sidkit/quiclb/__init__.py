@@ -63,6 +63,7 @@ from sidkit.quiclb._schemes import (
     katran_server_id,
     katran_stable_routing_header,
     katran_stable_routing_server_id,
+    katran_stable_routing_steering_policy,
     nginx_cid_cookie,
     nginx_socket_cookie,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "katran_server_id",
     "katran_stable_routing_header",
     "katran_stable_routing_server_id",
+    "katran_stable_routing_steering_policy",
     "nginx_cid_cookie",
     "nginx_socket_cookie",
     "server_id_index",

@@ -18,7 +18,7 @@ import attrs
 from sidkit._errors import InputValueError
 from sidkit._validate import as_bytes
 from sidkit.quiclb._core import LENGTH_MASK, CidError
-from sidkit.steering import AnyOf, FixedOffset, SteeringError, SteeringPolicy
+from sidkit.steering import AnyOf, FixedOffset, IndexField, SteeringError, SteeringPolicy
 
 __all__ = [
     "ENVOY_DETERMINISTIC_CID_LENGTH",
@@ -39,6 +39,7 @@ __all__ = [
     "katran_server_id",
     "katran_stable_routing_header",
     "katran_stable_routing_server_id",
+    "katran_stable_routing_steering_policy",
     "nginx_cid_cookie",
     "nginx_socket_cookie",
 ]
@@ -200,6 +201,30 @@ def katran_stable_routing_header(
             code="bad-length",
         )
     return bytes([KATRAN_STABLE_ROUTING_HEADER]) + server_id.to_bytes(3, "big") + rest
+
+
+def katran_stable_routing_steering_policy(n: int, first_id: int = 1) -> SteeringPolicy:
+    """A steering policy for one host's *n* sockets that carry Katran stable-routing server IDs
+    ``first_id .. first_id + n - 1`` (socket *i* serves ID ``first_id + i``): the choice
+    :func:`katran_stable_routing_server_id` reads, compiled to cBPF or SK_REUSEPORT eBPF.
+
+    The location is the whole 8-octet header behind a guard on the exact first octet 0x52; the
+    ID is octets 1-3 minus *first_id* (``IndexField(base=first_id)``). Datagrams without the
+    header, IDs below *first_id* -- so ID 0 always, as Katran never looks it up -- and IDs
+    past the last socket fall back to the kernel's hash, as Katran falls back to consistent
+    hashing. A server mints the header for socket *i* with
+    ``katran_stable_routing_header(first_id + i, tail)``. Raises
+    :class:`sidkit.steering.SteeringError` for a bad *n* or *first_id*.
+    """
+    if not isinstance(first_id, int) or isinstance(first_id, bool):
+        raise SteeringError(f"first_id must be an int, got {first_id!r}")
+    if not 1 <= first_id <= _KATRAN_STABLE_ID_MAX:
+        raise SteeringError(
+            f"first_id must be 1..{_KATRAN_STABLE_ID_MAX} (ID 0 is never routed), got {first_id}"
+        )
+    header = FixedOffset(0, KATRAN_STABLE_ROUTING_LENGTH, [(0, 0xFF, KATRAN_STABLE_ROUTING_HEADER)])
+    field = IndexField(1, 3, 0, _KATRAN_STABLE_ID_MAX, base=first_id)
+    return SteeringPolicy(AnyOf([header]), "index", n, field=field)
 
 
 def envoy_worker_byte(cid: bytes | bytearray | memoryview) -> int:

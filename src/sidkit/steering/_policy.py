@@ -181,14 +181,18 @@ class AnyOf:
 
 @attrs.frozen
 class IndexField:
-    """For ``method="index"``: the socket index is ``(BE(sid[offset:offset+length]) >> shift)
-    & mask`` -- a byte or bit field the server wrote into an ID it minted (nginx/Katran style).
+    """For ``method="index"``: the socket index is ``((BE(sid[offset:offset+length]) >> shift)
+    & mask) - base`` -- a byte or bit field the server wrote into an ID it minted
+    (nginx/Katran style). A field value below *base* wraps past every socket (u32
+    arithmetic, as in the programs) and falls back: ``base=1`` keeps value 0 for "no ID", as
+    Katran's ``server_id > 0`` test does.
     """
 
     offset: int = attrs.field(default=0, validator=_nonneg)
     length: int = attrs.field(default=1)
     shift: int = attrs.field(default=0, validator=_nonneg)
     mask: int = attrs.field(default=0xFF)
+    base: int = attrs.field(default=0, validator=_nonneg)
 
     def __attrs_post_init__(self) -> None:
         if self.length not in (1, 2, 3, 4):
@@ -197,6 +201,8 @@ class IndexField:
             raise SteeringError("index field shift leaves no bits")
         if type(self.mask) is not int or not 0 < self.mask <= _M32:
             raise SteeringError(f"index field mask must be a positive u32, got {self.mask!r}")
+        if self.base > self.mask:
+            raise SteeringError(f"index field base {self.base} is above its mask {self.mask:#x}")
 
 
 def _spec(value: object) -> AnyOf:
@@ -260,7 +266,8 @@ class SteeringPolicy:
         if self.method == "modulo":
             return int.from_bytes(sid[:4], "big") % self.n
         f = self.field
-        return (int.from_bytes(sid[f.offset : f.offset + f.length], "big") >> f.shift) & f.mask
+        value = (int.from_bytes(sid[f.offset : f.offset + f.length], "big") >> f.shift) & f.mask
+        return (value - f.base) & _M32
 
     def select(self, payload: bytes | bytearray | memoryview) -> int | None:
         """The model: the socket index for *payload*, or None (the kernel's hash decides)."""
@@ -301,6 +308,8 @@ class SteeringPolicy:
             fops.append(ir.Bin("rsh", "v", imm=f.shift))
         if f.mask != (1 << (8 * f.length)) - 1:
             fops.append(ir.Bin("and", "v", imm=f.mask))
+        if f.base:
+            fops.append(ir.Bin("sub", "v", imm=f.base))
         return fops
 
 
@@ -373,13 +382,14 @@ def mint_cid(
         out[:width] = value.to_bytes(width, "big")
         return bytes(out)
     f = policy.field
-    if (index & f.mask) != index or (index << f.shift) >> (8 * f.length):
+    value = index + f.base
+    if (value & f.mask) != value or (value << f.shift) >> (8 * f.length):
         raise SteeringError(
             f"index {index} does not fit the field (mask {f.mask:#x}, shift {f.shift}, "
-            f"{f.length} bytes)"
+            f"base {f.base}, {f.length} bytes)"
         )
     old = int.from_bytes(out[f.offset : f.offset + f.length], "big")
-    new = (old & ~(f.mask << f.shift)) | (index << f.shift)
+    new = (old & ~(f.mask << f.shift)) | (value << f.shift)
     out[f.offset : f.offset + f.length] = (new & ((1 << (8 * f.length)) - 1)).to_bytes(
         f.length, "big"
     )
