@@ -102,7 +102,7 @@ class Table:
     the UDP timeouts (*udp_timeouts* overrides them), the chain limit, early drop, the GC
     worker's cap, clash resolution, the ``insert`` statistic and which protocols have
     ports. Where the era's row says "not modelled" the table still places and tracks
-    entries, and raises :class:`~sidkit.kernel.UnknownKernelError` at the first operation
+    entries, and raises :class:`~sidkit.UnknownKernelError` at the first operation
     whose outcome depends on that behaviour (:attr:`unmodelled` lists them).
 
     *hz* is ``CONFIG_HZ`` (``kernel/Kconfig.hz``: 100, 250, 300 or 1000; default 250, the
@@ -173,6 +173,10 @@ class Table:
         )
         ports = prof.function("ct_tuple_ports")
         self._ported = frozenset(p for p in range(256) if ports(p))
+        # resolved once: the packet path calls these, not the eras table
+        self._draw_limit = self._era_fn("ct_chain_limit")
+        self._eviction: Callable[[], int] = self._era_fn("ct_early_drop")  # type: ignore[assignment]
+        self._gc_cap = self._era_fn("ct_gc_worker")
         self._rules = ClashRules(
             self._era_fn("ct_clash"),
             1.0,
@@ -213,10 +217,7 @@ class Table:
         """This confirmation's ``max_chainlen``: fixed, or drawn as the era draws it."""
         if self.max_chainlen is not None:
             return self.max_chainlen
-        return self._era_fn("ct_chain_limit")(self.rng)  # type: ignore[return-value]
-
-    def _eviction(self) -> int:
-        return self._era_fn("ct_early_drop")()  # type: ignore[return-value]
+        return self._draw_limit(self.rng)  # type: ignore[return-value]
 
     def _zero_ports(self, t: FiveTuple) -> FiveTuple:
         """``nf_ct_get_tuple``: a protocol without a port parser has zero ports."""
@@ -458,7 +459,7 @@ class Table:
         """
         now = _check_now(now)
         n = self._chains.size if buckets is None else check_uint(buckets, 32, "buckets")
-        cap = self._era_fn("ct_gc_worker")(self.hz)
+        cap = self._gc_cap(self.hz)
         return self._gc.run(self._chains, now, n, self.max_entries, self.stats, cap)  # type: ignore[arg-type]
 
     def resize(self, htable_size: int) -> None:

@@ -688,8 +688,8 @@ ERAS: tuple[Era, ...] = (
         NOT_MODELLED,
         None,
         _NFCT,
-        "gc_worker before 6.1 (it arrived in v4.7 with b87a2f9199ea, scanning a fraction of "
-        "the table per run) is not modelled",
+        "gc_worker before 6.1 (b87a2f9199ea added it in 2016, scanning at most 1/64th of the "
+        "table per run) is not modelled",
         status="baseline",
     ),
     _era(
