@@ -5,27 +5,41 @@
 # length is an option the caller must give. Every other record (plaintext handshake, alert,
 # change_cipher_spec, application data without CID) carries no CID and yields None.
 #
-# For callers that want to learn the CID a peer asked for, hello_connection_id() reads the
-# "connection_id" extension (RFC 9146 section 3: type 54; the draft codepoint 53 and
-# mbedTLS's pre-standard 254 are recognised as legacy) from an unfragmented ClientHello or
-# ServerHello. A sidkit plugin written as a third-party one would be.
+# The two endpoints choose their CIDs independently (RFC 9146 section 3), so one port often
+# sees two lengths (a 17-byte client CID beside an 8-byte server CID). cid_length may
+# therefore be a set of lengths. With one length the record is read as before; with several,
+# the record's own length field decides (RFC 9146 section 4, RFC 9147 section 4 with L
+# set): a length is a candidate when the header fits and the record ends inside the
+# datagram, exactly at its end or where another record may start; the one candidate wins,
+# and more than one (or a 1.3 header without a length field) is None -- never a truncated
+# or stretched guess.
+#
+# For callers that can see the handshake, hello_connection_id() reads the "connection_id"
+# extension (RFC 9146 section 3: type 54; the draft codepoint 53 and mbedTLS's pre-standard
+# 254 are recognised as legacy; RFC 9147 section 9 keeps it for DTLS 1.3) from an
+# unfragmented ClientHello or ServerHello, and hello_cid_length() says which endpoint the
+# learned length applies to: the hello's *sender* receives records with that CID. sidkit
+# flows (or any caller) keeps those lengths per receiving endpoint and extracts with
+# cid_length=<that endpoint's length>. A sidkit plugin written as a third-party one would
+# be.
 """DTLS 1.2 (RFC 9146) and DTLS 1.3 (RFC 9147) connection IDs as sidkit session IDs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Literal
 
 from sidkit import InputTypeError, InputValueError
 from sidkit.extract import MalformedPacketError, SidLocation
 from sidkit.keys import FiveTuple, SessionId
-from sidkit.plugin import Option, ProtocolSpec, hookimpl
+from sidkit.plugin import DETAIL_VALIDATED, Option, ProtocolSpec, hookimpl
 
 __all__ = [
     "CONTENT_TLS12_CID",
     "EXT_CONNECTION_ID",
     "LEGACY_EXT_CONNECTION_ID",
     "NAME",
+    "hello_cid_length",
     "hello_connection_id",
 ]
 
@@ -58,11 +72,15 @@ def _tls12_cid(data: bytes, cid_length: int) -> SessionId | None:
     if cid_length == 0:
         return None
     epoch = int.from_bytes(data[3:5], "big")
-    return SessionId(
-        NAME,
-        data[11 : 11 + cid_length],
-        {"version": "1.2", "content_type": CONTENT_TLS12_CID, "epoch": epoch, "field": "cid"},
-    )
+    details: dict[str, object] = {
+        "version": "1.2",
+        "content_type": CONTENT_TLS12_CID,
+        "epoch": epoch,
+        "field": "cid",
+    }
+    if _ends_well(data, header + int.from_bytes(data[header - 2 : header], "big")):
+        details[DETAIL_VALIDATED] = True
+    return SessionId(NAME, data[11 : 11 + cid_length], details)
 
 
 def _unified(data: bytes, cid_length: int) -> SessionId | None:
@@ -80,11 +98,81 @@ def _unified(data: bytes, cid_length: int) -> SessionId | None:
         )
     if cid_length == 0:
         return None
-    return SessionId(
-        NAME,
-        data[1 : 1 + cid_length],
-        {"version": "1.3", "content_type": "unified", "epoch_bits": first & 0x03, "field": "cid"},
+    details: dict[str, object] = {
+        "version": "1.3",
+        "content_type": "unified",
+        "epoch_bits": first & 0x03,
+        "field": "cid",
+    }
+    if first & 0x04 and _ends_well(data, header + int.from_bytes(data[header - 2 : header], "big")):
+        details[DETAIL_VALIDATED] = True
+    return SessionId(NAME, data[1 : 1 + cid_length], details)
+
+
+def _lengths(value: object) -> tuple[int, ...]:
+    """The configured CID lengths, ascending: an int or a frozenset (see _check_cid_length)."""
+    if isinstance(value, int):
+        return (value,)
+    assert isinstance(value, frozenset)
+    return tuple(sorted(value))
+
+
+def _ends_well(data: bytes, end: int) -> bool:
+    """A record that ends at *end* fits the datagram: it ends it, or another DTLS record may
+    start there (RFC 9443 section 3: first byte 20..63; RFC 6347 section 4.1.1 and RFC 9147
+    section 4: several records may share a datagram)."""
+    return end == len(data) or (end < len(data) and 20 <= data[end] <= 63)
+
+
+def _pick_length(data: bytes, lengths: tuple[int, ...]) -> int | None:
+    """The one CID length of *lengths* under which the record's length field is consistent
+    with the datagram, or ``None`` (none, several, or a 1.3 header without a length field).
+    A datagram too short for every length raises, as with one length."""
+    first = data[0]
+    candidates: list[int] = []
+    fits = False
+    for n in lengths:
+        if first == CONTENT_TLS12_CID:
+            field = 11 + n
+        elif first & 0x04:  # RFC 9147 section 4: L bit, the length follows the sequence
+            field = 1 + n + (2 if first & 0x08 else 1)
+        else:
+            field = -1
+        if field < 0:
+            header = 1 + n + (2 if first & 0x08 else 1)
+            fits = fits or len(data) >= header
+            continue
+        if len(data) < field + 2:
+            continue
+        fits = True
+        if _ends_well(data, field + 2 + int.from_bytes(data[field : field + 2], "big")):
+            candidates.append(n)
+    if not fits:
+        return lengths[0]  # the parser reports the datagram as cut short
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def hello_cid_length(
+    payload: bytes | bytearray | memoryview,
+) -> tuple[Literal["client", "server"], int] | None:
+    """Who receives records with the CID negotiated by this hello, and its length.
+
+    RFC 9146 section 3: the connection_id extension carries the CID its sender wants to
+    *receive*. So a ClientHello's CID appears in the records the server sends to the client
+    (``("client", n)``: records *to* the hello's sender have ``n``-byte CIDs), and a
+    ServerHello's in the records the client sends (``("server", n)``). ``None`` when the
+    first record is no unfragmented hello with the extension. A length of 0 means the
+    sender asked for no CID (its records carry none). A caller such as ``sidkit flows``
+    keeps the length per receiving endpoint (the hello's source address and port) and
+    extracts the datagrams sent to that endpoint with ``cid_length`` set to it.
+    """
+    found = hello_connection_id(payload)
+    if found is None:
+        return None
+    role: Literal["client", "server"] = (
+        "client" if bytes(payload)[13] == _CLIENT_HELLO else "server"
     )
+    return role, len(found[1])
 
 
 def hello_connection_id(payload: bytes | bytearray | memoryview) -> tuple[int, bytes] | None:
@@ -156,13 +244,23 @@ def hello_connection_id(payload: bytes | bytearray | memoryview) -> tuple[int, b
 
 
 def _check_cid_length(value: object) -> object:
-    assert isinstance(value, int)
-    if not 0 <= value <= 255:
-        raise InputValueError(
-            f"cid_length={value} must be 0..255 (RFC 9146: opaque cid<0..2^8-1>)",
-            code="bad-cid-length",
-        )
-    return value
+    """An int stays an int (the one length); a collection of ints becomes a frozenset."""
+    items: Iterable[object] = (value,) if isinstance(value, int) else value  # type: ignore[assignment]
+    lengths: set[int] = set()
+    for item in items:
+        if not isinstance(item, int) or isinstance(item, bool):
+            raise InputValueError(
+                f"cid_length holds {item!r}: lengths are integers", code="bad-cid-length"
+            )
+        if not 0 <= item <= 255:
+            raise InputValueError(
+                f"cid_length={item} must be 0..255 (RFC 9146: opaque cid<0..2^8-1>)",
+                code="bad-cid-length",
+            )
+        lengths.add(item)
+    if not lengths:
+        raise InputValueError("cid_length needs at least one length", code="bad-cid-length")
+    return value if isinstance(value, int) else frozenset(lengths)
 
 
 SPEC: Final = ProtocolSpec(
@@ -172,14 +270,20 @@ SPEC: Final = ProtocolSpec(
     options=(
         Option(
             "cid_length",
-            int,
+            (int, set, frozenset, list, tuple),
             None,
-            "length of the connection ID this endpoint asked to receive (not on the wire)",
+            "length of the connection IDs in the records (not on the wire): one int, or a "
+            "set of lengths (both endpoints' CIDs), told apart by the record length field",
             _check_cid_length,
             required=True,
         ),
     ),
-    references=("RFC 9146 sections 3, 4", "RFC 9147 section 4", "RFC 6347 section 4.1"),
+    references=(
+        "RFC 9146 sections 3, 4",
+        "RFC 9147 sections 4, 9",
+        "RFC 6347 section 4.1",
+        "RFC 9443 section 3",
+    ),
 )
 
 
@@ -199,9 +303,17 @@ def sidkit_extract(
     """The CID of a tls12_cid record or a unified header with C set; else ``None``."""
     if protocol != NAME or not payload:
         return None
-    cid_length = options["cid_length"]
-    assert isinstance(cid_length, int)
+    lengths = _lengths(options["cid_length"])
     first = payload[0]
+    if first != CONTENT_TLS12_CID and first & 0xF0 != 0x30:
+        return None  # no CID in this record
+    if len(lengths) == 1:
+        cid_length = lengths[0]
+    else:
+        picked = _pick_length(payload, lengths)
+        if picked is None:
+            return None
+        cid_length = picked
     if first == CONTENT_TLS12_CID:
         return _tls12_cid(payload, cid_length)
     if first & 0xE0 == 0x20:
@@ -213,7 +325,8 @@ def sidkit_extract(
 def sidkit_sid_locations(
     protocol: str, options: Mapping[str, object]
 ) -> Sequence[SidLocation] | None:
-    """tls12_cid at offset 11 and the unified header's CID at offset 1, all ``exact``.
+    """tls12_cid at offset 11 and the unified header's CID at offset 1, all ``exact``;
+    ``None`` with several lengths (no byte test can pick one).
 
     The unified header has one location per combination of its S and L bits (RFC 9147
     section 4: a 16- or 8-bit sequence number, a length field or none), each with the
@@ -221,8 +334,10 @@ def sidkit_sid_locations(
     finds the CID and never to a header it rejects as cut short."""
     if protocol != NAME:
         return None
-    cid_length = options["cid_length"]
-    assert isinstance(cid_length, int)
+    lengths = _lengths(options["cid_length"])
+    if len(lengths) > 1:
+        return None  # the length is chosen by the record's length field: no byte test
+    (cid_length,) = lengths
     if cid_length == 0:
         return ()
     locations = [
