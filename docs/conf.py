@@ -70,6 +70,7 @@ def _eras_table() -> None:
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
+        "   :width: 100%",
         "   :widths: 16 7 14 46 17",
         "",
         "   * - function",
@@ -105,6 +106,7 @@ def _vector_counts() -> None:
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
+        "   :width: 100%",
         "   :widths: 25 60 15",
         "",
         "   * - function",
@@ -189,6 +191,7 @@ def _corpus_tables() -> None:
     sources = [
         ".. list-table::",
         "   :header-rows: 1",
+        "   :width: 100%",
         "   :widths: 14 30 16 40",
         "",
         "   * - source",
@@ -204,53 +207,36 @@ def _corpus_tables() -> None:
             f"     - {s['licence']}",
             f"     - {cell(s['upstream'])}",
         ]
-    caps = [
-        ".. list-table::",
-        "   :header-rows: 1",
-        "   :widths: 26 10 8 44 12",
-        "",
-        "   * - capture",
-        "     - protocol",
-        "     - UDP",
-        "     - what it covers",
-        "     - tshark options",
-    ]
+    caps: list[str] = []
     total = 0
     for c in manifest["captures"]:
         total += c["udp_datagrams"]
         opts = [f"``-d {d}``" for d in c["decode_as"]]
         opts += [f"``-o {k}:{v}``" for k, v in c["prefs"].items()]
         caps += [
-            f"   * - ``{c['name']}``",
-            f"     - {c['protocol'] or '(none)'}",
-            f"     - {c['udp_datagrams']}",
-            f"     - {cell(c['covers'])}",
-            f"     - {', '.join(opts) or '--'}",
+            f"- **{c['name']}** ({c['protocol'] or 'no protocol named'},"
+            f" {c['udp_datagrams']} UDP datagrams): {cell(c['covers'])}."
+            + (f" tshark: {', '.join(opts)}." if opts else "")
         ]
     caps += ["", f"{len(manifest['captures'])} captures, {total} UDP datagrams in all."]
     who = {"sidkit": "sidkit wrong (xfail)", "tshark": "tshark wrong", "neither": "neither"}
     table = [
         ".. list-table::",
         "   :header-rows: 1",
-        "   :widths: 18 8 14 14 5 11 30",
+        "   :width: 100%",
+        "   :widths: 22 22 14 42",
         "",
-        "   * - capture",
-        "     - check",
-        "     - tshark saw",
-        "     - sidkit said",
-        "     - count",
-        "     - verdict",
+        "   * - capture, check",
+        "     - tshark saw / sidkit said",
+        "     - verdict (count)",
         "     - why (and the fix, where sidkit is wrong)",
     ]
     for v in verdicts["verdicts"]:
         why = cell(v["why"]) + (f" **Fix:** {cell(v['fix'])}" if v.get("fix") else "")
         table += [
-            f"   * - ``{v['capture']}``",
-            f"     - {v['check']}",
-            f"     - {cell(v['tshark'])}",
-            f"     - {cell(v['sidkit'])}",
-            f"     - {v['count']}",
-            f"     - {who[v['who']]}",
+            f"   * - {v['capture']}, {v['check']}",
+            f"     - {cell(v['tshark'])} / {cell(v['sidkit'])}",
+            f"     - {who[v['who']]} ({v['count']})",
             f"     - {why}",
         ]
     out = HERE / "_generated"
