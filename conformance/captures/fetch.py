@@ -98,6 +98,9 @@ def fetch(check_only: bool = False) -> int:
     if check_only or not missing:
         for c in missing:
             print(f"fetch-captures: missing {c['name']}", file=sys.stderr)
+        if not missing:
+            count = len(manifest["captures"])
+            print(f"fetch-captures: all {count} captures present in {WORK}", file=sys.stderr)
         return len(missing)
     by_source: dict[str, list[dict[str, Any]]] = {}
     for c in missing:
