@@ -182,3 +182,18 @@ def test_real_version_negotiation_from_aioquic(capsys: pytest.CaptureFixture[str
     code, out, _ = _run(capsys, vn.hex())
     assert code == 0 and _first_lines(out)[0] == "quic"
     assert "packet_type = version_negotiation" in out
+
+
+def test_dtls_cid_length_set_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """RFC 9146 section 4: tls12_cid(25), {254,253}, epoch, sequence number, a 17-byte CID,
+    length, body. With the lengths 8 and 17 the record length field picks 17."""
+    cid = bytes(range(17))
+    body = b"x" * 20
+    record = bytes([25, 0xFE, 0xFD, 0, 1]) + bytes(6) + cid + len(body).to_bytes(2, "big") + body
+    for text in ("8,17", "{8,17}"):
+        code, out, _ = _run(capsys, record.hex(), "-p", "dtls", "-o", f"dtls.cid_length={text}")
+        assert code == 0 and out.split()[:2] == ["dtls", cid.hex()]
+    assert parse_option_assignments(["dtls.cid_length=8,17"]) == {
+        "dtls": {"cid_length": frozenset({8, 17})}
+    }
+    assert parse_option_assignments(["dtls.cid_length=8"]) == {"dtls": {"cid_length": 8}}

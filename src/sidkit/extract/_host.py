@@ -215,7 +215,13 @@ def _option_value(option: Option, text: str) -> object:
         try:
             return int(value, 0)
         except ValueError:
-            raise bad("an integer (decimal or 0x hex)") from None
+            if not {set, frozenset} & set(types):
+                raise bad("an integer (decimal or 0x hex)") from None
+        # an integer or a set of them (dtls.cid_length): 8,17 or {8,17}
+        try:
+            return frozenset(int(v, 0) for v in value.strip("{}[]() ").split(",") if v.strip())
+        except ValueError:
+            raise bad("an integer or comma-separated integers such as 8,17") from None
     if str in types:
         return value
     if tuple in types or list in types:
@@ -238,10 +244,12 @@ def parse_option_assignments(
     The result is the mapping :class:`sidkit.extract.Extractor` takes: per protocol
     (``{"quic": {"cid_length": 8}}``) for the dotted form, flat (``{"cid_length": 8}``) for
     the bare one. The value is converted by the option's declared type: integers in decimal
-    or ``0x`` hex, ``none`` where None is allowed, booleans as true/false/yes/no/1/0, tuple
-    options (``fixed.guards``) as a Python literal, ID collections (``quic.known_cids``) as
-    comma-separated hex. A bare name no installed protocol knows is kept as a literal or
-    text, and the extractor refuses it with the list of protocols. Malformed text, unknown
+    or ``0x`` hex (for an option that also takes a set, comma-separated integers such as
+    ``8,17`` or ``{8,17}``), ``none`` where None is allowed, booleans as
+    true/false/yes/no/1/0, tuple options (``fixed.guards``) as a Python literal, ID
+    collections (``quic.known_cids``) as comma-separated hex. A bare name no installed
+    protocol knows is kept as a literal or text, and the extractor refuses it with the list
+    of protocols. Malformed text, unknown
     protocols and unconvertible values raise :class:`~sidkit.InputValueError`.
     """
     host = host or default_host()
