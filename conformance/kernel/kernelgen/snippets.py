@@ -27,6 +27,7 @@ __all__ = [
     "REUSEPORT_H",
     "UDP4_C",
     "UDP6_C",
+    "conntrack_gc_snippets",
     "net_snippets",
     "reuseport_snippets",
     "udp_lookup_head",
@@ -238,4 +239,38 @@ def udp_lookup_snippets(t: KernelTree) -> list[Snippet]:
         t.function(UDP6_C, "udp6_lib_lookup2"),
         t.function(UDP6_C, "__udp6_lib_lookup"),
         Snippet(GENERATOR, 1, "#undef compute_score"),
+    ]
+
+
+NF_CORE = "net/netfilter/nf_conntrack_core.c"
+NF_CONNTRACK_H = "include/net/netfilter/nf_conntrack.h"
+GC_DEFINES = (
+    "GC_SCAN_INTERVAL_MAX",
+    "GC_SCAN_INTERVAL_MIN",
+    "GC_SCAN_INTERVAL_CLAMP",
+    "GC_SCAN_INITIAL_COUNT",
+    "GC_SCAN_INTERVAL_INIT",
+    "GC_SCAN_MAX_DURATION",
+    "GC_SCAN_EXPIRED_MAX",
+)
+
+
+def conntrack_gc_snippets(t: KernelTree) -> list[Snippet]:
+    """The conntrack GC worker of net/netfilter/nf_conntrack_core.c, callees first: the
+    nf_conn inlines of include/net/netfilter/nf_conntrack.h it reads, struct
+    conntrack_gc_work, the GC_SCAN_* constants, nf_ct_gc_expired, gc_worker_skip_ct,
+    gc_worker_can_early_drop and gc_worker; the environment is shims/conntrack_gc_env.h."""
+    return [
+        t.define(NF_CONNTRACK_H, "nfct_time_stamp"),
+        t.function(NF_CONNTRACK_H, "nf_ct_is_confirmed"),
+        t.function(NF_CONNTRACK_H, "nf_ct_is_dying"),
+        t.function(NF_CONNTRACK_H, "nf_ct_expires"),
+        t.function(NF_CONNTRACK_H, "nf_ct_is_expired"),
+        t.function(NF_CONNTRACK_H, "nf_ct_should_gc"),
+        *(t.define(NF_CORE, name) for name in GC_DEFINES),
+        t.aggregate(NF_CORE, "struct conntrack_gc_work"),
+        t.function(NF_CORE, "nf_ct_gc_expired"),
+        t.function(NF_CORE, "gc_worker_skip_ct"),
+        t.function(NF_CORE, "gc_worker_can_early_drop"),
+        t.function(NF_CORE, "gc_worker"),
     ]

@@ -1,0 +1,145 @@
+"""Table.gc against the kernel's own gc_worker(), compiled from Debian's 6.1.192 and 6.12.117
+sources (conformance/kernel: conntrack_gc_main.c around net/netfilter/nf_conntrack_core.c's
+gc_worker, nf_ct_gc_expired, gc_worker_skip_ct, gc_worker_can_early_drop, the GC_SCAN_*
+constants and the nf_conn inlines of include/net/netfilter/nf_conntrack.h).
+
+Each case builds a Table through its public API (entries created at different times, some
+answered and ASSURED), writes the table's exact chains -- every node, in chain order -- into
+the program, sets the early-drop flag in both, and runs gc_worker() and Table.gc() three
+times with a fake jiffies = now * HZ: the entries removed, the bucket the next run starts
+at and the flag must agree after every run."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+from conftest import oracle_unavailable
+
+from sidkit.conntrack import Entry, Table
+from sidkit.keys import FiveTuple
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / "conformance" / "kernel" / "_work"
+GENERATE = ROOT / "conformance" / "kernel" / "generate.py"
+SERIES = ("6.1", "6.12")
+
+pytestmark = pytest.mark.oracle
+
+
+@cache
+def _build() -> str | None:
+    if all((WORK / f"build-{s}" / "conntrack_gc").is_file() for s in SERIES):
+        return None
+    proc = subprocess.run(
+        [sys.executable, str(GENERATE), "--build-only", "--no-fetch"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return proc.stderr.strip() or f"generate.py --build-only exited {proc.returncode}"
+    return None
+
+
+def _exe(series: str) -> Path:
+    err = _build()
+    exe = WORK / f"build-{series}" / "conntrack_gc"
+    if err is not None or not exe.is_file():
+        oracle_unavailable(f"no conntrack_gc program for {series}: {err}")
+    return exe
+
+
+def _flow(i: int) -> FiveTuple:
+    return FiveTuple(f"10.0.{i >> 8 & 255}.{i & 255}", 1024 + i, "198.51.100.7", 443)
+
+
+def _scenario(seed: int) -> tuple[Table, list[float], int]:
+    rng = random.Random(seed)
+    hz = rng.choice([100, 250, 1000])
+    size = rng.choice([1, 2, 3, 7, 16, 61])
+    n = rng.randrange(1, 400)
+    max_entries = n + rng.randrange(0, n // 10 + 2)
+    t = Table(htable_size=size, max_entries=0, hz=hz, seed=seed, max_chainlen=10**6)
+    for i in range(n):
+        now = float(rng.randrange(0, 40))
+        e = t.packet(_flow(i), now=now).entry
+        assert e is not None
+        if rng.random() < 0.3:  # answered, then a packet after the 2 s stream delay
+            t.packet(e.reply, now=now + 1)
+            t.packet(e.original, now=now + 3)
+    t.max_entries = max_entries
+    t._gc.early_drop = rng.random() < 0.7  # white box: the flag a failed allocation sets
+    nows = sorted(float(rng.randrange(40, 200)) for _ in range(3))
+    return t, nows, hz
+
+
+def _script(t: Table, hz: int) -> tuple[list[str], dict[int, Entry]]:
+    ids: dict[int, Entry] = {}
+    lines = [f"hz {hz}", f"max {t.max_entries}", f"size {t.htable_size}"]
+    for e in t:
+        ids[len(ids) + 1] = e
+    back = {id(e): k for k, e in ids.items()}
+    for k, e in ids.items():
+        lines.append(f"entry {k} {round(e.timeout * hz)} {int(e.assured)}")
+    # chains head first; the program adds at the head, so link each chain tail first
+    chains: dict[int, list[tuple[int, int]]] = {}
+    for b, e, d in t.nodes():
+        chains.setdefault(b, []).append((back[id(e)], int(d)))
+    for b, nodes in chains.items():
+        for k, d in reversed(nodes):
+            lines.append(f"link {k} {d} {b}")
+    lines.append(f"flag {int(t._gc.early_drop)}")
+    return lines, ids
+
+
+@pytest.mark.parametrize("series", SERIES)
+@pytest.mark.parametrize("seed", range(40))
+def test_gc_worker_matches_the_kernel(series: str, seed: int) -> None:
+    exe = _exe(series)
+    t, nows, hz = _scenario(seed)
+    lines, ids = _script(t, hz)
+    for now in nows:
+        lines += [f"jiffies {round(now * hz)}", "gc"]
+    out = subprocess.run(
+        [str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert len(out) == len(nows)
+    alive = set(ids)
+    for now, line in zip(nows, out, strict=True):
+        fields = dict(item.partition("=")[::2] for item in line.split())
+        removed = [int(x) for x in fields["removed"].split(",") if x]
+        got = t.gc(now=now)
+        alive -= set(removed)
+        model_alive = {k for k, e in ids.items() if not e.dying}
+        assert (got, model_alive) == (len(removed), alive), (seed, now, line)
+        assert t._gc.next == int(fields["next"]), (seed, now, line)
+        assert int(t._gc.early_drop) == int(fields["flag"]), (seed, now, line)
+        assert t.count == int(fields["count"])
+
+
+@pytest.mark.parametrize("series", SERIES)
+def test_issue_case_13000_entries(series: str) -> None:
+    # The issue's numbers through the compiled gc_worker: 13000 non-assured entries in
+    # 65536 chains, flag set, HZ=100: 641 evictions, then none.
+    exe = _exe(series)
+    t = Table(htable_size=65536, max_entries=0, hz=100, seed=1)
+    for i in range(13000):
+        t.packet(
+            FiveTuple(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 1024, "198.51.100.7", 443),
+            now=0.0,
+        )
+    t.max_entries = 13000
+    t._gc.early_drop = True
+    lines, _ = _script(t, 100)
+    lines += ["jiffies 100", "gc", "jiffies 200", "gc"]
+    out = subprocess.run(
+        [str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    counts = [len([x for x in ln.split()[0][len("removed=") :].split(",") if x]) for ln in out]
+    assert counts == [641, 0]
+    assert [t.gc(now=1.0), t.gc(now=2.0)] == counts
