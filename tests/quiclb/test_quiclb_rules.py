@@ -333,6 +333,64 @@ def test_envoy_next_cid_persists_worker_bytes() -> None:
             ) == quiclb.envoy_deterministic_cid_worker(original, n)
 
 
+# golang/go src/hash/fnv/fnv_test.go golden64a / golden128a: published FNV-1a vectors.
+FNV1A_GOLDEN = [
+    (b"", 0xCBF29CE484222325, 0x6C62272E07BB014262B821756295C58D),
+    (b"a", 0xAF63DC4C8601EC8C, 0xD228CB696F1A8CAF78912B704E4A8964),
+    (b"ab", 0x089C4407B545986A, 0x08809544BBAB1BE95AA0733055B69A62),
+    (b"abc", 0xE71FA2190541574B, 0xA68D622CEC8B5822836DBC7977AF7F3B),
+]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(("text", "fnv64", "fnv128"), FNV1A_GOLDEN)
+def test_quiche_hashes_are_fnv1a(text: bytes, fnv64: int, fnv128: int) -> None:
+    from sidkit.quiclb import _schemes  # noqa: PLC0415
+
+    # quiche's DeterministicConnectionIdGenerator: FNV1a_64 then FNV1a_128, host (LE) order
+    assert _schemes._quiche_deterministic_cid(text, 8) == fnv64.to_bytes(8, "little")
+    assert _schemes._quiche_deterministic_cid(text, 24) == (
+        fnv64.to_bytes(8, "little") + fnv128.to_bytes(16, "little")
+    )
+    assert _schemes._quiche_deterministic_cid(text, 30)[24:] == bytes(6)
+    assert _schemes._quiche_deterministic_cid(text, 0) == b""
+
+
+@pytest.mark.oracle
+def test_envoy_generator_tests_with_quiche_hash() -> None:
+    # EnvoyDeterministicConnectionIdGeneratorTest, generator length 12.
+    # NextConnectionIdLengthIsCorrect: every original length gives a 12-octet CID (lengths
+    # under 4 are left out: Envoy's memcpy then reads past the original's octets).
+    for size in range(4, 254):
+        new = quiclb.envoy_deterministic_next_cid(bytes(size), length=12)
+        assert new is not None and len(new) == 12
+    # NextConnectionIdHasEntropy: TestConnectionId(i), 8 octets big-endian, i = 0..256.
+    news = []
+    for i in range(257):
+        original = i.to_bytes(8, "big")
+        new = quiclb.envoy_deterministic_next_cid(original, length=12)
+        assert new is not None and new != original
+        news.append(new)
+    assert len(set(news)) == len(news)
+    # NextConnectionIdIsDeterministic
+    nine = bytes.fromhex("00000000000000002a")
+    assert quiclb.envoy_deterministic_next_cid(
+        nine, length=12
+    ) == quiclb.envoy_deterministic_next_cid(nine, length=12)
+
+
+def test_envoy_replacement_cid() -> None:
+    client = bytes.fromhex("c0ffee00112233445566")  # a 10-octet client-chosen DCID
+    new = quiclb.envoy_deterministic_replacement_cid(client)
+    assert new is not None and len(new) == quiclb.ENVOY_DETERMINISTIC_CID_LENGTH
+    assert new[:4] == client[:4] and new == quiclb.envoy_deterministic_next_cid(client)
+    assert quiclb.envoy_deterministic_replacement_cid(client[:8]) is None  # already 8: kept
+    for n in (3, 8, 1000):
+        assert quiclb.envoy_deterministic_cid_worker(
+            new, n
+        ) == quiclb.envoy_deterministic_cid_worker(client, n)
+
+
 def test_envoy_next_cid_rules() -> None:
     original = bytes.fromhex("0102030405060708")
     # a generated CID that becomes the original once its prefix is copied: none is issued

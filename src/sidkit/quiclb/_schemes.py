@@ -31,6 +31,7 @@ __all__ = [
     "envoy_deterministic_cid_worker",
     "envoy_deterministic_mint",
     "envoy_deterministic_next_cid",
+    "envoy_deterministic_replacement_cid",
     "envoy_deterministic_steering_policy",
     "envoy_deterministic_worker",
     "envoy_worker",
@@ -355,24 +356,63 @@ def envoy_deterministic_cid_worker(cid: bytes | bytearray | memoryview, concurre
     return int.from_bytes(data[:_ENVOY_DETERMINISTIC_PREFIX], "big") % n
 
 
+_FNV64_OFFSET = 0xCBF29CE484222325
+_FNV64_PRIME = 0x100000001B3
+_FNV128_OFFSET = 0x6C62272E07BB014262B821756295C58D
+_FNV128_PRIME = (1 << 88) + 0x13B
+
+
+def _fnv1a(data: bytes, offset: int, prime: int, bits: int) -> int:
+    mask = (1 << bits) - 1
+    value = offset
+    for octet in data:
+        value = ((value ^ octet) * prime) & mask
+    return value
+
+
+def _quiche_deterministic_cid(original: bytes, length: int) -> bytes:
+    """google/quiche ``DeterministicConnectionIdGenerator::GenerateNextConnectionId()``
+    (quiche/quic/core/deterministic_connection_id_generator.cc): the FNV-1a 64-bit hash of the
+    original CID (``QuicUtils::FNV1a_64_Hash``) copied from memory, then, for CIDs longer than
+    8 octets, the FNV-1a 128-bit hash (``FNV1a_128_Hash``) after it, then zeros; cut to
+    *length*. Memory order is the host's: little-endian on x86-64 and arm64, as here."""
+    if length == 0:
+        return b""
+    out = _fnv1a(original, _FNV64_OFFSET, _FNV64_PRIME, 64).to_bytes(8, "little")
+    if length > 8:
+        out += _fnv1a(original, _FNV128_OFFSET, _FNV128_PRIME, 128).to_bytes(16, "little")
+    return out.ljust(length, b"\x00")[:length]
+
+
+def _cid_length(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
+        raise InputValueError(f"length must be 0..255, got {value!r}", code="out-of-range")
+    return value
+
+
 def envoy_deterministic_next_cid(
-    original: bytes | bytearray | memoryview, generated: bytes | bytearray | memoryview
+    original: bytes | bytearray | memoryview,
+    generated: bytes | bytearray | memoryview | None = None,
+    *,
+    length: int = ENVOY_DETERMINISTIC_CID_LENGTH,
 ) -> bytes | None:
-    """The CID Envoy issues after *original*, given the CID quiche's
-    ``DeterministicConnectionIdGenerator`` made (*generated*), or None where Envoy issues none.
+    """The CID Envoy's default generator issues after *original*, or None where it issues none.
 
     Source: ``adjustNewConnectionIdForRouting()`` (lines 17-23: "Override the first 4 bytes of
-    the new CID to the original CID's first 4 bytes") used by ``GenerateNextConnectionId()``
-    and ``MaybeReplaceConnectionId()`` (lines 26-44), which return nothing when the result
-    equals *original*. So every CID of a connection keeps the first CID's worker. quiche's
-    hash that makes *generated* is not modelled: the caller passes its output (or, for a
-    model, any octets).
+    the new CID to the original CID's first 4 bytes") applied by
+    ``GenerateNextConnectionId()`` (lines 26-34) to what quiche's
+    ``DeterministicConnectionIdGenerator`` makes, and nothing when the result equals
+    *original*. So every CID of a connection keeps the first CID's worker.
 
-    Raises :class:`CidError` when either CID is under 4 octets (Envoy would copy memory
-    past a shorter one).
+    *generated* is quiche's CID; by default sidkit computes it as quiche does (FNV-1a of
+    *original*, *length* octets, 8 in Envoy; little-endian host). Raises :class:`CidError`
+    when either CID is under 4 octets (Envoy would copy memory past a shorter one).
     """
     old = as_bytes(original, "original")
-    new = as_bytes(generated, "generated")
+    n = _cid_length(length)
+    new = (
+        _quiche_deterministic_cid(old, n) if generated is None else as_bytes(generated, "generated")
+    )
     for name, value in (("original", old), ("generated", new)):
         if len(value) < _ENVOY_DETERMINISTIC_PREFIX:
             raise CidError(
@@ -382,6 +422,25 @@ def envoy_deterministic_next_cid(
             )
     out = old[:_ENVOY_DETERMINISTIC_PREFIX] + new[_ENVOY_DETERMINISTIC_PREFIX:]
     return None if out == old else out
+
+
+def envoy_deterministic_replacement_cid(
+    original: bytes | bytearray | memoryview, *, length: int = ENVOY_DETERMINISTIC_CID_LENGTH
+) -> bytes | None:
+    """The server CID Envoy puts in place of a client-chosen Initial DCID, or None where it
+    keeps the client's.
+
+    Source: ``MaybeReplaceConnectionId()`` (lines 36-44) over quiche's
+    ``DeterministicConnectionIdGenerator::MaybeReplaceConnectionId()``: a DCID already
+    *length* octets long (8 in Envoy) is kept; any other is replaced by quiche's
+    deterministic CID with the client DCID's first 4 octets, so the connection stays on the
+    worker the client's first datagram reached. Raises :class:`CidError` for a DCID under 4
+    octets (RFC 9000 section 7.2 makes a client's first DCID at least 8).
+    """
+    old = as_bytes(original, "original")
+    if len(old) == _cid_length(length):
+        return None
+    return envoy_deterministic_next_cid(old, length=length)
 
 
 def envoy_deterministic_mint(
