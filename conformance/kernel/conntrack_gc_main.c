@@ -7,6 +7,8 @@
  *   jiffies J                    the clock
  *   gc                           one gc_worker() run; prints
  *                                "removed=ID,... next=B flag=F next_run=N count=C"
+ *   early_drop HASH              early_drop(net, HASH); prints
+ *                                "ok=0|1 removed=ID,... drops=D count=C"
  * Entries and nodes are linked only through the kernel's own list macros' layout; nothing
  * here decides what the GC removes. */
 static struct conntrack_gc_work harness_gc_work;
@@ -63,6 +65,17 @@ int main(void)
 				printf(i ? ",%d" : "%d", harness_removed[i]);
 			printf(" next=%u flag=%d next_run=%lu count=%d\n", harness_gc_work.next_bucket,
 			       harness_gc_work.early_drop, harness_queued ? harness_next_run : 0UL,
+			       harness_cnet.count.counter);
+		} else if (sscanf(line, "early_drop %lu", &a) == 1) {
+			int ok;
+
+			harness_nremoved = 0;
+			harness_stat_early_drop = 0;
+			ok = early_drop(&harness_net, a);
+			printf("ok=%d removed=", ok);
+			for (int i = 0; i < harness_nremoved; i++)
+				printf(i ? ",%d" : "%d", harness_removed[i]);
+			printf(" drops=%u count=%d\n", harness_stat_early_drop,
 			       harness_cnet.count.counter);
 		} else {
 			fprintf(stderr, "conntrack_gc: bad command: %s", line);

@@ -1,7 +1,8 @@
-"""Table.gc against the kernel's own gc_worker(), compiled from Debian's 6.1.192 and 6.12.117
-sources (conformance/kernel: conntrack_gc_main.c around net/netfilter/nf_conntrack_core.c's
-gc_worker, nf_ct_gc_expired, gc_worker_skip_ct, gc_worker_can_early_drop, the GC_SCAN_*
-constants and the nf_conn inlines of include/net/netfilter/nf_conntrack.h).
+"""Table.gc and early drop against the kernel's own gc_worker() and early_drop(), compiled
+from Debian's 6.1.192 and 6.12.117 sources (conformance/kernel: conntrack_gc_main.c around
+net/netfilter/nf_conntrack_core.c's gc_worker, nf_ct_gc_expired, gc_worker_skip_ct,
+gc_worker_can_early_drop, the GC_SCAN_* constants, early_drop and early_drop_list, and the
+nf_conn inlines of include/net/netfilter/nf_conntrack.h).
 
 Each case builds a Table through its public API (entries created at different times, some
 answered and ASSURED), writes the table's exact chains -- every node, in chain order -- into
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import oracle_unavailable
 
-from sidkit.conntrack import Entry, Table
+from sidkit.conntrack import NF_CT_EVICTION_RANGE, Entry, Table, _lifecycle
 from sidkit.keys import FiveTuple
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +89,8 @@ def _script(t: Table, hz: int) -> tuple[list[str], dict[int, Entry]]:
         lines.append(f"entry {k} {round(e.timeout * hz)} {int(e.assured)}")
     # chains head first; the program adds at the head, so link each chain tail first
     chains: dict[int, list[tuple[int, int]]] = {}
-    for b, e, d in t.nodes():
-        chains.setdefault(b, []).append((back[id(e)], int(d)))
+    for b, e, direction in t.nodes():
+        chains.setdefault(b, []).append((back[id(e)], int(direction)))
     for b, nodes in chains.items():
         for k, d in reversed(nodes):
             lines.append(f"link {k} {d} {b}")
@@ -143,3 +144,34 @@ def test_issue_case_13000_entries(series: str) -> None:
     counts = [len([x for x in ln.split()[0][len("removed=") :].split(",") if x]) for ln in out]
     assert counts == [641, 0]
     assert [t.gc(now=1.0), t.gc(now=2.0)] == counts
+
+
+@pytest.mark.parametrize("series", SERIES)
+@pytest.mark.parametrize("seed", range(40))
+def test_early_drop_matches_the_kernel(series: str, seed: int) -> None:
+    # early_drop(net, hash) and early_drop_list() as compiled (6.12.117
+    # nf_conntrack_core.c:1378-1449, 6.1.192:1402-1480): from reciprocal_scale(hash, size),
+    # up to NF_CT_EVICTION_RANGE chains, every non-assured entry of the first chain that has
+    # one, expired entries reaped on the way and not counted. Ten calls in a row at rising
+    # times and random hashes; after each the result, the entries gone and the drops agree.
+    exe = _exe(series)
+    t, _, hz = _scenario(seed)
+    lines, ids = _script(t, hz)
+    rng = random.Random(seed ^ 0x5EED)
+    calls = [(float(rng.randrange(0, 80)), rng.getrandbits(32)) for _ in range(10)]
+    calls.sort()
+    for now, h in calls:
+        lines += [f"jiffies {round(now * hz)}", f"early_drop {h}"]
+    out = subprocess.run(
+        [str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    alive = set(ids)
+    for (now, h), line in zip(calls, out, strict=True):
+        fields = dict(item.partition("=")[::2] for item in line.split())
+        before = t.stats.early_drop
+        ok = _lifecycle.early_drop(t._chains, h, now, t.stats, NF_CT_EVICTION_RANGE)
+        alive -= {int(x) for x in fields["removed"].split(",") if x}
+        assert int(ok) == int(fields["ok"]), (seed, now, h, line)
+        assert {k for k, e in ids.items() if not e.dying} == alive, (seed, now, h, line)
+        assert t.stats.early_drop - before == int(fields["drops"])
+        assert t.count == int(fields["count"])

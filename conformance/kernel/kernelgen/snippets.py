@@ -259,7 +259,9 @@ def conntrack_gc_snippets(t: KernelTree) -> list[Snippet]:
     """The conntrack GC worker of net/netfilter/nf_conntrack_core.c, callees first: the
     nf_conn inlines of include/net/netfilter/nf_conntrack.h it reads, struct
     conntrack_gc_work, the GC_SCAN_* constants, nf_ct_gc_expired, gc_worker_skip_ct,
-    gc_worker_can_early_drop and gc_worker; the environment is shims/conntrack_gc_env.h."""
+    gc_worker_can_early_drop and gc_worker; then reciprocal_scale (include/linux/math.h),
+    NF_CT_EVICTION_RANGE, early_drop_list and early_drop. The environment is
+    shims/conntrack_gc_env.h."""
     return [
         t.define(NF_CONNTRACK_H, "nfct_time_stamp"),
         t.function(NF_CONNTRACK_H, "nf_ct_is_confirmed"),
@@ -273,4 +275,8 @@ def conntrack_gc_snippets(t: KernelTree) -> list[Snippet]:
         t.function(NF_CORE, "gc_worker_skip_ct"),
         t.function(NF_CORE, "gc_worker_can_early_drop"),
         t.function(NF_CORE, "gc_worker"),
+        t.function("include/linux/math.h", "reciprocal_scale"),
+        t.define(NF_CORE, "NF_CT_EVICTION_RANGE"),
+        t.function(NF_CORE, "early_drop_list"),
+        t.function(NF_CORE, "early_drop"),
     ]

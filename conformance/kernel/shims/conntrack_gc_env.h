@@ -1,11 +1,12 @@
 /* The environment of the conntrack GC program (conntrack_gc_main.c): just enough of the
  * kernel for gc_worker(), gc_worker_skip_ct(), gc_worker_can_early_drop(),
- * nf_ct_gc_expired() and the nf_conn inlines they call, copied verbatim from
+ * nf_ct_gc_expired(), early_drop(), early_drop_list() and the nf_conn inlines they call, copied verbatim from
  * net/netfilter/nf_conntrack_core.c and include/net/netfilter/nf_conntrack.h.
  * Not kernel text: a minimal struct nf_conn, hlist_nulls lists whose deletion keeps the
  * deleted node's next pointer (as hlist_nulls_del_rcu does, so a walk that deleted a node
  * goes on from it), RCU and scheduling as no-ops, jiffies and HZ as variables the driver
- * sets, and nf_ct_kill() unhashing both nodes and setting IPS_DYING as nf_ct_delete() does.
+ * sets, and nf_ct_kill()/nf_ct_delete() unhashing ORIGINAL then REPLY (clean_from_lists)
+ * and setting IPS_DYING as nf_ct_delete() does.
  * The free of a killed entry is not modelled: its memory stays as it was (an RCU reader of
  * a SLAB_TYPESAFE_BY_RCU cache sees the same until the slot is reused). */
 #include <stdbool.h>
@@ -30,6 +31,7 @@ static unsigned int harness_hz = 250;
 #define likely(x) (x)
 #define unlikely(x) (x)
 #define __read_mostly
+#define noinline __attribute__((noinline))
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define max(a, b) ((a) > (b) ? (a) : (b))
 #define min(a, b) ((a) < (b) ? (a) : (b))
@@ -127,6 +129,14 @@ static inline bool nf_ct_kill(struct nf_conn *ct)
 	ct->ct_general.use.refs--; /* the table's reference */
 	return true;
 }
+static inline bool nf_ct_delete(struct nf_conn *ct, u32 portid, int report)
+{
+	(void)portid; (void)report;
+	return nf_ct_kill(ct);
+}
+static inline bool net_eq(const struct net *a, const struct net *b) { return a == b; }
+static unsigned int harness_stat_early_drop;
+#define NF_CT_STAT_ADD_ATOMIC(net, count, v) (harness_stat_##count += (v))
 static inline void nf_ct_put(struct nf_conn *ct) { if (ct->ct_general.use.refs > 0) ct->ct_general.use.refs--; }
 static inline void nf_ct_help_gc(struct nf_conn *ct) { (void)ct; abort(); }
 static inline void nf_ct_offload_timeout(struct nf_conn *ct) { (void)ct; abort(); }
