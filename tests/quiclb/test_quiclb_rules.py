@@ -345,15 +345,15 @@ FNV1A_GOLDEN = [
 @pytest.mark.oracle
 @pytest.mark.parametrize(("text", "fnv64", "fnv128"), FNV1A_GOLDEN)
 def test_quiche_hashes_are_fnv1a(text: bytes, fnv64: int, fnv128: int) -> None:
-    from sidkit.quiclb import _schemes  # noqa: PLC0415
+    from sidkit.quiclb import _envoy  # noqa: PLC0415
 
     # quiche's DeterministicConnectionIdGenerator: FNV1a_64 then FNV1a_128, host (LE) order
-    assert _schemes._quiche_deterministic_cid(text, 8) == fnv64.to_bytes(8, "little")
-    assert _schemes._quiche_deterministic_cid(text, 24) == (
+    assert _envoy._quiche_deterministic_cid(text, 8) == fnv64.to_bytes(8, "little")
+    assert _envoy._quiche_deterministic_cid(text, 24) == (
         fnv64.to_bytes(8, "little") + fnv128.to_bytes(16, "little")
     )
-    assert _schemes._quiche_deterministic_cid(text, 30)[24:] == bytes(6)
-    assert _schemes._quiche_deterministic_cid(text, 0) == b""
+    assert _envoy._quiche_deterministic_cid(text, 30)[24:] == bytes(6)
+    assert _envoy._quiche_deterministic_cid(text, 0) == b""
 
 
 @pytest.mark.oracle

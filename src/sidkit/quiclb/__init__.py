@@ -4,8 +4,9 @@
 # against: QUIC-LB (draft-ietf-quic-load-balancers-21, and the draft <= 18 expand() layout that
 # google/quiche still uses) bit for bit, the balancer's forwarding order, and the deployed
 # non-QUIC-LB schemes (Katran's CIDs and stable routing, Envoy's quic_lb and deterministic
-# generators, nginx). The code lives in private modules (_core, _cipher, _balancer, _schemes);
-# this module re-exports the public names and holds the one helper the QUIC plugin needs.
+# generators, nginx). The code lives in private modules (_core, _cipher, _balancer, and one per
+# deployed balancer: _katran, _envoy, _nginx); this module re-exports the public names and
+# holds the one helper the QUIC plugin needs.
 #
 # What it refuses to do: generate nonces or random first-octet bits (the caller owns
 # randomness), hand-roll AES (all AES goes through `cryptography`), or guess when a CID cannot be
@@ -44,14 +45,9 @@ from sidkit.quiclb._core import (
     server_id_index,
     unpack,
 )
-from sidkit.quiclb._schemes import (
+from sidkit.quiclb._envoy import (
     ENVOY_DETERMINISTIC_CID_LENGTH,
     ENVOY_MAX_CONCURRENCY,
-    KATRAN_MIN_CID_LENGTH,
-    KATRAN_STABLE_ROUTING_HEADER,
-    KATRAN_STABLE_ROUTING_LENGTH,
-    NGINX_SERVER_CID_LENGTH,
-    KatranServerId,
     envoy_deterministic_cid_worker,
     envoy_deterministic_mint,
     envoy_deterministic_next_cid,
@@ -60,14 +56,19 @@ from sidkit.quiclb._schemes import (
     envoy_deterministic_worker,
     envoy_worker,
     envoy_worker_byte,
+)
+from sidkit.quiclb._katran import (
+    KATRAN_MIN_CID_LENGTH,
+    KATRAN_STABLE_ROUTING_HEADER,
+    KATRAN_STABLE_ROUTING_LENGTH,
+    KatranServerId,
     katran_packet_server_id,
     katran_server_id,
     katran_stable_routing_header,
     katran_stable_routing_server_id,
     katran_stable_routing_steering_policy,
-    nginx_cid_cookie,
-    nginx_socket_cookie,
 )
+from sidkit.quiclb._nginx import NGINX_SERVER_CID_LENGTH, nginx_cid_cookie, nginx_socket_cookie
 from sidkit.steering import AnyOf, FixedOffset, IndexField, SteeringError, SteeringPolicy
 
 __all__ = [

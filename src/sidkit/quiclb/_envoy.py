@@ -1,33 +1,24 @@
-# Server-ID schemes of deployed balancers that are not QUIC-LB, each a transcription of what one
-# source file does (cited per function, read from the upstream repository): Katran's CID
-# versions 1-3 (an XDP balancer's server ID in the first five octets) and its UDP
-# stable-routing header (0x52, a 24-bit server ID), Envoy's two connection-ID generators (the
-# quic_lb worker byte appended after a QUIC-LB CID, and the default deterministic generator
-# whose first four CID octets, modulo the concurrency, name the worker), and nginx's
-# socket-cookie prefix (the listening socket's SO_COOKIE in the first eight CID octets, looked
-# up by an SK_REUSEPORT program). The per-packet functions model the program's parse,
-# including its quirks, and never raise on packet content: where the program gives up (falls
-# back to its hash), they return None. The per-CID functions raise CidError. Encoders take the
-# caller's random octets and never draw their own.
-"""Katran, Envoy and nginx server/worker-ID schemes (private; public in sidkit.quiclb)."""
+# Envoy's two QUIC connection-ID generators and the worker each one's reuseport cBPF program
+# picks: quic_lb (a quiche QUIC-LB CID followed by one clear worker octet) and the default
+# deterministic generator (the first four CID octets, big-endian, modulo the concurrency name
+# the worker; every later CID keeps the first CID's four octets). Each function transcribes
+# envoyproxy/envoy (cited per function, read at 001744eb7e22) and, for the deterministic
+# chain, google/quiche's DeterministicConnectionIdGenerator. The per-packet functions model
+# the program's parse and never raise on packet content: where Envoy falls back to the
+# packet's hash they return None. The per-CID functions raise CidError; the encoder takes the
+# caller's random octets and draws none of its own.
+"""Envoy's quic_lb and deterministic worker schemes (private; public in sidkit.quiclb)."""
 
 from __future__ import annotations
-
-import attrs
 
 from sidkit._errors import InputValueError
 from sidkit._validate import as_bytes
 from sidkit.quiclb._core import LENGTH_MASK, CidError
-from sidkit.steering import AnyOf, FixedOffset, IndexField, SteeringError, SteeringPolicy
+from sidkit.steering import AnyOf, FixedOffset, SteeringError, SteeringPolicy
 
 __all__ = [
     "ENVOY_DETERMINISTIC_CID_LENGTH",
     "ENVOY_MAX_CONCURRENCY",
-    "KATRAN_MIN_CID_LENGTH",
-    "KATRAN_STABLE_ROUTING_HEADER",
-    "KATRAN_STABLE_ROUTING_LENGTH",
-    "NGINX_SERVER_CID_LENGTH",
-    "KatranServerId",
     "envoy_deterministic_cid_worker",
     "envoy_deterministic_mint",
     "envoy_deterministic_next_cid",
@@ -36,196 +27,18 @@ __all__ = [
     "envoy_deterministic_worker",
     "envoy_worker",
     "envoy_worker_byte",
-    "katran_packet_server_id",
-    "katran_server_id",
-    "katran_stable_routing_header",
-    "katran_stable_routing_server_id",
-    "katran_stable_routing_steering_policy",
-    "nginx_cid_cookie",
-    "nginx_socket_cookie",
 ]
 
 LONG_HEADER = 0x80
-# Katran, katran/lib/bpf/balancer_consts.h.
-KATRAN_MIN_CID_LENGTH = 8
-"""``QUIC_MIN_CONNID_LEN``: Katran reads (and requires) 8 DCID octets."""
-_KATRAN_PACKET_TYPE_MASK = 0x30
-_KATRAN_HANDSHAKE = 0x20
-KATRAN_STABLE_ROUTING_HEADER = 0x52
-"""``STABLE_ROUTING_HEADER``: the first octet of a Katran UDP stable-routing datagram."""
-KATRAN_STABLE_ROUTING_LENGTH = 8
-"""``STABLE_RT_LEN``: Katran reads (and requires) 8 payload octets of a stable-routing header."""
-_KATRAN_STABLE_ID_MAX = (1 << 24) - 1
-# Envoy, quic_lb.cc Factory::create: "concurrency() >= UINT8_MAX" is refused.
+# quic_lb.cc Factory::create: "concurrency() >= UINT8_MAX" is refused.
 ENVOY_MAX_CONCURRENCY = 254
 """The largest ``--concurrency`` Envoy accepts with the quic_lb generator (one worker byte)."""
-# Envoy, source/common/quic/envoy_deterministic_connection_id_generator.cc: the generator is
-# built with quic::kQuicDefaultConnectionIdLength.
+# source/common/quic/envoy_deterministic_connection_id_generator.cc: the generator is built
+# with quic::kQuicDefaultConnectionIdLength.
 ENVOY_DETERMINISTIC_CID_LENGTH = 8
 """``kQuicDefaultConnectionIdLength``: the length of the CIDs Envoy's default generator mints."""
 _ENVOY_DETERMINISTIC_PREFIX = 4
 _U32 = 1 << 32
-NGINX_SERVER_CID_LENGTH = 20
-"""``NGX_QUIC_SERVER_CID_LEN``: nginx's server CIDs are 20 octets."""
-
-
-@attrs.frozen
-class KatranServerId:
-    """A Katran CID's version (top two bits of the first octet) and server ID."""
-
-    version: int
-    server_id: int
-
-    @property
-    def routed_by_katran(self) -> bool:
-        """Whether Katran would look the ID up at all.
-
-        ``parse_quic`` returns the ID in an ``int`` and the XDP program routes by it only
-        ``if (qpr.server_id > 0)`` (katran/lib/bpf/balancer.bpf.c): ID 0 and version-3 IDs with
-        the top bit set (negative as a 32-bit int) go to consistent hashing instead.
-        """
-        return 0 < self.server_id < 2**31
-
-
-def katran_server_id(cid: bytes | bytearray | memoryview) -> KatranServerId | None:
-    """The server ID of a Katran CID, or None for version 0 (not server-encoded).
-
-    Source: facebookincubator/katran ``katran/lib/bpf/pckt_parsing.h`` ``parse_quic()``; the
-    version is ``connId[0] >> 6``:
-
-    * v1: 16 bits, ``((c[0] & 0x3F) << 10) | (c[1] << 2) | (c[2] >> 6)`` (mvfst's
-      ``DefaultConnectionIdAlgo`` writes the same bits, then an 8-bit worker ID and a process
-      bit);
-    * v2: 24 bits, octets 1-3 (mvfst: then worker ID in octet 4);
-    * v3: 32 bits, octets 1-4.
-
-    Katran reads 8 DCID octets whatever the version (``QUIC_MIN_CONNID_LEN``), so a shorter
-    CID raises :class:`CidError` (``cid-too-short``).
-    """
-    data = as_bytes(cid, "cid")
-    if len(data) < KATRAN_MIN_CID_LENGTH:
-        raise CidError(
-            f"Katran reads {KATRAN_MIN_CID_LENGTH} DCID octets, got {len(data)}",
-            code="cid-too-short",
-        )
-    version = data[0] >> 6
-    if version == 0:
-        return None
-    if version == 1:
-        sid = ((data[0] & 0x3F) << 10) | (data[1] << 2) | (data[2] >> 6)
-    elif version == 2:
-        sid = int.from_bytes(data[1:4], "big")
-    else:
-        sid = int.from_bytes(data[1:5], "big")
-    return KatranServerId(version, sid)
-
-
-def katran_packet_server_id(udp_payload: bytes | bytearray | memoryview) -> KatranServerId | None:
-    """What Katran's ``parse_quic()`` extracts from a QUIC datagram, or None where it falls
-    back to consistent hashing before decoding.
-
-    Long header (bit 0x80): the packet must hold the fixed ``quic_long_header`` (flags,
-    version, DCID length, 8 DCID octets = 14 octets); types below Handshake (``type & 0x30 <
-    0x20``: QUIC v1 Initial and 0-RTT, whose DCID the client chose) are not decoded; a DCID
-    length below 8 is not decoded. The type test uses QUIC v1's bits: a QUIC v2 (RFC 9369)
-    0-RTT packet (type bits 0b10) passes it and is decoded, a v2 Retry (0b00) does not. Short
-    header: the 8 octets after the first. Never raises on the payload's content.
-    """
-    data = as_bytes(udp_payload, "udp_payload")
-    if not data:
-        return None
-    if data[0] & LONG_HEADER:
-        if len(data) < 6 + KATRAN_MIN_CID_LENGTH:
-            return None
-        if data[0] & _KATRAN_PACKET_TYPE_MASK < _KATRAN_HANDSHAKE:
-            return None
-        if data[5] < KATRAN_MIN_CID_LENGTH:
-            return None
-        cid = data[6 : 6 + KATRAN_MIN_CID_LENGTH]
-    else:
-        if len(data) < 1 + KATRAN_MIN_CID_LENGTH:
-            return None
-        cid = data[1 : 1 + KATRAN_MIN_CID_LENGTH]
-    return katran_server_id(cid)
-
-
-def katran_stable_routing_server_id(
-    udp_payload: bytes | bytearray | memoryview,
-) -> KatranServerId | None:
-    """The server ID Katran reads from a UDP stable-routing datagram, or None where it finds no
-    stable-routing header (it then routes by its LRU and consistent hashing).
-
-    Source: facebookincubator/katran at 19f08fec82fb (2026-08-22),
-    ``katran/lib/bpf/pckt_parsing.h`` ``parse_udp_stable_rt_hdr()`` (lines 418-453) with
-    ``STABLE_ROUTING_HEADER`` = 0x52 and ``STABLE_RT_LEN`` = 8
-    (``katran/lib/bpf/balancer_consts.h`` lines 205-222), called for VIPs flagged
-    ``F_UDP_STABLE_ROUTING_VIP`` (``balancer.bpf.c`` lines 995-999). The first payload octet
-    must be exactly 0x52 (line 438) and the 8-octet header must fit (line 440); the server ID is
-    then octets 1-3, big-endian ("same as QUIC connId v2 schema", line 450). The header's low
-    two bits are the CID version ("0x52 is 0b01010010 ... two LSB bits are used to encode
-    connection id version type"), so the result is a version-2 :class:`KatranServerId`.
-
-    ``process_udp_stable_routing()`` (``balancer.bpf.c`` lines 551-596) looks the ID up only
-    ``if (usr.server_id > 0)``: ID 0 (``STABLE_RT_NO_SERVER_ID``) goes to consistent hashing,
-    which ``routed_by_katran`` says. Never raises on content.
-    """
-    data = as_bytes(udp_payload, "udp_payload")
-    if not data or data[0] != KATRAN_STABLE_ROUTING_HEADER:
-        return None
-    if len(data) < KATRAN_STABLE_ROUTING_LENGTH:
-        return None
-    return KatranServerId(2, int.from_bytes(data[1:4], "big"))
-
-
-def katran_stable_routing_header(
-    server_id: int, tail: bytes | bytearray | memoryview = bytes(4)
-) -> bytes:
-    """The 8-octet stable-routing header that Katran routes to *server_id*: 0x52, the 24-bit
-    ID big-endian, then the 4 octets of *tail*, which Katran does not read (its test
-    ``PacketBuilder::stableRoutingPayload()`` pads the connection ID with zeros; the
-    application's payload follows the header).
-
-    *server_id* must be 1..2**24-1: ID 0 means "no server" and is never looked up.
-    """
-    if not isinstance(server_id, int) or isinstance(server_id, bool):
-        raise InputValueError(f"server_id must be an int, got {server_id!r}", code="out-of-range")
-    if not 1 <= server_id <= _KATRAN_STABLE_ID_MAX:
-        raise InputValueError(
-            f"a stable-routing server ID is 1..{_KATRAN_STABLE_ID_MAX} (0 is never routed), "
-            f"got {server_id}",
-            code="out-of-range",
-        )
-    rest = as_bytes(tail, "tail")
-    if len(rest) != KATRAN_STABLE_ROUTING_LENGTH - 4:
-        raise InputValueError(
-            f"tail must be {KATRAN_STABLE_ROUTING_LENGTH - 4} octets, got {len(rest)}",
-            code="bad-length",
-        )
-    return bytes([KATRAN_STABLE_ROUTING_HEADER]) + server_id.to_bytes(3, "big") + rest
-
-
-def katran_stable_routing_steering_policy(n: int, first_id: int = 1) -> SteeringPolicy:
-    """A steering policy for one host's *n* sockets that carry Katran stable-routing server IDs
-    ``first_id .. first_id + n - 1`` (socket *i* serves ID ``first_id + i``): the choice
-    :func:`katran_stable_routing_server_id` reads, compiled to cBPF or SK_REUSEPORT eBPF.
-
-    The location is the whole 8-octet header behind a guard on the exact first octet 0x52; the
-    ID is octets 1-3 minus *first_id* (``IndexField(base=first_id)``). Datagrams without the
-    header, IDs below *first_id* -- so ID 0 always, as Katran never looks it up -- and IDs
-    past the last socket fall back to the kernel's hash, as Katran falls back to consistent
-    hashing. A server mints the header for socket *i* with
-    ``katran_stable_routing_header(first_id + i, tail)``. Raises
-    :class:`sidkit.steering.SteeringError` for a bad *n* or *first_id*.
-    """
-    if not isinstance(first_id, int) or isinstance(first_id, bool):
-        raise SteeringError(f"first_id must be an int, got {first_id!r}")
-    if not 1 <= first_id <= _KATRAN_STABLE_ID_MAX:
-        raise SteeringError(
-            f"first_id must be 1..{_KATRAN_STABLE_ID_MAX} (ID 0 is never routed), got {first_id}"
-        )
-    header = FixedOffset(0, KATRAN_STABLE_ROUTING_LENGTH, [(0, 0xFF, KATRAN_STABLE_ROUTING_HEADER)])
-    field = IndexField(1, 3, 0, _KATRAN_STABLE_ID_MAX, base=first_id)
-    return SteeringPolicy(AnyOf([header]), "index", n, field=field)
 
 
 def envoy_worker_byte(cid: bytes | bytearray | memoryview) -> int:
@@ -488,54 +301,3 @@ def envoy_deterministic_steering_policy(concurrency: int) -> SteeringPolicy:
     short = FixedOffset(1, width, [(0, LONG_HEADER, 0)], min_size=9)
     long = FixedOffset(6, width, [(0, LONG_HEADER, LONG_HEADER)], min_size=14)
     return SteeringPolicy(AnyOf([short, long]), "modulo", n)
-
-
-def nginx_cid_cookie(cid: bytes | bytearray | memoryview) -> int:
-    """The socket cookie nginx wrote into one of its server CIDs.
-
-    Source: nginx/nginx ``src/event/quic/ngx_event_quic_connid.c``
-    ``ngx_quic_create_server_id()``: 20 random octets, then, with ``quic_bpf on``,
-    ``ngx_quic_bpf_attach_id()`` overwrites the first 8 with the listening socket's
-    ``SO_COOKIE`` through ``ngx_quic_dcid_encode_key()`` = ``ngx_quic_write_uint64()``,
-    big-endian (``src/event/quic/ngx_event_quic_transport.c``).
-    """
-    data = as_bytes(cid, "cid")
-    if len(data) < 8:
-        raise CidError(f"nginx keys on 8 CID octets, got {len(data)}", code="cid-too-short")
-    return int.from_bytes(data[:8], "big")
-
-
-def nginx_socket_cookie(udp_payload: bytes | bytearray | memoryview) -> int | None:
-    """The key nginx's SK_REUSEPORT program looks up for a datagram, or None where it returns
-    ``SK_PASS`` without a lookup (the kernel's default reuseport selection).
-
-    Source: nginx/nginx ``src/event/quic/bpf/ngx_quic_reuseport_helper.c``
-    ``ngx_quic_select_socket_by_dcid()`` (unchanged since 2526632f7172, 2022; read at
-    release-1.31.4-4-g3f6f7824d) and the bytecode nginx ships from it,
-    ``src/event/quic/ngx_event_quic_bpf_code.c``. The program's ``advance_data(n)`` fails
-    (``goto failed``, then ``SK_PASS``) as soon as the octets it skips run past the packet, and
-    it skips the **whole** DCID before reading the key (lines 85-105: "we expect the packet to
-    have full DCID"):
-
-    * empty payload: no flags octet, no lookup;
-    * long header (``0x80``): fewer than 6 octets (flags, version, DCID length) - no lookup;
-      DCID length ``payload[5] < 8`` - no lookup ("it's useless to search for key in such
-      short DCID", line 95); fewer than ``6 + payload[5]`` octets - no lookup; otherwise the
-      key is ``payload[6:14]``;
-    * short header: the DCID is taken to be ``NGX_QUIC_SERVER_CID_LEN`` = 20 octets (line 101),
-      so fewer than 21 octets - no lookup; otherwise the key is ``payload[1:9]``.
-
-    The key is the big-endian value of the 8 octets (``ngx_quic_parse_uint64``); a key missing
-    from the socket map (``-ENOENT``) also ends in the default selection. Never raises on
-    content.
-    """
-    data = as_bytes(udp_payload, "udp_payload")
-    if not data:
-        return None
-    if data[0] & LONG_HEADER:
-        if len(data) < 6 or data[5] < 8 or len(data) < 6 + data[5]:
-            return None
-        return int.from_bytes(data[6:14], "big")
-    if len(data) < 1 + NGINX_SERVER_CID_LENGTH:
-        return None
-    return int.from_bytes(data[1:9], "big")
