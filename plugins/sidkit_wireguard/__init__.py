@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from sidkit import InputValueError
 from sidkit.extract import SidLocation
 from sidkit.keys import FiveTuple, SessionId
-from sidkit.plugin import ProtocolSpec, hookimpl
+from sidkit.plugin import Option, ProtocolSpec, hookimpl
 
 __all__ = ["MESSAGES", "NAME"]
 
@@ -36,10 +37,40 @@ MESSAGES: Final[Mapping[int, tuple[str, str, int, int | None, int]]] = {
     4: ("transport_data", "receiver", 4, None, 32),
 }
 
+#: The smallest tunnel MTU assumed by default: every IPv4 host accepts 576-byte datagrams
+#: (RFC 791), and a WireGuard device below that is not met in practice.
+MIN_MTU: Final = 576
+
+
+def _check_min_mtu(value: object) -> object:
+    if not isinstance(value, int) or not 68 <= value <= 65535:
+        raise InputValueError(f"min_mtu={value!r} must be 68..65535", code="bad-min-mtu")
+    return value
+
+
+def transport_size_ok(n: int, min_mtu: int = MIN_MTU) -> bool:
+    """Whether *n* bytes can be a transport data message: Linux pads the plaintext to a
+    multiple of 16 (``calculate_skb_padding()``, drivers/net/wireguard/send.c) unless the
+    padding would pass the device MTU -- so a size that is not 32 + 16k is a packet within 15
+    bytes of an MTU of at least *min_mtu*. (Zoom's 81- and 109-byte datagrams that start
+    04 00 00 00 are not WireGuard; the capture corpus found them.)"""
+    return n >= 32 and ((n - 32) % 16 == 0 or n - 32 > min_mtu - 16)
+
+
 SPEC: Final = ProtocolSpec(
     name=NAME,
     summary="WireGuard receiver index (sender index in a handshake initiation)",
     first_bytes=frozenset(MESSAGES),
+    options=(
+        Option(
+            "min_mtu",
+            int,
+            MIN_MTU,
+            "smallest tunnel MTU to expect: a transport data message whose size is not "
+            "32 + 16k must be an MTU-sized packet",
+            _check_min_mtu,
+        ),
+    ),
     ports=(51820,),
     references=("WireGuard whitepaper section 5.4", "drivers/net/wireguard/messages.h"),
 )
@@ -68,6 +99,9 @@ def sidkit_extract(
     n = len(payload)
     if (size is not None and n != size) or n < minimum:
         return None
+    mtu = options.get("min_mtu", MIN_MTU)
+    if size is None and not transport_size_ok(n, mtu if isinstance(mtu, int) else MIN_MTU):
+        return None
     return SessionId(NAME, payload[offset : offset + 4], {"message_type": name, "field": field})
 
 
@@ -77,9 +111,10 @@ def sidkit_sid_locations(
 ) -> Sequence[SidLocation] | None:
     """One location per message type: the type byte and three zero bytes as guards.
 
-    Transport data's is ``exact`` (the parser checks type, zeros and the 32-byte minimum,
-    all of which the location says); the handshake messages' are not, since the parser
-    also wants their exact size, which byte tests and a minimum length cannot express."""
+    None is ``exact``: the parser also wants the handshake messages' exact sizes and the
+    transport data's padded size (:func:`transport_size_ok`), which byte tests and a minimum
+    length cannot express. A steering program on a WireGuard port reads the index from the
+    location alone -- there every datagram is WireGuard."""
     if protocol != NAME:
         return None
     return tuple(
@@ -89,7 +124,7 @@ def sidkit_sid_locations(
             ((0, 0xFF, mtype), (1, 0xFF, 0), (2, 0xFF, 0), (3, 0xFF, 0)),
             minimum,
             NAME,
-            exact=size is None,
+            exact=False,
         )
         for mtype, (_name, _field, offset, size, minimum) in MESSAGES.items()
     )
