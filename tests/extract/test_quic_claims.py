@@ -165,3 +165,46 @@ def test_too_short_for_a_version_is_not_quic(payload: bytes) -> None:
     too short to carry a version is not claimed, let alone malformed QUIC."""
     assert Extractor(["quic"]).extract(payload) is None
     assert sidkit_quic.parse_header(payload) is None
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        st.tuples(
+            st.sampled_from([b"\x80\x00\x00\x00\x00", b"\x9f\x00\x00\x00\x01", b"\x15", b"\x3f"]),
+            st.binary(max_size=60),
+        ).map(b"".join),
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "cid_length": st.sampled_from([None, 0, 4, 8, 20]),
+            "unknown_versions": st.booleans(),
+            "grease_quic_bit": st.booleans(),
+            "known_cids": st.just([DCID, SCID]),
+            "quic_lb": st.booleans(),
+        },
+    ),
+)
+def test_any_bytes_under_any_options(payload: bytes, options: dict[str, object]) -> None:
+    """The fuzz property under every option combination: a SessionId, None or sidkit's own
+    error, and the Extractor's answer is the plugin's wherever the plugin claims the byte."""
+    from sidkit import SidkitError  # noqa: PLC0415
+    from sidkit.keys import SessionId  # noqa: PLC0415
+
+    extractor = Extractor(["quic"], options)
+    try:
+        direct: object = sidkit_quic.sidkit_extract(
+            "quic", payload, None, extractor.options("quic")
+        )
+    except SidkitError:
+        direct = SidkitError
+    try:
+        via: object = extractor.extract(payload)
+    except SidkitError:
+        via = SidkitError
+    assert direct is None or direct is SidkitError or isinstance(direct, SessionId)
+    if payload and extractor.claimants(payload[0]):
+        assert via == direct
+    else:
+        assert via is None

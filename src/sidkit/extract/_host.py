@@ -249,8 +249,8 @@ def parse_option_assignments(
     true/false/yes/no/1/0, tuple options (``fixed.guards``) as a Python literal, ID
     collections (``quic.known_cids``) as comma-separated hex. A bare name no installed
     protocol knows is kept as a literal or text, and the extractor refuses it with the list
-    of protocols. Malformed text, unknown
-    protocols and unconvertible values raise :class:`~sidkit.InputValueError`.
+    of protocols. Malformed text, unknown protocols and unconvertible values raise
+    :class:`~sidkit.InputValueError`.
     """
     host = host or default_host()
     out: dict[str, object] = {}
