@@ -180,6 +180,20 @@ def test_generated_long_headers_match_tshark(tmp_path: Path) -> None:
     write_pcap(pcap, [(d, 40000 + i, 4433) for i, d in enumerate(datagrams)])
     rows = fields(pcap, QUIC_FIELDS, decode_as=["udp.port==4433,quic"])
     assert _compare(rows, datagrams) > len(datagrams)
+    # The Extractor hands Version Negotiation packets to QUIC whatever their 7 low bits
+    # (RFC 8999 section 6), with RTP configured after it, and finds tshark's DCID.
+    extractor = Extractor(["quic", "rtp"])
+    clear = 0
+    for row, payload in zip(rows, datagrams, strict=True):
+        if payload[1:5] != bytes(4):
+            continue
+        sid = extractor.extract(payload)
+        assert row["quic.version"] == ["0x00000000"]
+        if row["quic.dcid"]:
+            assert sid is not None and sid.protocol == "quic"
+            assert [sid.value.hex()] == row["quic.dcid"]
+        clear += not payload[0] & 0x40
+    assert clear >= 5
 
 
 @pytest.mark.oracle
