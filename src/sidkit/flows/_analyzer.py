@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -118,19 +118,43 @@ def _configured_length(extractor: Extractor | None) -> int | None:
 
 
 # QUIC versions whose long header flows reads itself when its DCID is empty (the plugin
-# has no SID to return then, but the SCID is the sender's CID): v1 (RFC 9000), v2 (RFC
-# 9369), Version Negotiation (0, RFC 9000 section 17.2.1), drafts 0xff0000xx.
+# has no SID to return then, but the SCID is the sender's CID), unless the QUIC plugin
+# says which versions it takes (its known_version()): v1 (RFC 9000), v2 (RFC 9369),
+# Version Negotiation (0, RFC 9000 section 17.2.1), drafts 0xff0000xx.
 _LONG_VERSIONS: frozenset[int] = frozenset((0x00000001, 0x6B3343CF, 0x00000000))
 
 
-def quic_empty_dcid_scid(payload: bytes) -> bytes | None:
+def _default_known_version(version: int) -> bool:
+    return version in _LONG_VERSIONS or version >> 8 == 0xFF0000
+
+
+def _quic_known_version(extractor: Extractor | None, host: PluginHost) -> Callable[[int], bool]:
+    """Which long-header versions count as QUIC: every one with ``quic.unknown_versions``,
+    else the QUIC plugin's ``known_version`` (the versions its parser claims), else v1, v2,
+    VN and the drafts."""
+    if extractor is None or "quic" not in extractor.protocols:
+        return _default_known_version
+    if extractor.options("quic").get("unknown_versions"):
+        return lambda _version: True
+    try:
+        impl = host.impl("sidkit_extract", "quic")
+    except SidkitError:  # pragma: no cover - quic is configured, so its plugin is there
+        impl = None
+    known = getattr(getattr(impl, "plugin", None), "known_version", None)
+    return known if callable(known) else _default_known_version
+
+
+def quic_empty_dcid_scid(
+    payload: bytes, known_version: Callable[[int], bool] = _default_known_version
+) -> bytes | None:
     """The SCID of a QUIC long header whose DCID is empty (RFC 8999 section 5.1: first byte
-    with 0x80 set, Version, DCID Length, DCID, SCID Length, SCID), for a known version; else
-    ``None``. A Version Negotiation packet must list whole versions after it."""
+    with 0x80 set, Version, DCID Length, DCID, SCID Length, SCID), for a version
+    *known_version* accepts; else ``None``. A Version Negotiation packet must list whole
+    versions after it."""
     if len(payload) < 7 or not payload[0] & 0x80 or payload[5] != 0:
         return None
     version = int.from_bytes(payload[1:5], "big")
-    if version not in _LONG_VERSIONS and version >> 8 != 0xFF0000:
+    if not known_version(version):
         return None
     n = payload[6]
     if n > 20 or len(payload) < 7 + n:
@@ -244,6 +268,7 @@ class FlowAnalyzer:
         self._seq = 0  # the sequence number of the datagram being counted
         self._kind, self._exact = self._fast_tables()
         self._quic = "quic" in self.protocols
+        self._known_version = _quic_known_version(self._extractor, host)
         # per first byte, the protocol a datagram without an ID is counted under
         self._claimant = [
             "quic" if b in self._learn else self._first_claimant(b) for b in range(256)
@@ -544,7 +569,7 @@ class FlowAnalyzer:
                         if isinstance(scid, bytes):
                             self._quic_long(sid.value, scid, tk, ts)
                     elif sid is None and self._quic and payload[0] & 0x80:
-                        empty_scid = quic_empty_dcid_scid(payload)
+                        empty_scid = quic_empty_dcid_scid(payload, self._known_version)
                         if empty_scid is not None:
                             self._quic_long(b"", empty_scid, tk, ts)
                             reason = "quic-empty-cid"
