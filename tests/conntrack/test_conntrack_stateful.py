@@ -73,6 +73,7 @@ class M:
     seen_reply: bool = False
     assured: bool = False
     seq: list[int] = field(default_factory=lambda: [0, 0])
+    nat_clash: bool = False  # kept by its REPLY node only (nf_ct_resolve_clash_harder)
     entry: Entry | None = None  # the table's object, for comparison only
 
     def sid_keyed(self, d: int) -> bool:
@@ -101,7 +102,12 @@ class ConntrackMachine(RuleBasedStateMachine):
     # --- model helpers ----------------------------------------------------------------------
 
     def nodes(self, b: int) -> list[tuple[int, M, int]]:
-        out = [(m.seq[d], m, d) for m in self.model for d in (0, 1) if m.bucket(d) == b]
+        out = [
+            (m.seq[d], m, d)
+            for m in self.model
+            for d in (0, 1)
+            if m.bucket(d) == b and not (d == 0 and m.nat_clash)
+        ]
         return sorted(out, key=lambda x: -x[0])
 
     def remove(self, m: M) -> None:
@@ -155,6 +161,8 @@ class ConntrackMachine(RuleBasedStateMachine):
         return len(self.model) + len(self.pending)
 
     def udp(self, m: M, confirmed: bool) -> None:
+        if m.nat_clash:  # IPS_FIXED_TIMEOUT: no refresh; IPS_NAT_CLASH: never ASSURED
+            return
         # timeouts are relative until confirmation (__nf_ct_refresh_acct)
         base = self.now if confirmed else 0.0
         if not confirmed:
@@ -169,22 +177,38 @@ class ConntrackMachine(RuleBasedStateMachine):
             m.timeout = base + 30.0
 
     def confirm(self, m: M) -> tuple[str, M | None]:
-        """__nf_conntrack_confirm: a node equal to either of ours (expired or not) is a
-        clash; the same flow merges (nf_ct_match / _reverse), anything else is dropped."""
+        """__nf_conntrack_confirm (6.12): a node equal to either of ours (expired or not) is
+        a clash; the same flow merges (nf_ct_match / _reverse); otherwise
+        nf_ct_resolve_clash_harder: a REPLY-chain twin merges or drops, no twin keeps the
+        entry by its REPLY node alone for 1 s (NAT_CLASH, FIXED_TIMEOUT)."""
+
+        def merges(o: M) -> bool:
+            same = (
+                o.orig == m.orig
+                and o.reply == m.reply
+                and all(zid_of(o.zone, x) == zid_of(m.zone, x) for x in (0, 1))
+            )
+            rev = (
+                o.orig == m.reply
+                and o.reply == m.orig
+                and all(zid_of(o.zone, x) == zid_of(m.zone, 1 - x) for x in (0, 1))
+            )
+            return same or rev
+
         for d in (0, 1):
             for _, o, od in self.nodes(m.bucket(d)):
                 if self.key_equal(o, od, m.key(d), m.zone):
-                    same = (
-                        o.orig == m.orig
-                        and o.reply == m.reply
-                        and all(zid_of(o.zone, x) == zid_of(m.zone, x) for x in (0, 1))
-                    )
-                    rev = (
-                        o.orig == m.reply
-                        and o.reply == m.orig
-                        and all(zid_of(o.zone, x) == zid_of(m.zone, 1 - x) for x in (0, 1))
-                    )
-                    return ("created_merged", o) if same or rev else ("drop", None)
+                    if merges(o):
+                        return "created_merged", o
+                    for _, o2, od2 in self.nodes(m.bucket(1)):
+                        if self.key_equal(o2, od2, m.key(1), m.zone):
+                            return ("created_merged", o2) if merges(o2) else ("drop", None)
+                    m.timeout = self.now + 1.0
+                    m.nat_clash = True
+                    self.seq += 2
+                    m.seq = [self.seq - 1, self.seq]
+                    self.model.append(m)
+                    return "created", m
         m.timeout += self.now
         self.seq += 2
         m.seq = [self.seq - 1, self.seq]

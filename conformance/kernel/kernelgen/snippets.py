@@ -18,6 +18,8 @@ reuseport program, in order."""
 
 from __future__ import annotations
 
+import re
+
 from .base import GENERATOR
 from .tree import NETNS_HASH, ZONES_COMMON, ZONES_H, KernelTree, Snippet
 
@@ -27,6 +29,7 @@ __all__ = [
     "REUSEPORT_H",
     "UDP4_C",
     "UDP6_C",
+    "conntrack_clash_snippets",
     "conntrack_gc_snippets",
     "net_snippets",
     "reuseport_snippets",
@@ -243,6 +246,7 @@ def udp_lookup_snippets(t: KernelTree) -> list[Snippet]:
 
 
 NF_CORE = "net/netfilter/nf_conntrack_core.c"
+COMMON_H = "include/uapi/linux/netfilter/nf_conntrack_common.h"
 NF_CONNTRACK_H = "include/net/netfilter/nf_conntrack.h"
 GC_DEFINES = (
     "GC_SCAN_INTERVAL_MAX",
@@ -280,3 +284,69 @@ def conntrack_gc_snippets(t: KernelTree) -> list[Snippet]:
         t.function(NF_CORE, "early_drop_list"),
         t.function(NF_CORE, "early_drop"),
     ]
+
+
+def conntrack_clash_snippets(t: KernelTree) -> tuple[list[Snippet], list[Snippet]]:
+    """The clash resolution of net/netfilter/nf_conntrack_core.c, in two parts around
+    shims/conntrack_clash_conn.h: first the declarations struct nf_conn is made of (addresses,
+    struct nf_conntrack_tuple and its hash node, enum ip_conntrack_dir, struct
+    nf_conntrack_zone), then the functions, callees first: nf_inet_addr_cmp
+    (include/linux/netfilter.h), the tuple comparisons of nf_conntrack_tuple.h, the zone
+    helpers of nf_conntrack_zones.h, nfct_time_stamp and nf_ct_protonum (nf_conntrack.h), and
+    from nf_conntrack_core.c nf_ct_key_equal, nf_ct_match, nf_ct_match_reverse,
+    nf_ct_can_merge, __nf_conntrack_insert_prepare, __nf_conntrack_hash_insert,
+    __nf_ct_resolve_clash, nf_ct_resolve_clash_harder and nf_ct_resolve_clash."""
+    nf_h = "include/net/netfilter/nf_conntrack_tuple.h"
+    decls = [
+        t.aggregate("include/uapi/linux/in.h", "struct in_addr"),
+        t.aggregate("include/uapi/linux/in6.h", "struct in6_addr"),
+        t.aggregate("include/uapi/linux/netfilter.h", "union nf_inet_addr"),
+        t.aggregate(
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h",
+            "union nf_conntrack_man_proto",
+        ),
+        t.aggregate(nf_h, "struct nf_conntrack_man"),
+        t.aggregate(nf_h, "struct nf_conntrack_tuple"),
+        t.aggregate(nf_h, "struct nf_conntrack_tuple_hash"),
+        t.define(nf_h, "NF_CT_DIRECTION"),
+        t.aggregate(
+            "include/uapi/linux/netfilter/nf_conntrack_tuple_common.h", "enum ip_conntrack_dir"
+        ),
+        *(t.define(ZONES_COMMON, name) for name in ZONE_DEFINES),
+        t.aggregate(ZONES_COMMON, "struct nf_conntrack_zone"),
+        Snippet(GENERATOR, 1, "#define CONFIG_NF_CONNTRACK_ZONES 1"),
+        # the kernel's own view of the uapi header: IPS_NAT_CLASH is under __KERNEL__
+        Snippet(GENERATOR, 1, "#define __KERNEL__ 1"),
+        t.aggregate(COMMON_H, "enum ip_conntrack_info"),
+        t.aggregate(COMMON_H, "enum ip_conntrack_status"),
+    ]
+    # 6.12 merges through nf_ct_can_merge (nf_ct_match || nf_ct_match_reverse); 6.1's
+    # __nf_ct_resolve_clash tests nf_ct_is_dying and IPS_NAT_DONE_MASK itself.
+    merge = (
+        [t.function(NF_CORE, "nf_ct_match_reverse"), t.function(NF_CORE, "nf_ct_can_merge")]
+        if re.search(r"^static int nf_ct_can_merge\(", t.read(NF_CORE), re.MULTILINE)
+        else []
+    )
+    funcs = [
+        t.function("include/linux/netfilter.h", "nf_inet_addr_cmp"),
+        t.function(nf_h, "__nf_ct_tuple_src_equal"),
+        t.function(nf_h, "__nf_ct_tuple_dst_equal"),
+        t.function(nf_h, "nf_ct_tuple_equal"),
+        t.function(ZONES_H, "nf_ct_zone"),
+        t.function(ZONES_H, "nf_ct_zone_matches_dir"),
+        t.function(ZONES_H, "nf_ct_zone_id"),
+        t.function(ZONES_H, "nf_ct_zone_equal"),
+        t.function(ZONES_H, "nf_ct_zone_equal_any"),
+        t.define(NF_CONNTRACK_H, "nfct_time_stamp"),
+        t.function(NF_CONNTRACK_H, "nf_ct_protonum"),
+        t.function(NF_CONNTRACK_H, "nf_ct_is_dying"),
+        t.function(NF_CORE, "nf_ct_key_equal"),
+        t.function(NF_CORE, "nf_ct_match"),
+        *merge,
+        t.function(NF_CORE, "__nf_conntrack_insert_prepare"),
+        t.function(NF_CORE, "__nf_conntrack_hash_insert"),
+        t.function(NF_CORE, "__nf_ct_resolve_clash"),
+        t.function(NF_CORE, "nf_ct_resolve_clash_harder"),
+        t.function(NF_CORE, "nf_ct_resolve_clash"),
+    ]
+    return decls, funcs

@@ -260,17 +260,32 @@ def confirm(
 
 class ClashRules:
     """The era's confirmation rules, resolved once by the table: which protocols may clash
-    (``l4proto->allow_clash``), the NAT-clash timeout of ``nf_ct_resolve_clash_harder``, and
-    whether a confirmation counts the ``insert`` statistic."""
+    (``l4proto->allow_clash``), when ``__nf_ct_resolve_clash`` merges (*merge*: winner
+    status, winner dying, ``nf_ct_match``, ``nf_ct_match_reverse``), the NAT-clash timeout of
+    ``nf_ct_resolve_clash_harder``, and whether a confirmation counts ``insert``."""
 
-    __slots__ = ("allow", "count_insert", "nat_clash_timeout")
+    __slots__ = ("allow", "count_insert", "merge", "nat_clash_timeout")
 
     def __init__(
-        self, allow: Callable[[int], object], nat_clash_timeout: float, count_insert: bool
+        self,
+        allow: Callable[[int], object],
+        merge: Callable[[int, bool, bool, bool], object],
+        nat_clash_timeout: float,
+        count_insert: bool,
     ) -> None:
         self.allow = allow
+        self.merge = merge
         self.nat_clash_timeout = nat_clash_timeout
         self.count_insert = count_insert
+
+
+def _can_merge(rules: ClashRules, winner: Entry, loser: Entry) -> bool:
+    st = winner.status
+    return bool(
+        rules.merge(
+            st, bool(st & _DYING), nf_ct_match(winner, loser), nf_ct_match_reverse(winner, loser)
+        )
+    )
 
 
 def _resolve_clash(
@@ -285,14 +300,15 @@ def _resolve_clash(
     rules: ClashRules,
 ) -> Entry | None:
     """``nf_ct_resolve_clash`` (6.12.117 nf_conntrack_core.c:1141, 6.1.192:1149): with
-    ``allow_clash``, merge into the winner when ``nf_ct_can_merge`` (same tuples, either
-    way round); else ``nf_ct_resolve_clash_harder`` (6.12.117:1055, 6.1.192:1063): when no
-    node of the REPLY chain equals the loser's REPLY tuple, link the loser by its REPLY node
-    only, with ``IPS_FIXED_TIMEOUT | IPS_NAT_CLASH`` and ``timeout = now + HZ`` (1 s),
-    counting ``clash_resolve``; a REPLY-direction twin that cannot merge drops the packet
-    (``drop``, ``insert_failed``)."""
+    ``allow_clash``, merge into the winner when the era's ``__nf_ct_resolve_clash`` says so
+    (6.12: ``nf_ct_can_merge``, same tuples either way round; 6.1: a winner without NAT
+    done, or ``nf_ct_match``); else ``nf_ct_resolve_clash_harder`` (6.12.117:1055,
+    6.1.192:1063): when no node of the REPLY chain equals the loser's REPLY tuple, link the
+    loser by its REPLY node only, with ``IPS_FIXED_TIMEOUT | IPS_NAT_CLASH`` and
+    ``timeout = now + HZ`` (1 s), counting ``clash_resolve``; a REPLY-direction twin that
+    cannot merge drops the packet (``drop``, ``insert_failed``)."""
     if rules.allow(entry.original.protocol):
-        if nf_ct_match(clash, entry) or nf_ct_match_reverse(clash, entry):
+        if _can_merge(rules, clash, entry):
             stats.clash_resolve += 1
             discard(chains, entry)
             return clash
@@ -315,7 +331,7 @@ def _resolve_clash(
             stats.confirmed += 1
             stats.clash_resolve += 1
             return entry
-        if nf_ct_match(twin, entry) or nf_ct_match_reverse(twin, entry):
+        if _can_merge(rules, twin, entry):
             stats.clash_resolve += 1
             discard(chains, entry)
             return twin

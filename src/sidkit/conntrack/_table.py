@@ -53,7 +53,12 @@ from sidkit.conntrack._types import (
     Verdict,
 )
 from sidkit.kernel import NOT_MODELLED, KernelProfile, KernelVersion, profile
-from sidkit.kernel._conntrack import CT_HZ_CHOICES, CT_HZ_DEFAULT, MIN_CHAINLEN
+from sidkit.kernel._conntrack import (
+    CT_HZ_CHOICES,
+    CT_HZ_DEFAULT,
+    MIN_CHAINLEN,
+    clash_generic_udp,
+)
 from sidkit.keys import Direction, FiveTuple, FlowKey, SessionId, Zone, flow_key
 
 __all__ = ["DEFAULT_HTABLE_SIZE", "DEFAULT_ZONE", "Table"]
@@ -178,6 +183,7 @@ class Table:
         self._eviction: Callable[[], int] = self._era_fn("ct_early_drop")  # type: ignore[assignment]
         self._gc_cap = self._era_fn("ct_gc_worker")
         self._rules = ClashRules(
+            clash_generic_udp,
             self._era_fn("ct_clash"),
             1.0,
             self._era_value("ct_stat_insert", False),

@@ -17,10 +17,13 @@ __all__ = [
     "GC_SCAN_EXPIRED_NUMERATOR",
     "MAX_CHAINLEN",
     "MIN_CHAINLEN",
+    "NAT_DONE_MASK",
     "NF_CT_EVICTION_RANGE",
     "PORT_PROTOCOLS",
     "chain_limit_random",
     "clash_generic_udp",
+    "clash_merge_match_or_reverse",
+    "clash_merge_unnated_or_match",
     "early_drop_buckets",
     "gc_scan_expired_max",
     "insert_in_check_insert",
@@ -93,6 +96,28 @@ def clash_generic_udp(protocol: int) -> bool:
     tracker (nf_conntrack_proto_generic.c:70 in both)."""
     del protocol
     return True
+
+
+NAT_DONE_MASK: Final = (1 << 7) | (1 << 8)
+"""``IPS_NAT_DONE_MASK = (IPS_DST_NAT_DONE | IPS_SRC_NAT_DONE)``
+(include/uapi/linux/netfilter/nf_conntrack_common.h:82, 6.1.192)."""
+
+
+def clash_merge_unnated_or_match(status: int, dying: bool, match: bool, reverse: bool) -> bool:
+    """6.1.192's ``__nf_ct_resolve_clash`` (nf_conntrack_core.c:1018-1046): the winner
+    (status *status*) absorbs the loser unless it is dying, when it has no NAT done
+    (``(ct->status & IPS_NAT_DONE_MASK) == 0``) or ``nf_ct_match`` holds (*match*); a
+    reverse match (*reverse*) does not count."""
+    del reverse
+    return not dying and (not status & NAT_DONE_MASK or match)
+
+
+def clash_merge_match_or_reverse(status: int, dying: bool, match: bool, reverse: bool) -> bool:
+    """6.12.117's ``__nf_ct_resolve_clash`` through ``nf_ct_can_merge``
+    (nf_conntrack_core.c:1006-1037): ``nf_ct_match || nf_ct_match_reverse``, NAT or not,
+    no dying test."""
+    del status, dying
+    return match or reverse
 
 
 def nat_clash_timeout() -> float:

@@ -716,13 +716,31 @@ ERAS: tuple[Era, ...] = (
     _era(
         "ct_clash",
         "6.1",
-        "merge-or-reply-only",
-        _conntrack.clash_generic_udp,
+        "merge-unnated-or-match",
+        _conntrack.clash_merge_unnated_or_match,
         _NFCT,
-        "nf_ct_resolve_clash: allow_clash for UDP, UDP-Lite and generic, merge when "
-        "nf_ct_can_merge, else nf_ct_resolve_clash_harder (REPLY node only, NAT_CLASH | "
-        "FIXED_TIMEOUT, timeout + HZ; 6.12.117 lines 1006-1168, 6.1.192 1014-1176); " + _CT_READ,
+        "nf_ct_resolve_clash: allow_clash for UDP, UDP-Lite and generic; __nf_ct_resolve_clash "
+        "merges into a live winner without NAT done or with nf_ct_match (6.1.192 lines "
+        "1018-1046), else nf_ct_resolve_clash_harder (REPLY node only, NAT_CLASH | "
+        "FIXED_TIMEOUT, timeout + HZ; 1063-1113); " + _CT_READ + "; the kernel C compiled in "
+        "conformance/kernel (conntrack_clash) agrees with the model "
+        "(tests/conntrack/test_conntrack_clash_kernel.py)",
         **_unverified(_CT_SINCE),
+    ),
+    _era(
+        "ct_clash",
+        "6.12",
+        "merge-match-or-reverse",
+        _conntrack.clash_merge_match_or_reverse,
+        _NFCT,
+        "__nf_ct_resolve_clash merges when nf_ct_can_merge: nf_ct_match or "
+        "nf_ct_match_reverse, NAT or not (6.12.117 lines 1006-1037), else "
+        "nf_ct_resolve_clash_harder as in 6.1 (1055-1105); " + _CT_READ + "; compiled in "
+        "conformance/kernel (conntrack_clash), tests/conntrack/test_conntrack_clash_kernel.py",
+        **_unverified(
+            "6.1.192 has the older merge test and 6.12.117 this one; the commit and the "
+            "release between them that changed it are not pinned, so the row starts at 6.12"
+        ),
     ),
     _era(
         "ct_stat_insert",
