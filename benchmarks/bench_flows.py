@@ -18,7 +18,9 @@ and prints datagrams/s for each and the ratios. Goal (issue 7): (c) >= 250k data
 and after: other work on the machine slows every row, which is why the ratio to (a),
 measured in the same run, is the figure to compare across runs.
 
-Options: ``--repeat N`` times each row N times and keeps the fastest (less noise on a busy
+Options: ``--zero-cids SHARE`` gives that share of the connections a client with zero-length
+CIDs (Chrome's kind: the server's datagrams to it carry no DCID and join their path's flow);
+``--repeat N`` times each row N times and keeps the fastest (less noise on a busy
 machine); ``--reference`` adds (d), ``analyze(..., fast=False)``, which sends every datagram
 through the plugins (the path the fast one is tested against); ``--pcapng`` also times (c)
 on the same capture converted to pcapng (dpkt's writer); ``--profile`` prints a cProfile
@@ -78,8 +80,12 @@ class _Conn:
         self.step = 0
 
 
-def make_capture(path: Path, datagrams: int, connections: int = 3000, seed: int = 7) -> int:
-    """Write the benchmark's capture; returns the number of frames written.
+def make_capture(
+    path: Path, datagrams: int, connections: int = 3000, seed: int = 7, zero_cids: float = 0.0
+) -> int:
+    """Write the benchmark's capture; returns the number of frames written. A share
+    *zero_cids* of the connections have a client that chose zero-length CIDs (as Chrome's):
+    the server's packets to it carry no DCID.
 
     Connections run round-robin, so every one is active over the whole capture; memory
     therefore depends on *connections*, not on *datagrams* (the flat-memory test uses this).
@@ -89,11 +95,13 @@ def make_capture(path: Path, datagrams: int, connections: int = 3000, seed: int 
     conns = []
     for i in range(connections):
         client = bytes([10, 1 + (i >> 16) % 200, (i >> 8) & 0xFF, i & 0xFF])
+        zero = (i * 7919) % 1000 < zero_cids * 1000  # no draw: the default capture is unchanged
+        ccid = rng.randbytes(8)
         conns.append(
             _Conn(
                 client,
                 20000 + i % 40000,
-                rng.randbytes(8),
+                b"" if zero else ccid,
                 rng.randbytes(8),
                 rng.randbytes(8),
                 i % 10 == 0,
@@ -193,12 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", action="store_true", help="also time fast=False")
     ap.add_argument("--pcapng", action="store_true", help="also time (c) on a pcapng copy")
     ap.add_argument("--profile", action="store_true", help="cProfile the sidkit run")
+    ap.add_argument(
+        "--zero-cids",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of connections whose client chose zero-length CIDs (default 0)",
+    )
     args = ap.parse_args(argv)
     print(f"load average (1, 5, 15 min) before: {_load()}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.pcap"
         t0 = time.perf_counter()
-        n = make_capture(path, args.datagrams, args.connections)
+        n = make_capture(path, args.datagrams, args.connections, zero_cids=args.zero_cids)
         size = path.stat().st_size
         print(
             f"capture: {n:,} datagrams, {size / 1e6:,.0f} MB, written in "
