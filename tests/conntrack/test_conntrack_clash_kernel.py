@@ -17,19 +17,16 @@ from __future__ import annotations
 import ipaddress
 import random
 import subprocess
-import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import oracle_unavailable
+from fixtures.kernel_programs import program
 
 from sidkit.conntrack import Entry, Nat, Table
 from sidkit.keys import NF_CT_ZONE_DIR_ORIG, NF_CT_ZONE_DIR_REPL, FiveTuple, Zone
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "conformance" / "kernel" / "_work"
-GENERATE = ROOT / "conformance" / "kernel" / "generate.py"
 SERIES = ("6.1", "6.12")
 HZ = 100
 NOW = 10.0
@@ -37,27 +34,8 @@ NOW = 10.0
 pytestmark = pytest.mark.oracle
 
 
-@cache
-def _build() -> str | None:
-    if all((WORK / f"build-{s}" / "conntrack_clash").is_file() for s in SERIES):
-        return None
-    proc = subprocess.run(
-        [sys.executable, str(GENERATE), "--build-only", "--no-fetch"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        return proc.stderr.strip() or f"generate.py --build-only exited {proc.returncode}"
-    return None
-
-
 def _exe(series: str) -> Path:
-    err = _build()
-    exe = WORK / f"build-{series}" / "conntrack_clash"
-    if err is not None or not exe.is_file():
-        oracle_unavailable(f"no conntrack_clash program for {series}: {err}")
-    return exe
+    return program("conntrack_clash", series)
 
 
 def _addr(a: object) -> str:

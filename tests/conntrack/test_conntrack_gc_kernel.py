@@ -14,45 +14,23 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import oracle_unavailable
+from fixtures.kernel_programs import program
 
 from sidkit.conntrack import NF_CT_EVICTION_RANGE, Entry, Table, _lifecycle
 from sidkit.keys import FiveTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "conformance" / "kernel" / "_work"
-GENERATE = ROOT / "conformance" / "kernel" / "generate.py"
 SERIES = ("6.1", "6.12")
 
 pytestmark = pytest.mark.oracle
 
 
-@cache
-def _build() -> str | None:
-    if all((WORK / f"build-{s}" / "conntrack_gc").is_file() for s in SERIES):
-        return None
-    proc = subprocess.run(
-        [sys.executable, str(GENERATE), "--build-only", "--no-fetch"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        return proc.stderr.strip() or f"generate.py --build-only exited {proc.returncode}"
-    return None
-
-
 def _exe(series: str) -> Path:
-    err = _build()
-    exe = WORK / f"build-{series}" / "conntrack_gc"
-    if err is not None or not exe.is_file():
-        oracle_unavailable(f"no conntrack_gc program for {series}: {err}")
-    return exe
+    return program("conntrack_gc", series)
 
 
 def _flow(i: int) -> FiveTuple:

@@ -16,17 +16,15 @@ order-keeping close, no SO_INCOMING_CPU preference) must be caught.
 
 from __future__ import annotations
 
-import functools
 import random
 import subprocess
-import sys
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from conftest import oracle_unavailable
+from fixtures.kernel_programs import RELEASES, release_program
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
@@ -34,9 +32,6 @@ from sidkit.kernel import _reuseport
 from sidkit.reuseport import Group, Member
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATE = ROOT / "conformance" / "kernel" / "generate.py"
-WORK = ROOT / "conformance" / "kernel" / "_work"
-RELEASES = {"6.1.192": "6.1", "6.12.117": "6.12"}
 PROBE = ["join 0", "join 1", "join 2", "close 0", "state", "select 0 0"]
 PROBE_OUT = ["socks=2,1 closed= incoming_cpu=0 has_conns=0", "2"]
 
@@ -50,42 +45,8 @@ def _probe(exe: Path) -> bool:
     return proc.returncode == 0 and proc.stdout.splitlines() == PROBE_OUT
 
 
-def _built() -> dict[str, Path]:
-    """Reuseport programs already built by generate.py, by the release their tree carries."""
-    out = {}
-    for series in RELEASES.values():
-        exe = WORK / f"build-{series}" / "reuseport"
-        ver = WORK / f"linux-source-{series}.version"
-        if not (ver.is_file() and _probe(exe)):
-            return {}
-        out[ver.read_text().strip().split("-")[0]] = exe
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def programs() -> dict[str, Path] | str:
-    found = _built()
-    if found:
-        return found
-    proc = subprocess.run(
-        [sys.executable, str(GENERATE), "--build-only", "--no-fetch"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        return proc.stderr.strip() or f"generate.py --build-only exited {proc.returncode}"
-    return _built() or "generate.py --build-only built no working reuseport program"
-
-
 def kernel_program(release: str) -> Path:
-    p = programs()
-    if isinstance(p, str):
-        oracle_unavailable(p)
-    if release not in p:
-        oracle_unavailable(f"no reuseport program for {release} (trees carry {sorted(p)})")
-    return p[release]
+    return release_program("reuseport", release, _probe)
 
 
 # --- scripts ----------------------------------------------------------------------------------

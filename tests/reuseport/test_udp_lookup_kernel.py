@@ -30,17 +30,15 @@ that fallback; Port had no fallback and said nobody does. The scenarios send to 
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import subprocess
-import sys
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import pytest
-from conftest import oracle_unavailable
+from fixtures.kernel_programs import RELEASES, release_program
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
@@ -48,9 +46,6 @@ from sidkit.kernel import _udp_lookup
 from sidkit.reuseport import Member, Port
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATE = ROOT / "conformance" / "kernel" / "generate.py"
-WORK = ROOT / "conformance" / "kernel" / "_work"
-RELEASES = {"6.1.192": "6.1", "6.12.117": "6.12"}
 PORT = 7000
 #: Every secondary chain a scenario's sockets can sit on (:: shares 0.0.0.0's chain).
 CHAIN_ADDRS = ("0.0.0.0", "127.0.0.1", "127.0.0.2", "127.0.0.6", "::1")
@@ -83,42 +78,8 @@ def _probe(exe: Path) -> bool:
     return proc.returncode == 0 and out[:2] == ["0", "-"] and len(set(out[2:])) == len(CHAIN_ADDRS)
 
 
-def _built() -> dict[str, Path]:
-    """UDP lookup programs already built by generate.py, by the release their tree carries."""
-    out = {}
-    for series in RELEASES.values():
-        exe = WORK / f"build-{series}" / "udp_lookup"
-        ver = WORK / f"linux-source-{series}.version"
-        if not (ver.is_file() and _probe(exe)):
-            return {}
-        out[ver.read_text().strip().split("-")[0]] = exe
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def programs() -> dict[str, Path] | str:
-    found = _built()
-    if found:
-        return found
-    proc = subprocess.run(
-        [sys.executable, str(GENERATE), "--build-only", "--no-fetch"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        return proc.stderr.strip() or f"generate.py --build-only exited {proc.returncode}"
-    return _built() or "generate.py --build-only built no working udp_lookup program"
-
-
 def kernel_program(release: str) -> Path:
-    p = programs()
-    if isinstance(p, str):
-        oracle_unavailable(p)
-    if release not in p:
-        oracle_unavailable(f"no udp_lookup program for {release} (trees carry {sorted(p)})")
-    return p[release]
+    return release_program("udp_lookup", release, _probe)
 
 
 # --- scenarios ----------------------------------------------------------------------------------
