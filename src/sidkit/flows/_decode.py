@@ -121,7 +121,7 @@ def _udp(frame: bytes, off: int, end: int, src: bytes, dst: bytes) -> Datagram |
     if off + 8 > end:
         return "truncated"
     sport, dport, ulen = _unpack_hhh(frame, off)
-    if ulen == 0:  # RFC 2675 jumbogram: the length is the IPv6 payload's
+    if ulen == 0 and len(src) == 16:  # RFC 2675 jumbogram (IPv6 only): the payload's length
         ulen = end - off
     if ulen < 8:
         return "bad-udp-length"
