@@ -23,23 +23,37 @@ NAME: Final = "fixed"
 _LABEL: Final = re.compile(r"[a-z0-9][a-z0-9._+-]{0,31}")
 
 
+def show(value: object) -> str:
+    """*value* for an error message, short and never raising: Python refuses to print an int
+    of more than 4300 digits, so ``offset=16**5000`` must be described, not printed."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an int of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _check_offset(value: object) -> object:
     assert isinstance(value, int)
     if not 0 <= value <= 0xFFFF:
-        raise InputValueError(f"offset={value} must be 0..65535", code="bad-offset")
+        raise InputValueError(f"offset={show(value)} must be 0..65535", code="bad-offset")
     return value
 
 
 def _check_offlen(value: object) -> object:
     assert isinstance(value, int)
     if not 1 <= value <= MAX_IDLEN:
-        raise InputValueError(f"offlen={value} must be 1..MAX_IDLEN={MAX_IDLEN}", code="bad-offlen")
+        raise InputValueError(
+            f"offlen={show(value)} must be 1..MAX_IDLEN={MAX_IDLEN}", code="bad-offlen"
+        )
     return value
 
 
 def _check_guards(value: object) -> object:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InputTypeError("guards must be a sequence of (offset, mask, value)", code="bad-guard")
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
+        raise InputTypeError(
+            f"guards must be a sequence of (offset, mask, value), not {show(value)}",
+            code="bad-guard",
+        )
     guards: list[Guard] = []
     for item in value:
         if isinstance(item, Guard):
@@ -47,14 +61,16 @@ def _check_guards(value: object) -> object:
         elif isinstance(item, tuple | list) and len(item) == 3:
             guards.append(Guard(*item))
         else:
-            raise InputTypeError(f"bad guard {item!r}", code="bad-guard")
+            raise InputTypeError(
+                f"a guard is an (offset, mask, value), not {show(item)}", code="bad-guard"
+            )
     return tuple(guards)
 
 
 def _check_label(value: object) -> object:
     assert isinstance(value, str)
     if not _LABEL.fullmatch(value):
-        raise InputValueError(f"label {value!r} is not a protocol name", code="bad-label")
+        raise InputValueError(f"label {show(value)} is not a protocol name", code="bad-label")
     return value
 
 

@@ -6,11 +6,38 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from sidkit._errors import InputTypeError, InputValueError
 
 BytesLike = bytes | bytearray | memoryview
+
+#: Longest rendering of a caller's value that an error message quotes.
+_SHOW_LIMIT = 60
+
+
+def show(value: object, limit: int = _SHOW_LIMIT) -> str:
+    """*value* as an error message may quote it: short, and never raising itself.
+
+    ``f"{value!r}"`` is not safe in an error path. Python refuses to print an ``int`` of more
+    than 4300 decimal digits (``sys.get_int_max_str_digits``, CVE-2020-10735), so the message
+    for ``jhash_1word(16**5000)`` would raise a foreign ``ValueError`` instead of the sidkit
+    error that describes it; a caller's own ``__repr__`` may raise or return a megabyte. Big
+    ints are shown by size and their leading hex digits (hex has no digit limit), everything
+    else by a ``repr`` cut to *limit* characters.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        sign = "-" if value < 0 else ""
+        digits = f"{abs(value):x}"
+        return f"{sign}0x{digits[:8]}... (an int of {value.bit_length()} bits)"
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
 
 
 def as_bytes(value: object, name: str) -> bytes:
@@ -36,9 +63,44 @@ def check_uint(value: object, bits: int, name: str) -> int:
         )
     if value < 0 or value >> bits:
         raise InputValueError(
-            f"{name}={value} does not fit in u{bits} (0..{(1 << bits) - 1})", code="out-of-range"
+            f"{name}={show(value)} does not fit in u{bits} (0..{(1 << bits) - 1})",
+            code="out-of-range",
         )
     return value
+
+
+def check_int(value: object, low: int, high: int, name: str, *, code: str = "out-of-range") -> int:
+    """Return *value* if it is an ``int`` (not ``bool``) in ``[low, high]``, else raise.
+
+    The message quotes the value through :func:`show`, so a huge int is reported, not
+    re-raised as Python's int-to-str limit error.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputTypeError(
+            f"{name} must be an int in {low}..{high}, not {type(value).__name__}", code="not-int"
+        )
+    if not low <= value <= high:
+        raise InputValueError(f"{name}={show(value)} must be in {low}..{high}", code=code)
+    return value
+
+
+def check_finite(value: object, name: str) -> float:
+    """Return *value* as a ``float`` if it is a finite real number (not ``bool``), else raise.
+
+    NaN compares false with everything, so a NaN that slipped into a clock or a timeout
+    would silently switch a comparison off; infinity and numbers beyond ``float`` likewise.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputTypeError(
+            f"{name} must be a number, not {type(value).__name__}", code="not-number"
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InputValueError(f"{name}={show(value)} is not a finite number", code="not-finite")
+    return number
 
 
 def check_key(value: object, size: int, name: str = "key") -> bytes:

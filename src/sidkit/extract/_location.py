@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 import attrs
 
 from sidkit._errors import InputTypeError, InputValueError
-from sidkit._validate import as_bytes
+from sidkit._validate import as_bytes, show
 
 __all__ = ["Guard", "MalformedPacketError", "SidLocation", "locate"]
 
@@ -35,13 +35,15 @@ class MalformedPacketError(InputValueError):
 
 def _u8(_inst: object, attr: attrs.Attribute[int], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
-        raise InputValueError(f"{attr.name}={value!r} must be an int in 0..255", code="bad-guard")
+        raise InputValueError(
+            f"{attr.name}={show(value)} must be an int in 0..255", code="bad-guard"
+        )
 
 
 def _offset(_inst: object, attr: attrs.Attribute[int], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
         raise InputValueError(
-            f"{attr.name}={value!r} must be an int in 0..65535", code="bad-location"
+            f"{attr.name}={show(value)} must be an int in 0..65535", code="bad-location"
         )
 
 
@@ -78,8 +80,11 @@ class Guard:
 
 
 def _to_guards(value: Iterable[Guard | tuple[int, int, int]]) -> tuple[Guard, ...]:
-    if isinstance(value, str | bytes):
-        raise InputTypeError("guards must be a sequence of (offset, mask, value)", code="bad-guard")
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Iterable):
+        raise InputTypeError(
+            f"guards must be a sequence of (offset, mask, value), not {show(value)}",
+            code="bad-guard",
+        )
     guards: list[Guard] = []
     for item in value:
         if isinstance(item, Guard):
@@ -88,7 +93,7 @@ def _to_guards(value: Iterable[Guard | tuple[int, int, int]]) -> tuple[Guard, ..
             guards.append(Guard(*item))
         else:
             raise InputTypeError(
-                f"a guard is a Guard or an (offset, mask, value) tuple, not {item!r}",
+                f"a guard is a Guard or an (offset, mask, value) tuple, not {show(item)}",
                 code="bad-guard",
             )
     return tuple(guards)
@@ -96,13 +101,13 @@ def _to_guards(value: Iterable[Guard | tuple[int, int, int]]) -> tuple[Guard, ..
 
 def _bool(_inst: object, attr: attrs.Attribute[bool], value: object) -> None:
     if not isinstance(value, bool):
-        raise InputTypeError(f"{attr.name}={value!r} must be a bool", code="not-bool")
+        raise InputTypeError(f"{attr.name}={show(value)} must be a bool", code="not-bool")
 
 
 def _length(_inst: object, attr: attrs.Attribute[int], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 255:
         raise InputValueError(
-            f"{attr.name}={value!r} must be an int in 1..255", code="bad-location"
+            f"{attr.name}={show(value)} must be an int in 1..255", code="bad-location"
         )
 
 

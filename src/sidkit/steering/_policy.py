@@ -26,6 +26,7 @@ from typing import Final, Literal, Protocol
 import attrs
 
 from sidkit._errors import InputValueError
+from sidkit._validate import as_bytes, show
 from sidkit.bpf import cbpf, ebpf
 from sidkit.hashing import jhash, reciprocal_scale
 from sidkit.steering import _ir
@@ -58,14 +59,29 @@ class SteeringError(InputValueError):
     code = "bad-steering"
 
 
+#: Largest payload offset (and minimum size) a location may name. Both programs carry offsets
+#: as 32-bit immediates (cBPF ``k``, eBPF ``imm``) that silently wrap, and no UDP payload is
+#: longer than 65535 - 8 bytes (RFC 768's 16-bit Length; IPv6 jumbograms never reach a
+#: reuseport group), so anything above a u16 is a mistake to refuse, not a number to wrap.
+MAX_OFFSET: Final = 0xFFFF
+
+
 def _u8(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
     if type(value) is not int or not 0 <= value <= 0xFF:
-        raise SteeringError(f"{attr.name} must be an integer 0..255, got {value!r}")
+        raise SteeringError(f"{attr.name} must be an integer 0..255, got {show(value)}")
 
 
 def _nonneg(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
     if type(value) is not int or value < 0:
-        raise SteeringError(f"{attr.name} must be a non-negative integer, got {value!r}")
+        raise SteeringError(f"{attr.name} must be a non-negative integer, got {show(value)}")
+
+
+def _payload_offset(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_OFFSET:
+        raise SteeringError(
+            f"{attr.name} must be an integer 0..{MAX_OFFSET} (a UDP payload offset), "
+            f"got {show(value)}"
+        )
 
 
 @attrs.frozen
@@ -76,7 +92,7 @@ class Guard:
     (WireGuard: type 4), the same byte tests RFC 9443 uses to demultiplex protocols on a port.
     """
 
-    offset: int = attrs.field(validator=_nonneg)
+    offset: int = attrs.field(validator=_payload_offset)
     mask: int = attrs.field(validator=_u8)
     value: int = attrs.field(validator=_u8)
 
@@ -89,7 +105,19 @@ class Guard:
 
 
 def _guards(value: Sequence[Guard | tuple[int, int, int]]) -> tuple[Guard, ...]:
-    return tuple(g if isinstance(g, Guard) else Guard(*g) for g in value)
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+        raise SteeringError(
+            f"guards must be a sequence of (offset, mask, value) tuples, got {show(value)}"
+        )
+    guards = []
+    for g in value:
+        if isinstance(g, Guard):
+            guards.append(g)
+        elif isinstance(g, tuple | list) and len(g) == 3:
+            guards.append(Guard(*g))
+        else:
+            raise SteeringError(f"a guard is a Guard or an (offset, mask, value), not {show(g)}")
+    return tuple(guards)
 
 
 @attrs.frozen
@@ -103,14 +131,14 @@ class FixedOffset:
     the kernel program steers exactly the datagrams the plugin's description covers.
     """
 
-    offset: int = attrs.field(validator=_nonneg)
+    offset: int = attrs.field(validator=_payload_offset)
     length: int = attrs.field(validator=_nonneg)
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_guards)
-    min_size: int = attrs.field(default=0, validator=_nonneg)
+    min_size: int = attrs.field(default=0, validator=_payload_offset)
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.length <= MAX_SID:
-            raise SteeringError(f"SID length must be 1..{MAX_SID}, got {self.length}")
+            raise SteeringError(f"SID length must be 1..{MAX_SID}, got {show(self.length)}")
         end = max([self.offset + self.length] + [g.offset + 1 for g in self.guards])
         low = min([self.offset] + [g.offset for g in self.guards])
         if end - low > ebpf.STACK_SIZE - 16:
@@ -196,13 +224,15 @@ class IndexField:
 
     def __attrs_post_init__(self) -> None:
         if self.length not in (1, 2, 3, 4):
-            raise SteeringError(f"index field length must be 1..4 bytes, got {self.length}")
+            raise SteeringError(f"index field length must be 1..4 bytes, got {show(self.length)}")
         if self.shift >= 8 * self.length:
             raise SteeringError("index field shift leaves no bits")
         if type(self.mask) is not int or not 0 < self.mask <= _M32:
-            raise SteeringError(f"index field mask must be a positive u32, got {self.mask!r}")
+            raise SteeringError(f"index field mask must be a positive u32, got {show(self.mask)}")
         if self.base > self.mask:
-            raise SteeringError(f"index field base {self.base} is above its mask {self.mask:#x}")
+            raise SteeringError(
+                f"index field base {show(self.base)} is above its mask {self.mask:#x}"
+            )
 
 
 def _spec(value: object) -> AnyOf:
@@ -238,16 +268,16 @@ class SteeringPolicy:
 
     def __attrs_post_init__(self) -> None:
         if self.method not in _METHODS:
-            raise SteeringError(f"method must be one of {_METHODS}, got {self.method!r}")
+            raise SteeringError(f"method must be one of {_METHODS}, got {show(self.method)}")
         if type(self.n) is not int or not 1 <= self.n <= MAX_SOCKETS:
-            raise SteeringError(f"n must be 1..{MAX_SOCKETS} sockets, got {self.n!r}")
+            raise SteeringError(f"n must be 1..{MAX_SOCKETS} sockets, got {show(self.n)}")
         if type(self.seed) is not int or not 0 <= self.seed <= _M32:
-            raise SteeringError(f"seed must be a u32, got {self.seed!r}")
+            raise SteeringError(f"seed must be a u32, got {show(self.seed)}")
         if self.method == "index":
             for loc in self.spec.alternatives:
                 if self.field.offset + self.field.length > loc.length:
                     raise SteeringError(
-                        f"index field ends at byte {self.field.offset + self.field.length} "
+                        f"index field ends at byte {show(self.field.offset + self.field.length)} "
                         f"of a {loc.length}-byte SID"
                     )
 
@@ -271,7 +301,8 @@ class SteeringPolicy:
 
     def select(self, payload: bytes | bytearray | memoryview) -> int | None:
         """The model: the socket index for *payload*, or None (the kernel's hash decides)."""
-        sid = self.sid(bytes(payload))
+        # bytes(12) is twelve zero bytes and bytes("x") a TypeError: accept only bytes-likes.
+        sid = self.sid(as_bytes(payload, "payload"))
         if sid is None:
             return None
         index = self.index_of(sid)
@@ -352,12 +383,14 @@ def mint_cid(
     (for ``"jhash"`` the search takes about *n* tries).
     """
     if type(index) is not int or not 0 <= index < policy.n:
-        raise SteeringError(f"index must be 0..{policy.n - 1}, got {index!r}")
+        raise SteeringError(f"index must be 0..{policy.n - 1}, got {show(index)}")
     lengths = {loc.length for loc in policy.spec.alternatives}
     if length is None:
         length = policy.spec.alternatives[0].length
     if length not in lengths:
-        raise SteeringError(f"the policy's SIDs are {sorted(lengths)} bytes long, not {length}")
+        raise SteeringError(
+            f"the policy's SIDs are {sorted(lengths)} bytes long, not {show(length)}"
+        )
     gen = rng or random.Random(os.urandom(16))
     if policy.method == "jhash":
         if length <= 2:
