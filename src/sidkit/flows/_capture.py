@@ -9,9 +9,11 @@
 # buffers itself: Capture.pcap_buffers() hands out the 1 MiB buffers and PcapLayout says
 # how to read their record headers, and ETHER_IPV4_UDP (in _decode) is the one unpack that
 # recognises the common frame (untagged Ethernet, IPv4 without options, not a fragment, UDP).
-# pcapng is walked block by block over the same kind of 1 MiB reads, with dpkt's block class
-# for the interface headers (options such as if_tsresol) and a struct unpack for each
-# Enhanced Packet Block; unlike dpkt.pcapng.Reader (which applies the first interface's link
+# pcapng is walked block by block over the same kind of 1 MiB reads, with a struct unpack
+# for each Enhanced Packet Block and an option walker of our own for the interface headers
+# (if_tsresol, if_tsoffset: one pass over the options by offset, never a copy of the rest of
+# the block per option -- dpkt's block class did that, quadratic in a block packed with
+# 4-byte options); unlike dpkt.pcapng.Reader (which applies the first interface's link
 # type to every packet) each packet is decoded by the link type of *its* interface, and a new
 # section resets the interfaces. Both formats share the reads, the error messages and the
 # record counting, so they stay one class.
@@ -24,26 +26,36 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO, Final, TypeAlias
 
 import attrs
-import dpkt
 
 from sidkit.flows._decode import DECODERS, linktype_message
 from sidkit.flows._errors import CaptureError, NotACaptureError, UnsupportedLinkTypeError
 
-__all__ = ["CHUNK", "Capture", "PcapLayout", "Record"]
+__all__ = ["CHUNK", "MAX_BLOCK", "MAX_CAPLEN", "Capture", "PcapLayout", "Record"]
 
 
 Record: TypeAlias = tuple[int, int, bytes, int]
 """(timestamp in ns since the epoch, link type, captured bytes, original length)."""
 
 CHUNK: Final = 1 << 20
-# libpcap refuses records longer than max_snaplen_for_dlt() (256 KiB for most link types) as
-# "bogus"; so do we, unless the file's own snaplen is larger.
-_MAX_CAPLEN: Final = 262144
+# libpcap (sf-pcap.c, pcap_next_packet) refuses a record whose captured length exceeds
+# max_snaplen_for_dlt() -- 256 KiB for every link type sidkit decodes -- as "invalid packet
+# capture length", whatever snaplen the file header claims; so do we. A larger bound would
+# let one corrupt or hostile record header (caplen 0xFFFFFFF0) make the reader wait for, and
+# hold, gigabytes before it could tell. (libpcap salvages a record between the header's
+# snaplen and that maximum by truncating it to the snaplen; sidkit keeps the whole record.)
+MAX_CAPLEN: Final = 262144
+# pcapng blocks: libpcap (sf-pcapng.c) starts with a 16 MiB maximum block size
+# (INITIAL_MAX_BLOCKSIZE) and refuses bigger blocks as corrupt; Wireshark's bound
+# (wiretap/pcapng.c) is the largest packet plus 128 KiB of options, well under that. We take
+# libpcap's: a legitimate block is never near it, and a block is sliced out of one buffer,
+# so this bounds the memory one block can make the reader hold.
+MAX_BLOCK: Final = 16 * 1024 * 1024
 _PCAP_MAGIC: Final = {
     b"\xd4\xc3\xb2\xa1": ("<", 1000),  # microseconds, little-endian writer
     b"\xa1\xb2\xc3\xd4": (">", 1000),
@@ -55,6 +67,9 @@ _BT_IDB: Final = 1
 _BT_PB: Final = 2
 _BT_SPB: Final = 3
 _BT_EPB: Final = 6
+_OPT_IF_TSRESOL: Final = 9  # pcapng section 4.2
+_OPT_IF_TSOFFSET: Final = 14
+_EMPTY_OPTIONS: Final = re.compile(rb"(?:(?!\x00\x00)[\x00-\xff]{2}\x00\x00)*")
 _BOM_LE: Final = b"\x4d\x3c\x2b\x1a"
 _BOM_BE: Final = b"\x1a\x2b\x3c\x4d"
 _Unpack: TypeAlias = Callable[[bytes, int], tuple[int, ...]]
@@ -172,7 +187,8 @@ class Capture:
         if linktype not in DECODERS:
             raise UnsupportedLinkTypeError(f"{self.name}: {linktype_message(linktype)}")
         self.linktypes[linktype] = 0
-        return PcapLayout(struct.Struct(endian + "IIII"), mul, linktype, max(snaplen, _MAX_CAPLEN))
+        del snaplen  # bounds nothing: see MAX_CAPLEN
+        return PcapLayout(struct.Struct(endian + "IIII"), mul, linktype, MAX_CAPLEN)
 
     def pcap_buffers(self) -> Generator[bytes, int, None]:
         """The classic pcap records after the file header, as buffers of whole reads.
@@ -278,10 +294,11 @@ class Capture:
                     self._stop("corrupt section header block")
                     return
             btype, blen = ii(buf, pos)
-            if blen < 12 or blen % 4 or blen > (1 << 28):
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 if first:
                     raise NotACaptureError(f"{self.name}: bad pcapng block length {blen}")
-                self._stop(f"corrupt block (type {btype:#x}, length {blen})")
+                why = f", over the {MAX_BLOCK}-byte maximum" if blen > MAX_BLOCK else ""
+                self._stop(f"corrupt block (type {btype:#x}, length {blen}{why})")
                 return
             if avail < blen and fill(blen) < blen:
                 if first:
@@ -357,27 +374,42 @@ class Capture:
             # other blocks (name resolution, statistics, custom, ...) carry no packets
 
     def _interface(self, block: bytes, endian: str) -> _Interface | None:
-        """An Interface Description Block (pcapng section 4.2), parsed by dpkt's block class
-        for its options (if_tsresol, if_tsoffset)."""
-        try:
-            cls = (
-                dpkt.pcapng.InterfaceDescriptionBlockLE
-                if endian == "<"
-                else dpkt.pcapng.InterfaceDescriptionBlock
-            )
-            idb = cls(block)
-            units = 1_000_000
-            offset = 0
-            for opt in idb.opts:
-                if opt.code == dpkt.pcapng.PCAPNG_OPT_IF_TSRESOL and opt.data:
-                    value = opt.data[0]
-                    units = 2 ** (value & 0x7F) if value & 0x80 else 10 ** (value & 0x7F)
-                elif opt.code == dpkt.pcapng.PCAPNG_OPT_IF_TSOFFSET and len(opt.data) == 8:
-                    offset = struct.unpack(endian + "q", opt.data)[0]
-            linktype, snaplen = int(idb.linktype), int(idb.snaplen)
-        except (dpkt.Error, struct.error, ValueError, IndexError, TypeError) as exc:
-            self._stop(f"corrupt interface description block ({exc!r})")
+        """An Interface Description Block (pcapng section 4.2): link type, snap length and
+        the options sidkit uses (if_tsresol, if_tsoffset), read in one pass over the option
+        list by offset -- linear in the block's size, whatever the options."""
+        end = len(block) - 4  # the trailing Block Total Length
+        if end < 16:
+            self._stop("corrupt interface description block (shorter than 20 bytes)")
             return None
+        linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", block, 8)
+        units = 1_000_000
+        offset = 0
+        header = struct.Struct(endian + "HH").unpack_from
+        pos = 16
+        while pos + 4 <= end:
+            # runs of empty options (any code but opt_endofopt, length 0 -- in either byte
+            # order) say nothing sidkit reads: skipped by a C-level match, 64 KiB at a time
+            # (one match over megabytes grows the regex engine's stack)
+            window = min(end, pos + 65536)
+            pos = _EMPTY_OPTIONS.match(block, pos, window).end()  # type: ignore[union-attr]
+            if pos + 4 > end:
+                break
+            code, size = header(block, pos)
+            if code == 0:  # opt_endofopt
+                break
+            value = pos + 4
+            if value + size > end:
+                self._stop(
+                    f"corrupt interface description block (option {code} of {size} bytes "
+                    "runs past the block)"
+                )
+                return None
+            if code == _OPT_IF_TSRESOL and size:
+                resol = block[value]
+                units = 2 ** (resol & 0x7F) if resol & 0x80 else 10 ** (resol & 0x7F)
+            elif code == _OPT_IF_TSOFFSET and size == 8:
+                offset = struct.unpack_from(endian + "q", block, value)[0]
+            pos = value + ((size + 3) & ~3)
         if units == 0 or units > 10**18:
             self._stop(f"interface time resolution {units} per second is not usable")
             return None
