@@ -296,54 +296,11 @@ def render(result: DemoResult, out: Any = None) -> None:
 def plot(result: DemoResult, path: str) -> Any:
     """Draw sessions x datagrams, coloured by socket, one panel per mode (needs matplotlib).
 
-    A row is one session; a row of one colour is a session that stayed on its socket. Lost
-    datagrams are white. Returns the matplotlib Figure after writing *path* (the format
-    follows the file name's extension, as matplotlib decides).
+    A row is one session; a row of one colour is a session that stayed on its socket, and
+    each change of socket is marked. Lost datagrams are white. Returns the matplotlib Figure
+    after writing *path* (the format follows the file name's extension, as matplotlib
+    decides). The drawing lives in ``sidkit._plot``.
     """
-    try:
-        import matplotlib  # noqa: PLC0415
+    from sidkit._plot import plot_demo  # noqa: PLC0415 (matplotlib only when asked for)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError as exc:
-        from sidkit._errors import InputValueError  # noqa: PLC0415
-
-        raise InputValueError("--plot needs matplotlib: pip install 'sidkit[plot]'") from exc
-    n = result.sockets
-    # A qualitative map while sockets can be told apart by colour, a continuous one beyond.
-    import numpy  # noqa: PLC0415 (a matplotlib dependency)
-    from matplotlib.colors import Colormap, ListedColormap  # noqa: PLC0415
-
-    cmap: Colormap
-    if n <= 20:
-        qualitative = plt.get_cmap("tab10" if n <= 10 else "tab20")
-        cmap = ListedColormap(getattr(qualitative, "colors", ())[:n])
-    else:
-        cmap = plt.get_cmap("viridis").resampled(n)
-    cmap = cmap.with_extremes(bad="white")
-    fig, axes = plt.subplots(
-        1,
-        len(result.modes),
-        figsize=(4 * len(result.modes) + 1, 5),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax, m in zip(axes[0], result.modes, strict=True):
-        grid = numpy.ma.masked_invalid(
-            numpy.array([[numpy.nan if s is None else s for s in row] for row in m.sockets])
-        )
-        image = ax.imshow(
-            grid, aspect="auto", interpolation="nearest", cmap=cmap, vmin=-0.5, vmax=n - 0.5
-        )
-        ax.set_title(f"{MODE_LABEL[m.mode]}\n{m.changed} sessions changed socket")
-        ax.set_xlabel("datagram (moves: new port, new address)")
-        ax.set_ylabel("session")
-    bar = fig.colorbar(image, ax=axes[0].tolist(), ticks=range(0, n, max(1, n // 16)))
-    bar.set_label("socket")
-    try:
-        fig.savefig(path)
-    except (OSError, ValueError) as exc:
-        from sidkit._errors import InputValueError  # noqa: PLC0415
-
-        raise InputValueError(f"cannot write the plot to {path}: {exc}") from exc
-    return fig
+    return plot_demo(result, path)
