@@ -37,6 +37,11 @@
 #   the first case on the fast path, where the plugin's exact short-header location for that
 #   length makes the CID seen the answer, and while no long header has been seen with a
 #   configured length, which the fast path then slices.
+# * A short header with the fixed bit clear (0x00..0x3f, RFC 9287 greasing) is QUIC when its
+#   DCID starts with a CID seen in a long header (the plugin's known_cids rule, with the
+#   learned CIDs), in QUIC's configured place among the protocols that claim the byte; the
+#   fast path sends such a datagram to the reference path (KIND_GREASED), and any other
+#   datagram of that byte the way the byte's base kind says.
 # * A datagram with an empty DCID (to an endpoint that chose zero-length CIDs, which finds
 #   its connection by address, RFC 9000 section 5.2) has no ID: it joins the SID flow that
 #   last started using its tuple or the reverse one (the path index, kept where a flow's
@@ -70,6 +75,7 @@ from sidkit.flows._reassembly import Reassembler
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, addr
 from sidkit.flows._state import (
     KIND_EXACT,
+    KIND_GREASED,
     KIND_KNOWN,
     KIND_NONE,
     KIND_SLOW,
@@ -107,6 +113,25 @@ def _quic_short_bytes(extractor: Extractor) -> frozenset[int]:
     # With a configured length, a byte another protocol also claims stays with the
     # Extractor's claim order, as it did before lengths were learned per direction.
     return frozenset(b for b in short if extractor.claimants(b) == ("quic",))
+
+
+def _greased_bytes(extractor: Extractor) -> dict[int, tuple[str, ...]]:
+    """First bytes of QUIC short headers with the fixed bit clear (0x00..0x3f) that are
+    QUIC when their DCID starts with a CID learned from long headers (RFC 9287 section 3:
+    only a peer that negotiated greasing sends them, so only its connection's CIDs make the
+    packet QUIC -- the plugin's ``known_cids`` rule, with the CIDs the analyzer learned).
+    Each maps to the protocols the Extractor asks *before* QUIC for that byte (claim order
+    = configuration order, as if QUIC claimed it through ``known_cids``). Empty where the
+    plugin already decides such bytes itself (``grease_quic_bit``, ``known_cids``,
+    ``quic_lb``)."""
+    if "quic" not in extractor.protocols:
+        return {}
+    opts = extractor.options("quic")
+    if opts["quic_lb"] or opts["known_cids"] or opts["grease_quic_bit"]:
+        return {}
+    order = extractor.protocols
+    before = set(order[: order.index("quic")])
+    return {b: tuple(n for n in extractor.claimants(b) if n in before) for b in range(0x40)}
 
 
 def _configured_length(extractor: Extractor | None) -> int | None:
@@ -236,6 +261,9 @@ class FlowAnalyzer:
         self._host = host
         self._extractor = Extractor(list(protocols), per, host=host) if protocols else None
         self._learn = _quic_short_bytes(self._extractor) if self._extractor else frozenset()
+        self._greased = _greased_bytes(self._extractor) if self._extractor else {}
+        self._greased_quic: dict[bytes, Extractor] = {}  # learned CID -> QUIC with it known
+        self._greased_ahead: dict[tuple[str, ...], Extractor] = {}  # asked before QUIC
         self._by_length: dict[int, Extractor] = {}
         # QUIC length learning: CIDs seen in long headers, their lengths, and per endpoint
         # (address + port bytes) the SCID length it chose (issued) and its peers chose (peer).
@@ -266,7 +294,7 @@ class FlowAnalyzer:
         self._by_tuple: dict[bytes, FlowState] = {}
         self._five: dict[bytes, FiveTuple] = {}
         self._seq = 0  # the sequence number of the datagram being counted
-        self._kind, self._exact = self._fast_tables()
+        self._kind, self._exact, self._base = self._fast_tables()
         self._quic = "quic" in self.protocols
         self._known_version = _quic_known_version(self._extractor, host)
         # per first byte, the protocol a datagram without an ID is counted under
@@ -291,15 +319,17 @@ class FlowAnalyzer:
         names = extractor.claimants(byte) if extractor is not None else ()
         return names[0] if names else ""
 
-    def _fast_tables(self) -> tuple[list[int], list[tuple[ExactLocation, ...]]]:
-        """Per first byte, what the fast path may do (module constants) and the exact
-        locations it tries. Bytes whose datagrams feed the QUIC or WireGuard linking stay
-        on the slow path even if a plugin called their location exact."""
+    def _fast_tables(self) -> tuple[list[int], list[tuple[ExactLocation, ...]], list[int]]:
+        """Per first byte, what the fast path may do (module constants), the exact
+        locations it tries, and the base kind: what a ``KIND_GREASED`` byte is when its
+        DCID starts with no learned CID (for other bytes, the kind itself). Bytes whose
+        datagrams feed the QUIC or WireGuard linking stay on the slow path even if a plugin
+        called their location exact."""
         extractor = self._extractor
         kind = [KIND_NONE] * 256
         exact: list[tuple[ExactLocation, ...]] = [()] * 256
         if extractor is None:
-            return kind, exact
+            return kind, exact, kind[:]
         try:
             table = extractor.exact_table()
         except PluginError:  # a plugin whose locations are broken: ask it every time
@@ -326,7 +356,10 @@ class FlowAnalyzer:
             )
             kind[byte] = KIND_EXACT if compiled else KIND_SLOW
             exact[byte] = compiled
-        return kind, exact
+        base = kind[:]
+        for byte in self._greased:
+            kind[byte] = KIND_GREASED
+        return kind, exact, base
 
     # -- flows --
 
@@ -563,7 +596,8 @@ class FlowAnalyzer:
                     else:
                         sid = found
                 else:
-                    sid = self._extractor.extract(payload, ft)
+                    greased = self._greased_cid(payload)
+                    sid = self._extract(payload, ft, greased)
                     if sid is not None and sid.protocol == "quic" and payload[0] & 0x80:
                         scid = sid.details.get("scid")
                         if isinstance(scid, bytes):
@@ -600,6 +634,45 @@ class FlowAnalyzer:
         self._sid_datagram(sid.protocol, sid.value, ts, tk, length)
         return sid
 
+    def _greased_cid(self, payload: bytes) -> bytes | None:
+        """The learned CID (the longest) that the DCID of a short header with the fixed
+        bit clear starts with, if the analyzer decides such headers (:func:`_greased_bytes`)."""
+        if payload[0] not in self._greased or not self._known:
+            return None
+        known = self._known
+        size = len(payload)
+        for n in self._known_lengths:
+            if size > n and payload[1 : 1 + n] in known:
+                return payload[1 : 1 + n]
+        return None
+
+    def _extract(self, payload: bytes, ft: FiveTuple, greased: bytes | None) -> SessionId | None:
+        """The Extractor's answer, with a greased short header whose DCID starts with the
+        learned CID *greased* claimed by QUIC in QUIC's configured place: the protocols
+        configured before QUIC that claim the byte are asked first (their ID, or their
+        malformed-packet error, wins), then QUIC with *greased* as its one known CID."""
+        extractor = self._extractor
+        assert extractor is not None
+        if greased is None:
+            return extractor.extract(payload, ft)
+        ahead = self._greased[payload[0]]
+        if ahead:
+            first = self._greased_ahead.get(ahead)
+            if first is None:
+                per = {p: self._per.get(p, {}) for p in ahead}
+                first = self._greased_ahead[ahead] = Extractor(list(ahead), per, host=self._host)
+            sid = first.extract(payload, ft)
+            if sid is not None:
+                return sid
+        quic = self._greased_quic.get(greased)
+        if quic is None:
+            if len(self._greased_quic) >= 1024:
+                self._greased_quic.clear()
+            opts = {**self._per.get("quic", {}), "known_cids": frozenset((greased,))}
+            quic = Extractor(["quic"], {"quic": opts}, host=self._host)
+            self._greased_quic[greased] = quic
+        return quic.extract(payload, ft)
+
     def _count_reason(self, reason: str, first: int) -> None:
         """Count a datagram without an ID under its protocol (the first configured protocol
         that claims its first byte, ``-`` for none) and a per-protocol reason."""
@@ -623,6 +696,8 @@ class FlowAnalyzer:
             return
         first = payload[0]
         k = self._kind[first]
+        if k == KIND_GREASED:
+            k = KIND_SLOW if self._greased_cid(payload) is not None else self._base[first]
         protocol = ""
         value = b""
         if k == KIND_KNOWN:

@@ -35,6 +35,7 @@ from sidkit.flows._errors import CaptureError, UnsupportedLinkTypeError
 from sidkit.flows._reassembly import Reassembler
 from sidkit.flows._state import (
     KIND_EXACT,
+    KIND_GREASED,
     KIND_KNOWN,
     KIND_SLOW,
     By,
@@ -66,6 +67,7 @@ class _AnalyzerLike(Protocol):
     _seq: int
     _kind: list[int]
     _exact: list[tuple[ExactLocation, ...]]
+    _base: list[int]
     _known_flows: dict[bytes, FlowState]
     _known_lengths: tuple[int, ...]
     _fixed: int
@@ -166,7 +168,7 @@ def read_pcap(
     mul, linktype, limit = layout.ns_per_tick, layout.linktype, layout.limit
     decoder = DECODERS[linktype]
     inline = linktype == LINKTYPE_ETHERNET and analyzer.by == "sid"
-    kind, exact = analyzer._kind, analyzer._exact
+    kind, exact, base = analyzer._kind, analyzer._exact, analyzer._base
     known = analyzer._known_flows
     quic = analyzer._pairs.setdefault("quic", {})
     pair = pair_counter
@@ -219,6 +221,12 @@ def read_pcap(
                     size = stop - 42  # captured payload bytes
                     n = ulen - 8  # payload bytes on the wire
                     k = kind[first]
+                    if k == KIND_GREASED:  # fixed bit clear: a learned CID makes it QUIC
+                        k = base[first]
+                        for cid_len in lengths:
+                            if size > cid_len and buf[f + 43 : f + 43 + cid_len] in known:
+                                k = KIND_SLOW
+                                break
                     c = None
                     if size <= 0 or k == KIND_SLOW:
                         pass
@@ -250,7 +258,7 @@ def read_pcap(
                                 c = pair(st, quic, key, tk, ts, path)
                     elif k == KIND_EXACT:
                         p0 = f + 42
-                        for off, idlen, needed, guards, cells, pairs, protocol in exact[first]:
+                        for off, idlen, needed, guards, ids, pairs, protocol in exact[first]:
                             if size < needed or (
                                 guards and not all(buf[p0 + g] & m == v for g, m, v in guards)
                             ):
@@ -260,7 +268,7 @@ def read_pcap(
                                 c = pairs[key]
                             except KeyError:
                                 value = key[:idlen]
-                                st = cells.get(value) or new_sid(protocol, value, ts)
+                                st = ids.get(value) or new_sid(protocol, value, ts)
                                 c = pair(st, pairs, key, tk, ts, path)
                             break
                     else:  # KIND_NONE: no session ID, a tuple flow

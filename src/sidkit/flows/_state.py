@@ -15,6 +15,7 @@ from typing import Final, Literal
 
 __all__ = [
     "KIND_EXACT",
+    "KIND_GREASED",
     "KIND_KNOWN",
     "KIND_NONE",
     "KIND_SLOW",
@@ -37,6 +38,9 @@ KIND_SLOW: Final = 0  # through the Extractor (and the QUIC/WireGuard linking)
 KIND_NONE: Final = 1  # no configured protocol claims the byte: no session ID
 KIND_KNOWN: Final = 2  # a QUIC short header of unknown length: try the CIDs seen in long headers
 KIND_EXACT: Final = 3  # try the exact locations of the protocol that owns the byte
+# a QUIC short header with the fixed bit clear (RFC 9287): QUIC -- through the Extractor --
+# when its DCID starts with a CID seen in a long header, else the byte's base kind
+KIND_GREASED: Final = 4
 
 # An exact location, compiled: (offset, length, needed, guards on other bytes, the
 # protocol's SID -> flow map, its SID + tuple key -> counters cache, protocol).
