@@ -121,5 +121,5 @@ def check_byteorder(value: object) -> ByteOrder:
     if value == "big":
         return "big"
     raise InputValueError(
-        f"byteorder must be 'little' or 'big', got {value!r}", code="bad-byteorder"
+        f"byteorder must be 'little' or 'big', got {show(value)}", code="bad-byteorder"
     )

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from sidkit._errors import InputValueError
-from sidkit._validate import check_uint
+from sidkit._validate import check_uint, show
 
 __all__ = [
     "GOLDEN_RATIO_32",
@@ -68,7 +68,7 @@ def hash_64(val: int, bits: int, *, bits_per_long: int = 64) -> int:
     if bits_per_long == 32:
         folded = (v & M32) ^ (((v >> 32) * GOLDEN_RATIO_32) & M32)
         return hash_32(folded, bits)
-    raise InputValueError(f"bits_per_long must be 32 or 64, got {bits_per_long!r}")
+    raise InputValueError(f"bits_per_long must be 32 or 64, got {show(bits_per_long)}")
 
 
 def hash_32_legacy(val: int, bits: int) -> int:

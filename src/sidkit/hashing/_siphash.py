@@ -14,7 +14,7 @@ from __future__ import annotations
 from struct import Struct, iter_unpack
 
 from sidkit._errors import InputValueError
-from sidkit._validate import BytesLike, as_bytes, check_key, check_uint
+from sidkit._validate import BytesLike, as_bytes, check_key, check_uint, show
 
 __all__ = [
     "hsiphash",
@@ -271,7 +271,7 @@ def hsiphash(data: BytesLike, key: BytesLike, *, bits_per_long: int = 64) -> int
         return _sip13(raw, check_key(key, 16)) & M32
     if bits_per_long == 32:
         return _halfsip(raw, check_key(key, 8))
-    raise InputValueError(f"bits_per_long must be 32 or 64, got {bits_per_long!r}")
+    raise InputValueError(f"bits_per_long must be 32 or 64, got {show(bits_per_long)}")
 
 
 def siphash_1u64(first: int, key: BytesLike) -> int:

@@ -34,7 +34,9 @@ class KernelVersion:
         if isinstance(text, KernelVersion):
             return text
         if not isinstance(text, str):
-            raise UnknownKernelError(f"kernel version must be a string like '6.12', not {text!r}")
+            raise UnknownKernelError(
+                f"kernel version must be a string like '6.12', not {type(text).__name__}"
+            )
         m = re.match(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?", text)
         if not m:
             raise UnknownKernelError(f"not a kernel version: {text!r} (expected e.g. '6.12')")

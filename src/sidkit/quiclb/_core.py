@@ -17,7 +17,7 @@ from typing import Any, Literal
 import attrs
 
 from sidkit._errors import InputTypeError, InputValueError
-from sidkit._validate import as_bytes, check_key
+from sidkit._validate import as_bytes, check_key, show
 from sidkit.quiclb._cipher import BLOCK, EXPAND_LAYOUTS, ExpandLayout, FourPass, aes_ecb
 
 __all__ = [
@@ -78,7 +78,7 @@ def _check_int(value: object, name: str, low: int, high: int, rule: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InputTypeError(f"{name} must be an int, not {type(value).__name__}", code="not-int")
     if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is outside {low}..{high}: {rule}")
+        raise ConfigError(f"{name}={show(value)} is outside {low}..{high}: {rule}")
     return value
 
 
@@ -90,7 +90,7 @@ def _layout(value: object) -> ExpandLayout:
     for layout in EXPAND_LAYOUTS:
         if value == layout:
             return layout
-    raise ConfigError(f"expand_layout must be one of {EXPAND_LAYOUTS}, got {value!r}")
+    raise ConfigError(f"expand_layout must be one of {EXPAND_LAYOUTS}, got {show(value)}")
 
 
 def _bool(value: object) -> bool:
@@ -392,6 +392,11 @@ def config_table(configs: Mapping[int, Config] | Iterable[Config]) -> ConfigTabl
     if isinstance(configs, ConfigTable):
         return configs
     items = configs.values() if isinstance(configs, Mapping) else configs
+    if isinstance(items, str | bytes | bytearray) or not isinstance(items, Iterable):
+        raise InputTypeError(
+            f"configs must be quiclb.Config values (a mapping or an iterable), "
+            f"not {type(configs).__name__}"
+        )
     table = ConfigTable()
     for config in items:
         if not isinstance(config, Config):

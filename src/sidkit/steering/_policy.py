@@ -183,7 +183,8 @@ def _as_location(spec: object) -> FixedOffset:
         return FixedOffset(loc.offset, loc.length, guards, min_size)
     except (AttributeError, TypeError) as exc:
         raise SteeringError(
-            f"a steering spec must be FixedOffset, AnyOf or have offset/length/guards, got {spec!r}"
+            "a steering spec must be FixedOffset, AnyOf or have offset/length/guards, "
+            f"got {show(spec)}"
         ) from exc
 
 
@@ -258,6 +259,11 @@ class SteeringPolicy:
 
     :meth:`select` returns None when the payload carries no SID or the index is out of range:
     the kernel's 5-tuple hash then decides, which the compiled programs reproduce.
+
+    A location tests only its guards, so a policy built from the QUIC plugin's locations
+    steers every long header with the configured DCID Length by its invariant DCID (RFC
+    8999 section 5.1), whatever its version or fixed bit -- what the compiled programs do,
+    and on purpose (docs/howto-steering.rst, "Which QUIC packets are steered").
     """
 
     spec: AnyOf = attrs.field(converter=_spec)
@@ -382,12 +388,14 @@ def mint_cid(
     to the first location's SID length. The bytes are random apart from what the method needs
     (for ``"jhash"`` the search takes about *n* tries).
     """
+    if not isinstance(policy, SteeringPolicy):
+        raise SteeringError(f"policy must be a SteeringPolicy, not {type(policy).__name__}")
     if type(index) is not int or not 0 <= index < policy.n:
         raise SteeringError(f"index must be 0..{policy.n - 1}, got {show(index)}")
     lengths = {loc.length for loc in policy.spec.alternatives}
     if length is None:
         length = policy.spec.alternatives[0].length
-    if length not in lengths:
+    if type(length) is not int or length not in lengths:
         raise SteeringError(
             f"the policy's SIDs are {sorted(lengths)} bytes long, not {show(length)}"
         )
