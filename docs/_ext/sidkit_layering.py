@@ -33,8 +33,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 #: An import between two families must point to a lower layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
-    ("demo",),
-    ("flows", "conntrack", "conformance"),
+    ("demo", "testbench"),
+    ("flows", "conntrack", "conformance", "sessions"),
     ("reuseport", "quiclb", "extract"),
     ("kernel", "steering", "keys"),
     ("hashing",),

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from sidkit import SidkitError, UnknownKernelError, hashing
-from sidkit.cli import _flows, _socket, _vectors
+from sidkit.cli import _flows, _socket, _testbench, _vectors
 from sidkit.kernel import ERAS, Era, KernelProfile, profile
 
 __all__ = ["main"]
@@ -394,6 +394,7 @@ def _parser() -> argparse.ArgumentParser:
     e.set_defaults(run=_cmd_eras)
 
     _vectors.register(sub)
+    _testbench.register(sub)
     return p
 
 

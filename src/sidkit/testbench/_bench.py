@@ -1,0 +1,438 @@
+# Strategy: the kernel has no BPF_PROG_TEST_RUN for SK_REUSEPORT, so a program is tested the
+# only way it can run: attached to a real group. Everything happens in a throw-away pair of
+# network namespaces (sidkit.bpf.netns): the server side binds N reuseport sockets in order,
+# reads their SO_COOKIEs, builds the datagrams (a callback may mint IDs from the cookies),
+# sends them once with no program -- which socket the kernel's own hash picks for each
+# datagram's tuple, measured, is what "fall back to the default" means on this kernel --
+# then creates and fills the program's maps the way its server would, patches the map
+# references, loads the program through sidkit's bpf(2) layer, attaches it and sends the
+# same datagrams again. Each datagram is recorded at the socket that received it, or as
+# dropped. Nothing outlives the namespaces.
+#
+# A verdict is what can be seen from outside: "drop" when no socket received the datagram,
+# "pass" when it arrived where the default selection puts it, "selected" elsewhere. A
+# program that selects the very socket the hash would have picked is indistinguishable from
+# one that passed, except for classic programs, whose return value sidkit's interpreter
+# (sidkit.bpf.cbpf.run, kernel semantics) computes exactly.
+"""Running a program on a live reuseport group and recording every delivery (private)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import socket
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final, Literal, TypeAlias
+
+import attrs
+
+from sidkit._errors import KernelOracleError
+from sidkit.bpf import _syscall, cbpf, netns
+from sidkit.testbench._program import (
+    BPF_MAP_TYPE_ARRAY,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
+    BPF_MAP_TYPE_SOCKHASH,
+    BPF_MAP_TYPE_SOCKMAP,
+    MapSpec,
+    Program,
+    TestbenchError,
+)
+
+__all__ = [
+    "DEFAULT_PORT",
+    "MAX_DATAGRAMS",
+    "MAX_SOCKETS",
+    "Delivery",
+    "Feed",
+    "Fill",
+    "Probe",
+    "SocketInfo",
+    "deliver",
+]
+
+SO_COOKIE: Final = 57
+BPF_PROG_TYPE_SOCKET_FILTER: Final = 1
+DEFAULT_PORT: Final = 4433
+MAX_SOCKETS: Final = 256
+MAX_DATAGRAMS: Final = 100_000
+MAX_PAYLOAD: Final = 65_507  # IPv4 UDP
+_HHBBI: Final = struct.Struct("=HBBI")
+_FIRST_SPORT: Final = 20_000
+_SPORTS: Final = 40_000
+
+Fill: TypeAlias = Literal["sockarray", "cookie", "empty"] | tuple[bytes, ...]
+"""How a map is filled: ``"sockarray"`` -- socket i under the u32 key i (REUSEPORT_SOCKARRAY,
+SOCKMAP, and the inner map of a map-in-map, which goes into the outer map's slot 0);
+``"cookie"`` -- each socket under its SO_COOKIE, a native u64 (SOCKHASH, as nginx fills its
+map); ``"empty"`` -- created, left empty; a tuple of keys -- socket i under key i (SOCKHASH)."""
+
+
+@attrs.frozen
+class SocketInfo:
+    """What a feed callback learns of socket *index* (bind order): its SO_COOKIE."""
+
+    index: int
+    cookie: int
+
+
+@attrs.frozen
+class Probe:
+    """One datagram to send: *payload* from ``(src, sport)``; *sport* 0 picks a distinct one."""
+
+    payload: bytes
+    src: str = netns.CLIENT_V4[0]
+    sport: int = 0
+
+
+Feed: TypeAlias = (
+    Iterable[Probe | bytes] | Callable[[Sequence[SocketInfo]], Iterable[Probe | bytes]]
+)
+
+
+@attrs.frozen
+class Delivery:
+    """What happened to datagram *index*: the socket that received it (None: dropped), the
+    socket the default selection picks for its tuple (measured with no program), and the
+    verdict derived from the two (see the module comment)."""
+
+    index: int
+    probe: Probe
+    socket: int | None
+    default: int | None
+    verdict: Literal["selected", "pass", "drop"]
+
+
+def _probes(feed: Feed, infos: Sequence[SocketInfo]) -> list[Probe]:
+    items = feed(infos) if callable(feed) else feed
+    out: list[Probe] = []
+    for i, item in enumerate(items):
+        if len(out) >= MAX_DATAGRAMS:
+            raise TestbenchError(f"more than {MAX_DATAGRAMS} datagrams in one run")
+        probe = Probe(bytes(item)) if isinstance(item, bytes | bytearray) else item
+        if not isinstance(probe, Probe):
+            raise TestbenchError(
+                f"datagram {i}: expected bytes or Probe, got {type(item).__name__}"
+            )
+        if len(probe.payload) > MAX_PAYLOAD:
+            raise TestbenchError(f"datagram {i}: {len(probe.payload)} bytes exceeds {MAX_PAYLOAD}")
+        if probe.src not in netns.CLIENT_V4:
+            raise TestbenchError(f"datagram {i}: source must be one of {netns.CLIENT_V4}")
+        if not 0 <= probe.sport <= 0xFFFF:
+            raise TestbenchError(f"datagram {i}: source port {probe.sport} out of range")
+        if probe.sport == 0:
+            probe = attrs.evolve(probe, sport=_FIRST_SPORT + i % _SPORTS)
+        out.append(probe)
+    return out
+
+
+def _map_create(spec: MapSpec, inner_fd: int = 0) -> int:
+    name = re.sub(r"[^A-Za-z0-9_.]", "_", spec.name)[:15]
+    attr = struct.pack(
+        "=7I16s",
+        spec.map_type,
+        spec.key_size,
+        spec.value_size,
+        spec.max_entries,
+        spec.flags,
+        inner_fd,
+        0,
+        name.encode(),
+    )
+    try:
+        return _syscall.bpf(_syscall.BPF_MAP_CREATE, attr)
+    except KernelOracleError as exc:
+        raise KernelOracleError(
+            f"map {spec.name!r} ({spec.type_name}, key {spec.key_size}, value {spec.value_size}, "
+            f"{spec.max_entries} entries): {exc}"
+        ) from exc
+
+
+def _fd_value(spec: MapSpec, fd: int) -> bytes:
+    if spec.value_size not in (4, 8):
+        raise TestbenchError(
+            f"map {spec.name!r}: socket value size must be 4 or 8, not {spec.value_size}"
+        )
+    return struct.pack("=I" if spec.value_size == 4 else "=Q", fd)
+
+
+def _resolve(spec: MapSpec, fill: Fill | None, n: int) -> tuple[MapSpec, Fill | None]:
+    """The map to create for *spec* and how to fill it, or a TestbenchError naming the map."""
+    if spec.map_type == 0:  # declared only: the server creates it (nginx)
+        if fill is None:
+            raise TestbenchError(
+                f"map {spec.name!r} is declared without a type (its server creates it); "
+                f"say how to fill it: --map {spec.name}=cookie or --map {spec.name}=sockarray"
+            )
+        if fill == "sockarray":
+            spec = attrs.evolve(
+                spec,
+                map_type=BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
+                key_size=4,
+                value_size=8,
+                max_entries=n,
+            )
+        elif fill == "cookie" or isinstance(fill, tuple):
+            klen = 8 if fill == "cookie" else len(fill[0]) if fill else 8
+            spec = attrs.evolve(
+                spec,
+                map_type=BPF_MAP_TYPE_SOCKHASH,
+                key_size=klen,
+                value_size=8,
+                max_entries=max(n, 1),
+            )
+        else:
+            raise TestbenchError(f"map {spec.name!r} is declared without a type; cannot be empty")
+    socketish = spec.map_type in (
+        BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
+        BPF_MAP_TYPE_SOCKMAP,
+        BPF_MAP_TYPE_SOCKHASH,
+    )
+    inner_socketish = spec.inner is not None and spec.inner.map_type in (
+        BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
+        BPF_MAP_TYPE_SOCKMAP,
+    )
+    if fill is None and (
+        spec.map_type in (BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, BPF_MAP_TYPE_SOCKMAP) or inner_socketish
+    ):
+        fill = "sockarray"
+    if fill is None and socketish:
+        raise TestbenchError(
+            f"map {spec.name!r} ({spec.type_name}) holds sockets but the bench does not know "
+            f"their keys; fill it with --map {spec.name}=cookie or give a key per socket"
+        )
+    if fill is None or fill == "empty":
+        return spec, fill
+    if fill == "sockarray":
+        target = spec.inner if spec.map_type == BPF_MAP_TYPE_ARRAY_OF_MAPS else spec
+        if target is None or target.map_type not in (
+            BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
+            BPF_MAP_TYPE_SOCKMAP,
+        ):
+            raise TestbenchError(
+                f"map {spec.name!r} ({spec.type_name}) cannot be filled by index "
+                "(needs REUSEPORT_SOCKARRAY, SOCKMAP or an array of them)"
+            )
+        if target.key_size != 4 or target.max_entries < n:
+            raise TestbenchError(
+                f"map {spec.name!r}: {n} sockets by index need u32 keys and at least {n} "
+                f"entries (it has key {target.key_size}, {target.max_entries} entries)"
+            )
+    elif spec.map_type != BPF_MAP_TYPE_SOCKHASH:
+        raise TestbenchError(f"map {spec.name!r} ({spec.type_name}) cannot be keyed by socket")
+    elif spec.max_entries < n:
+        raise TestbenchError(f"map {spec.name!r}: {spec.max_entries} entries for {n} sockets")
+    elif fill == "cookie" and spec.key_size != 8:
+        raise TestbenchError(
+            f"map {spec.name!r}: cookie keys are 8 bytes, its keys are {spec.key_size}"
+        )
+    elif isinstance(fill, tuple) and (len(fill) != n or any(len(k) != spec.key_size for k in fill)):
+        raise TestbenchError(
+            f"map {spec.name!r}: needs {n} keys of {spec.key_size} bytes, one per socket"
+        )
+    return spec, fill
+
+
+class _Maps:
+    """The program's maps, created and filled in the server namespace; closes them all."""
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+        self._all: list[int] = []
+
+    def _own(self, fd: int) -> int:
+        self._all.append(fd)
+        return fd
+
+    def build(
+        self,
+        program: Program,
+        fills: Mapping[str, Fill],
+        socks: Sequence[socket.socket],
+        cookies: Sequence[int],
+    ) -> None:
+        unknown = set(fills) - {m.name for m in program.maps}
+        if unknown:
+            known = ", ".join(m.name for m in program.maps) or "none"
+            raise TestbenchError(
+                f"no map {sorted(unknown)[0]!r} in the program (its maps: {known})"
+            )
+        n = len(socks)
+        for declared in program.maps:
+            spec, fill = _resolve(declared, fills.get(declared.name), n)
+            if spec.map_type == BPF_MAP_TYPE_ARRAY_OF_MAPS or spec.inner is not None:
+                assert spec.inner is not None
+                inner = self._own(_map_create(spec.inner))
+                fd = self._own(_map_create(spec, inner))
+                if fill == "sockarray":
+                    for i, s in enumerate(socks):
+                        _syscall.map_update(
+                            inner, struct.pack("=I", i), _fd_value(spec.inner, s.fileno())
+                        )
+                    _syscall.map_update(fd, struct.pack("=I", 0), struct.pack("=I", inner))
+            else:
+                fd = self._own(_map_create(spec))
+                if spec.data is not None and spec.map_type == BPF_MAP_TYPE_ARRAY:
+                    _syscall.map_update(fd, struct.pack("=I", 0), spec.data)
+                for i, s in enumerate(socks):
+                    if fill == "sockarray":
+                        key = struct.pack("=I", i)
+                    elif fill == "cookie":
+                        key = struct.pack("=Q", cookies[i])
+                    elif isinstance(fill, tuple):
+                        key = fill[i]
+                    else:
+                        break
+                    _syscall.map_update(fd, key, _fd_value(spec, s.fileno()))
+            self.fds[declared.name] = fd
+
+    def close(self) -> None:
+        for fd in self._all:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._all.clear()
+
+
+def _patched(program: Program, fds: Mapping[str, int]) -> bytes:
+    insns = bytearray(program.insns)
+    for r in program.relocs:
+        off = 8 * r.insn
+        if off + 16 > len(insns):
+            raise TestbenchError(f"relocation of {r.map!r} at {r.insn} is past the program's end")
+        pseudo = 1 if r.kind == "fd" else 2
+        insns[off + 1] = (pseudo << 4) | (insns[off + 1] & 0x0F)
+        struct.pack_into("<i", insns, off + 4, fds[r.map])
+        struct.pack_into("<i", insns, off + 12, r.offset if r.kind == "value" else 0)
+    return bytes(insns)
+
+
+def _attach(program: Program, first: socket.socket, fds: Mapping[str, int]) -> int | None:
+    """Attach *program* to *first*'s group; return the program fd to close afterwards."""
+    if program.kind == "cbpf":
+        code = ctypes.create_string_buffer(program.insns, len(program.insns))
+        fprog = struct.pack("HxxxxxxQ", len(program.insns) // 8, ctypes.addressof(code))
+        try:
+            first.setsockopt(socket.SOL_SOCKET, _syscall.SO_ATTACH_REUSEPORT_CBPF, fprog)
+        except OSError as exc:
+            raise KernelOracleError(f"SO_ATTACH_REUSEPORT_CBPF refused: {exc.strerror}") from exc
+        return None
+    ptype = (
+        _syscall.BPF_PROG_TYPE_SK_REUSEPORT
+        if program.kind == "sk_reuseport"
+        else BPF_PROG_TYPE_SOCKET_FILTER
+    )
+    prog_fd = _syscall.prog_load(
+        ptype,
+        _patched(program, fds),
+        expected_attach_type=program.expected_attach_type,
+        name=re.sub(r"[^A-Za-z0-9_.]", "_", program.name)[:15],
+        license=program.license,
+    )
+    try:
+        first.setsockopt(socket.SOL_SOCKET, _syscall.SO_ATTACH_REUSEPORT_EBPF, prog_fd)
+    except OSError as exc:
+        os.close(prog_fd)
+        raise KernelOracleError(f"SO_ATTACH_REUSEPORT_EBPF refused: {exc.strerror}") from exc
+    return prog_fd
+
+
+def _cbpf_index(program: Program, payload: bytes) -> int:
+    filters = [
+        cbpf.SockFilter(*_HHBBI.unpack_from(program.insns, 8 * i)) for i in range(program.count)
+    ]
+    return cbpf.run(filters, payload, checked=False)
+
+
+def _in_lab(
+    lab: netns.Lab, *args: object
+) -> tuple[list[Delivery], list[SocketInfo], object] | TestbenchError:
+    """Run the experiment; a TestbenchError comes back as a value so that the caller can
+    raise it as the one-line error it is (the lab turns exceptions into tracebacks)."""
+    try:
+        return _experiment(lab, *args)  # type: ignore[arg-type]
+    except TestbenchError as exc:
+        return exc
+
+
+def _experiment(
+    lab: netns.Lab,
+    program: Program,
+    n: int,
+    feed: Feed,
+    fills: Mapping[str, Fill],
+    port: int,
+    then: Callable[[list[Probe], list[SocketInfo]], object] | None,
+) -> tuple[list[Delivery], list[SocketInfo], object]:
+    socks = netns.open_group(n, netns.SERVER_V4, port)
+    maps = _Maps()
+    prog_fd: int | None = None
+    try:
+        cookies = [
+            int(struct.unpack("=Q", s.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8))[0])
+            for s in socks
+        ]
+        infos = [SocketInfo(i, c) for i, c in enumerate(cookies)]
+        probes = _probes(feed, infos)
+        dgrams = [netns.Datagram(p.src, p.sport, netns.SERVER_V4, port, p.payload) for p in probes]
+        default = lab.exchange(dgrams, socks)
+        maps.build(program, fills, socks, cookies)
+        prog_fd = _attach(program, socks[0], maps.fds)
+        got = lab.exchange(dgrams, socks)
+        out = []
+        for i, (p, d, g) in enumerate(zip(probes, default, got, strict=True)):
+            verdict: Literal["selected", "pass", "drop"]
+            if g is None:
+                verdict = "drop"
+            elif program.kind == "cbpf":
+                verdict = "selected" if _cbpf_index(program, p.payload) < n else "pass"
+            else:
+                verdict = "pass" if g == d else "selected"
+            out.append(Delivery(i, p, g, d, verdict))
+        extra = then(probes, infos) if then is not None else None
+        return out, infos, extra
+    finally:
+        if prog_fd is not None:
+            os.close(prog_fd)
+        maps.close()
+        for s in socks:
+            s.close()
+
+
+def deliver(
+    program: Program,
+    sockets: int,
+    feed: Feed,
+    *,
+    maps: Mapping[str, Fill] | None = None,
+    port: int = DEFAULT_PORT,
+    then: Callable[[list[Probe], list[SocketInfo]], object] | None = None,
+) -> tuple[list[Delivery], list[SocketInfo], object]:
+    """Attach *program* to a group of *sockets* UDP sockets in a private namespace, send
+    *feed*, and return one Delivery per datagram, the sockets' cookies, and what *then*
+    (called in the namespace process with the probes and sockets) returned.
+
+    *maps* says how to fill each map (see :data:`Fill`); REUSEPORT_SOCKARRAY and SOCKMAP maps
+    (and arrays of them) are filled by index when not named. Raises TestbenchError for a map
+    that cannot be filled (naming it) and KernelOracleError when the kernel refuses (not root,
+    a verifier rejection with its log).
+    """
+    if type(sockets) is not int or not 1 <= sockets <= MAX_SOCKETS:
+        raise TestbenchError(f"sockets must be 1..{MAX_SOCKETS}, got {sockets!r}")
+    if type(port) is not int or not 1 <= port <= 0xFFFF:
+        raise TestbenchError(f"port must be 1..65535, got {port!r}")
+    fills = dict(maps or {})
+    unknown = set(fills) - {m.name for m in program.maps}
+    if unknown:
+        known = ", ".join(m.name for m in program.maps) or "none"
+        raise TestbenchError(f"no map {sorted(unknown)[0]!r} in the program (its maps: {known})")
+    for declared in program.maps:
+        _resolve(declared, fills.get(declared.name), sockets)
+    if not callable(feed):
+        feed = _probes(feed, [])
+    result = netns.run_in_lab(_in_lab, program, sockets, feed, fills, port, then)
+    if isinstance(result, TestbenchError):
+        raise TestbenchError(str(result))
+    return result
