@@ -54,6 +54,17 @@ def _payload_arg(text: str) -> bytes:
         raise argparse.ArgumentTypeError(f"not hex: {text!r}") from None
 
 
+def _set_arg(text: str) -> tuple[str, bytes, bytes]:
+    name, sep, kv = text.partition("=")
+    key, sep2, value = kv.partition(":")
+    try:
+        if not (sep and sep2 and name):
+            raise ValueError
+        return name, bytes.fromhex(key), bytes.fromhex(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=KEYHEX:VALUEHEX, got {text!r}") from None
+
+
 def _define_arg(text: str) -> tuple[str, int]:
     name, _sep, value = text.partition("=")
     try:
@@ -125,6 +136,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME=FILL",
         help="fill map NAME: sockarray (socket i at index i), cookie (each socket under its "
         "SO_COOKIE), empty, or keys:HEX,HEX,... (one key per socket); repeatable",
+    )
+    t.add_argument(
+        "--set",
+        type=_set_arg,
+        action="append",
+        metavar="NAME=KEY:VALUE",
+        help="store VALUE (hex, host byte order) under KEY in map NAME before the run; repeatable",
     )
     feed = t.add_mutually_exclusive_group(required=True)
     feed.add_argument("--capture", metavar="FILE", help="send the UDP datagrams of a pcap/pcapng")

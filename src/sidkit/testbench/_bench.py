@@ -62,6 +62,7 @@ MAX_DATAGRAMS: Final = 100_000
 MAX_PAYLOAD: Final = 65_507  # IPv4 UDP
 _HHBBI: Final = struct.Struct("=HBBI")
 _FIRST_SPORT: Final = 20_000
+_MAP_IN_MAP: Final = (BPF_MAP_TYPE_ARRAY_OF_MAPS, 13)  # ARRAY_OF_MAPS, HASH_OF_MAPS
 _SPORTS: Final = 40_000
 
 Fill: TypeAlias = Literal["sockarray", "cookie", "empty"] | tuple[bytes, ...]
@@ -186,6 +187,12 @@ def _resolve(spec: MapSpec, fill: Fill | None, n: int) -> tuple[MapSpec, Fill | 
             )
         else:
             raise TestbenchError(f"map {spec.name!r} is declared without a type; cannot be empty")
+    if spec.map_type in _MAP_IN_MAP and spec.inner is None:
+        # The server creates the inner map and hands its fd to the loader (the kernel
+        # selftest's bpf_map__set_inner_map_fd): a REUSEPORT_SOCKARRAY sized to the group.
+        spec = attrs.evolve(
+            spec, inner=MapSpec(f"{spec.name}.inner", BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8, n)
+        )
     socketish = spec.map_type in (
         BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
         BPF_MAP_TYPE_SOCKMAP,
@@ -207,7 +214,7 @@ def _resolve(spec: MapSpec, fill: Fill | None, n: int) -> tuple[MapSpec, Fill | 
     if fill is None or fill == "empty":
         return spec, fill
     if fill == "sockarray":
-        target = spec.inner if spec.map_type == BPF_MAP_TYPE_ARRAY_OF_MAPS else spec
+        target = spec.inner if spec.map_type in _MAP_IN_MAP else spec
         if target is None or target.map_type not in (
             BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
             BPF_MAP_TYPE_SOCKMAP,
@@ -253,6 +260,7 @@ class _Maps:
         fills: Mapping[str, Fill],
         socks: Sequence[socket.socket],
         cookies: Sequence[int],
+        values: Mapping[str, Mapping[bytes, bytes]],
     ) -> None:
         unknown = set(fills) - {m.name for m in program.maps}
         if unknown:
@@ -263,7 +271,7 @@ class _Maps:
         n = len(socks)
         for declared in program.maps:
             spec, fill = _resolve(declared, fills.get(declared.name), n)
-            if spec.map_type == BPF_MAP_TYPE_ARRAY_OF_MAPS or spec.inner is not None:
+            if spec.map_type in _MAP_IN_MAP:
                 assert spec.inner is not None
                 inner = self._own(_map_create(spec.inner))
                 fd = self._own(_map_create(spec, inner))
@@ -287,6 +295,8 @@ class _Maps:
                     else:
                         break
                     _syscall.map_update(fd, key, _fd_value(spec, s.fileno()))
+            for key, value in values.get(declared.name, {}).items():
+                _syscall.map_update(fd, key, value)
             self.fds[declared.name] = fd
 
     def close(self) -> None:
@@ -363,6 +373,7 @@ def _experiment(
     n: int,
     feed: Feed,
     fills: Mapping[str, Fill],
+    values: Mapping[str, Mapping[bytes, bytes]],
     port: int,
     then: Callable[[list[Probe], list[SocketInfo]], object] | None,
 ) -> tuple[list[Delivery], list[SocketInfo], object]:
@@ -378,7 +389,7 @@ def _experiment(
         probes = _probes(feed, infos)
         dgrams = [netns.Datagram(p.src, p.sport, netns.SERVER_V4, port, p.payload) for p in probes]
         default = lab.exchange(dgrams, socks)
-        maps.build(program, fills, socks, cookies)
+        maps.build(program, fills, socks, cookies, values)
         prog_fd = _attach(program, socks[0], maps.fds)
         got = lab.exchange(dgrams, socks)
         out = []
@@ -407,6 +418,7 @@ def deliver(
     feed: Feed,
     *,
     maps: Mapping[str, Fill] | None = None,
+    values: Mapping[str, Mapping[bytes, bytes]] | None = None,
     port: int = DEFAULT_PORT,
     then: Callable[[list[Probe], list[SocketInfo]], object] | None = None,
 ) -> tuple[list[Delivery], list[SocketInfo], object]:
@@ -415,9 +427,10 @@ def deliver(
     (called in the namespace process with the probes and sockets) returned.
 
     *maps* says how to fill each map (see :data:`Fill`); REUSEPORT_SOCKARRAY and SOCKMAP maps
-    (and arrays of them) are filled by index when not named. Raises TestbenchError for a map
-    that cannot be filled (naming it) and KernelOracleError when the kernel refuses (not root,
-    a verifier rejection with its log).
+    (and arrays of them) are filled by index when not named. *values* gives other maps their
+    initial contents (``{"tmp_index_ovr_map": {key: value}}``, as a server sets them up).
+    Raises TestbenchError for a map that cannot be filled (naming it) and KernelOracleError
+    when the kernel refuses (not root, a verifier rejection with its log).
     """
     if type(sockets) is not int or not 1 <= sockets <= MAX_SOCKETS:
         raise TestbenchError(f"sockets must be 1..{MAX_SOCKETS}, got {sockets!r}")
@@ -428,11 +441,20 @@ def deliver(
     if unknown:
         known = ", ".join(m.name for m in program.maps) or "none"
         raise TestbenchError(f"no map {sorted(unknown)[0]!r} in the program (its maps: {known})")
+    vals = {k: dict(v) for k, v in (values or {}).items()}
+    for name in set(fills) | set(vals):
+        program.map(name)  # a TestbenchError naming the maps the program has
     for declared in program.maps:
-        _resolve(declared, fills.get(declared.name), sockets)
+        spec, _ = _resolve(declared, fills.get(declared.name), sockets)
+        for key, value in vals.get(declared.name, {}).items():
+            if len(key) != spec.key_size or len(value) != spec.value_size:
+                raise TestbenchError(
+                    f"map {declared.name!r}: a value to set must have a {spec.key_size}-byte "
+                    f"key and a {spec.value_size}-byte value"
+                )
     if not callable(feed):
         feed = _probes(feed, [])
-    result = netns.run_in_lab(_in_lab, program, sockets, feed, fills, port, then)
+    result = netns.run_in_lab(_in_lab, program, sockets, feed, fills, vals, port, then)
     if isinstance(result, TestbenchError):
         raise TestbenchError(str(result))
     return result

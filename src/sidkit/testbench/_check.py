@@ -25,6 +25,7 @@ __all__ = [
     "DROP",
     "Model",
     "ModelContext",
+    "Outcome",
     "Report",
     "Row",
     "check",
@@ -315,11 +316,12 @@ def check(
     model: Model | None = None,
     *,
     maps: Mapping[str, Fill] | None = None,
+    values: Mapping[str, Mapping[bytes, bytes]] | None = None,
     port: int = DEFAULT_PORT,
 ) -> Report:
     """Run *program* on a live group of *sockets* sockets, send *feed*, and compare every
     delivery with *model* (see :func:`sidkit.testbench._bench.deliver` for the run)."""
-    deliveries, infos, _ = deliver(program, sockets, feed, maps=maps, port=port)
+    deliveries, infos, _ = deliver(program, sockets, feed, maps=maps, values=values, port=port)
     return Report(
         program.name,
         sockets,

@@ -182,8 +182,13 @@ def load_elf(data: bytes, section: str | None = None, *, name: str = "object") -
                     "map nor global data"
                 )
     kind, attach = _kind(section)
+    funcs = [
+        f.name
+        for f in _symbols_in(symtab, prog_index)
+        if f["st_info"]["type"] == "STT_FUNC" and f["st_value"] == 0
+    ]
     return Program(
-        name=section,
+        name=funcs[0] if funcs else section,
         kind=kind,
         insns=bytes(insns),
         license=license_text,
