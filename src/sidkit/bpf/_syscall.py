@@ -44,6 +44,7 @@ __all__ = [
     "BPF_MAP_TYPE_HASH",
     "BPF_MAP_TYPE_LRU_HASH",
     "BPF_MAP_TYPE_REUSEPORT_SOCKARRAY",
+    "BPF_MAP_TYPE_SOCKHASH",
     "BPF_MAP_UPDATE_ELEM",
     "BPF_NOEXIST",
     "BPF_PROG_LOAD",
@@ -55,12 +56,17 @@ __all__ = [
     "Map",
     "bpf",
     "bpf_available",
+    "enable_run_time_stats",
     "map_create",
     "map_delete",
     "map_get_next_key",
     "map_lookup",
     "map_update",
+    "obj_get",
+    "obj_pin",
     "prog_load",
+    "prog_run_stats",
+    "socket_cookie",
 ]
 
 # enum bpf_cmd
@@ -70,6 +76,11 @@ BPF_MAP_UPDATE_ELEM: Final = 2
 BPF_MAP_DELETE_ELEM: Final = 3
 BPF_MAP_GET_NEXT_KEY: Final = 4
 BPF_PROG_LOAD: Final = 5
+BPF_OBJ_PIN: Final = 6
+BPF_OBJ_GET: Final = 7
+BPF_OBJ_GET_INFO_BY_FD: Final = 15
+BPF_ENABLE_STATS: Final = 32
+BPF_STATS_RUN_TIME: Final = 0
 
 # enum bpf_prog_type
 BPF_PROG_TYPE_SK_REUSEPORT: Final = 21
@@ -85,10 +96,12 @@ SO_DETACH_REUSEPORT_BPF: Final = 68
 BPF_MAP_TYPE_HASH: Final = 1
 BPF_MAP_TYPE_ARRAY: Final = 2
 BPF_MAP_TYPE_LRU_HASH: Final = 9
+BPF_MAP_TYPE_SOCKHASH: Final = 18
 BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: Final = 20
 
 # map_flags for BPF_MAP_CREATE
 BPF_F_NO_PREALLOC: Final = 1 << 0
+BPF_F_NO_COMMON_LRU: Final = 1 << 1
 BPF_F_ZERO_SEED: Final = 1 << 6
 
 # flags for BPF_MAP_UPDATE_ELEM
@@ -103,6 +116,10 @@ _CMD_NAMES: Final = {
     BPF_MAP_DELETE_ELEM: "BPF_MAP_DELETE_ELEM",
     BPF_MAP_GET_NEXT_KEY: "BPF_MAP_GET_NEXT_KEY",
     BPF_PROG_LOAD: "BPF_PROG_LOAD",
+    BPF_OBJ_PIN: "BPF_OBJ_PIN",
+    BPF_OBJ_GET: "BPF_OBJ_GET",
+    BPF_OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
+    BPF_ENABLE_STATS: "BPF_ENABLE_STATS",
 }
 
 # __NR_bpf per architecture. The numbers differ between ABIs and a wrong one would silently
@@ -177,6 +194,27 @@ class _ProgLoadAttr(ctypes.Structure):
     )
 
 
+class _ObjAttr(ctypes.Structure):
+    """The BPF_OBJ_PIN / BPF_OBJ_GET member: ``pathname`` (a user pointer), ``bpf_fd``,
+    ``file_flags``."""
+
+    _fields_ = (
+        ("pathname", ctypes.c_uint64),
+        ("bpf_fd", ctypes.c_uint32),
+        ("file_flags", ctypes.c_uint32),
+    )
+
+
+class _InfoAttr(ctypes.Structure):
+    """The BPF_OBJ_GET_INFO_BY_FD member: ``bpf_fd``, ``info_len``, ``info`` (a pointer)."""
+
+    _fields_ = (
+        ("bpf_fd", ctypes.c_uint32),
+        ("info_len", ctypes.c_uint32),
+        ("info", ctypes.c_uint64),
+    )
+
+
 class _BpfAttr(ctypes.Union):
     """``union bpf_attr``, restricted to the members sidkit uses, zero-padded to 128 bytes."""
 
@@ -184,6 +222,8 @@ class _BpfAttr(ctypes.Union):
         ("map_create", _MapCreateAttr),
         ("map_elem", _MapElemAttr),
         ("prog_load", _ProgLoadAttr),
+        ("obj", _ObjAttr),
+        ("info", _InfoAttr),
         ("_pad", ctypes.c_ubyte * _ATTR_MIN_SIZE),
     )
 
@@ -415,6 +455,74 @@ def prog_load(
             raise _oracle_error(f"{exc}; verifier log (last lines):\n{tail}", exc.errno) from None
 
 
+def obj_pin(fd: int, path: str) -> None:
+    """Pin the map or program *fd* at *path* in a mounted bpffs (BPF_OBJ_PIN, Linux 4.4+).
+
+    A pinned object outlives every process that holds it: this is how one server process
+    hands its maps to the next (the other way is passing the fd over a Unix socket).
+    """
+    raw = ctypes.create_string_buffer(os.fsencode(path))
+    attr = _BpfAttr()
+    attr.obj.pathname = ctypes.addressof(raw)
+    attr.obj.bpf_fd = fd
+    bpf(BPF_OBJ_PIN, attr)
+
+
+def obj_get(path: str) -> int:
+    """Open the object pinned at *path* (BPF_OBJ_GET) and return a new fd the caller owns."""
+    raw = ctypes.create_string_buffer(os.fsencode(path))
+    attr = _BpfAttr()
+    attr.obj.pathname = ctypes.addressof(raw)
+    return bpf(BPF_OBJ_GET, attr)
+
+
+# struct bpf_prog_info (include/uapi/linux/bpf.h): run_time_ns and run_cnt follow 192 bytes
+# of earlier fields (since Linux 5.1); the kernel fills at most info_len bytes.
+_PROG_INFO_LEN: Final = 216
+_PROG_INFO_TYPE: Final = 0
+_PROG_INFO_RUN_TIME_NS: Final = 192
+_PROG_INFO_RUN_CNT: Final = 200
+
+
+def prog_run_stats(prog_fd: int) -> tuple[int, int, int]:
+    """``(prog_type, run_time_ns, run_cnt)`` of a loaded program (BPF_OBJ_GET_INFO_BY_FD).
+
+    The two counters only move while run-time statistics are enabled
+    (:func:`enable_run_time_stats`, or the ``kernel.bpf_stats_enabled`` sysctl).
+    """
+    buf = ctypes.create_string_buffer(_PROG_INFO_LEN)
+    attr = _BpfAttr()
+    attr.info.bpf_fd = prog_fd
+    attr.info.info_len = _PROG_INFO_LEN
+    attr.info.info = ctypes.addressof(buf)
+    bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+    raw = buf.raw
+    return (
+        int.from_bytes(raw[_PROG_INFO_TYPE : _PROG_INFO_TYPE + 4], sys.byteorder),
+        int.from_bytes(raw[_PROG_INFO_RUN_TIME_NS : _PROG_INFO_RUN_TIME_NS + 8], sys.byteorder),
+        int.from_bytes(raw[_PROG_INFO_RUN_CNT : _PROG_INFO_RUN_CNT + 8], sys.byteorder),
+    )
+
+
+def enable_run_time_stats() -> int:
+    """BPF_ENABLE_STATS(BPF_STATS_RUN_TIME), Linux 5.8+: every program's run time is counted
+    while the returned fd is open (the caller closes it). Counting costs two clock reads per
+    run, so a benchmark measures throughput without it and in-program time in its own pass."""
+    attr = _BpfAttr()
+    ctypes.memmove(ctypes.addressof(attr), BPF_STATS_RUN_TIME.to_bytes(4, sys.byteorder), 4)
+    return bpf(BPF_ENABLE_STATS, attr)
+
+
+SO_COOKIE: Final = 57  # include/uapi/asm-generic/socket.h
+
+
+def socket_cookie(sock: object) -> int:
+    """The socket's SO_COOKIE (Linux 4.12+): a u64 the kernel never reuses while it runs,
+    which is why a map can name a socket by it safely after the socket is gone."""
+    raw = sock.getsockopt(1, SO_COOKIE, 8)  # type: ignore[attr-defined]
+    return int.from_bytes(raw, sys.byteorder)
+
+
 class Map:
     """A bpf map owned by Python: a context manager that closes the map's fd on exit.
 
@@ -437,6 +545,15 @@ class Map:
         self.max_entries = max_entries
         self.flags = flags
         self._fd: int | None = map_create(map_type, key_size, value_size, max_entries, flags, name)
+
+    @classmethod
+    def adopt(cls, fd: int, map_type: int, key_size: int, value_size: int, max_entries: int) -> Map:
+        """Wrap an fd obtained elsewhere (:func:`obj_get`, a Unix socket); it is owned now."""
+        self = cls.__new__(cls)
+        self.map_type, self.key_size, self.value_size = map_type, key_size, value_size
+        self.max_entries, self.flags = max_entries, 0
+        self._fd = fd
+        return self
 
     @property
     def fd(self) -> int:
