@@ -39,7 +39,8 @@ ROOT = Path(__file__).parents[2]
 CAPTURES = ROOT / "conformance" / "captures"
 MANIFEST: dict[str, Any] = json.loads((CAPTURES / "manifest.json").read_text())
 VERDICTS: list[dict[str, Any]] = json.loads((CAPTURES / "verdicts.json").read_text())["verdicts"]
-BY_NAME = {c["name"]: c for c in MANIFEST["captures"]}
+GENERATED: list[dict[str, Any]] = MANIFEST.get("generated", [])
+BY_NAME = {c["name"]: c for c in (*MANIFEST["captures"], *GENERATED)}
 
 TSHARK_FIELDS = [
     "frame.protocols",
@@ -74,6 +75,14 @@ def _key(verdict: dict[str, Any]) -> tuple[str, str, str, str]:
 
 def _capture_path(capture: dict[str, Any]) -> Path:
     path = CAPTURES / "_work" / str(capture["name"])
+    if capture.get("generator"):
+        stamp = path.with_name(path.name + ".generated")
+        if not path.is_file() or not stamp.is_file():
+            conftest.oracle_unavailable(
+                f"generated capture {capture['name']} is missing (as root: "
+                ".venv/bin/python conformance/captures/generate.py)"
+            )
+        return path
     stamp = path.with_name(path.name + ".sha256")
     if not path.is_file() or not stamp.is_file() or stamp.read_text().strip() != capture["sha256"]:
         conftest.oracle_unavailable(
@@ -277,7 +286,44 @@ def observe(name: str) -> tuple[int, Counter[tuple[str, str, str]]]:
                 seen[("flows", "one QUIC connection", "several SID flows")] += 1
             elif not flows:
                 seen[("flows", "one QUIC connection", "no SID flow")] += 1
+    # fragments: every GTP-U datagram tshark reassembles keeps its TEID in flows, which
+    # reassembles as the kernel does before the socket lookup.
+    if named == "gtpu":
+        for category, count in _fragment_check(path, capture).items():
+            seen[category] += count
     return compared, seen
+
+
+def _fragment_check(path: Path, capture: dict[str, Any]) -> Counter[Category]:
+    """Per TEID, the G-PDUs tshark counts with IP reassembly on against the datagrams of
+    that TEID's SID flow in ``sidkit.flows.analyze`` (``gtpu`` named)."""
+    rows = fields(
+        path,
+        ["frame.protocols", "gtp.teid", "gtp.message"],
+        decode_as=capture["decode_as"],
+        prefs={**capture["prefs"], "ip.defragment": "TRUE", "ipv6.defragment": "TRUE"},
+    )
+    want: Counter[str] = Counter()
+    for row in rows:
+        protos = row["frame.protocols"][0].split(":") if row["frame.protocols"] else []
+        if "gtp" not in protos or "gtpv2" in protos or ":icmp" in row["frame.protocols"][0]:
+            continue
+        value = uint_hex(row["gtp.teid"][0]) if row["gtp.teid"] else 0
+        if value:
+            want[value.to_bytes(4, "big").hex()] += 1
+    report = analyze(path, ["gtpu"], capture["options"] or None)
+    got: Counter[str] = Counter()
+    for flow in report.flows:
+        if flow.kind == "sid" and flow.protocol == "gtpu":
+            for sid in flow.sids:
+                got[sid] += flow.datagrams
+    seen: Counter[Category] = Counter()
+    for teid in want.keys() | got.keys():
+        if want[teid] == got[teid]:
+            continue
+        lost = "fewer datagrams" if got[teid] < want[teid] else "more datagrams"
+        seen[("fragments", "GTP-U datagrams of one TEID", lost)] += 1
+    return seen
 
 
 def _verdicts_for(name: str) -> dict[Category, dict[str, Any]]:
@@ -327,13 +373,19 @@ def test_manifest_and_verdicts_are_well_formed() -> None:
     for c in MANIFEST["captures"]:
         assert c["source"] in MANIFEST["sources"]
         assert len(c["sha256"]) == 64 and c["covers"]
+    for c in GENERATED:
+        assert c["generator"] == "generate.py" and c["covers"]
+        assert (CAPTURES / c["generator"]).is_file()
+        assert c["name"].startswith("gen/") and c["name"] not in {
+            x["name"] for x in MANIFEST["captures"]
+        }
     for s in MANIFEST["sources"].values():
         assert s["licence"] and len(s["sha256"]) == 64
     keys = [_key(v) for v in VERDICTS]
     assert len(keys) == len(set(keys)), "a category has two verdicts"
     for v in VERDICTS:
         assert v["capture"] in BY_NAME
-        assert v["check"] in ("named", "default", "flows")
+        assert v["check"] in ("named", "default", "flows", "fragments")
         assert v["who"] in ("sidkit", "tshark", "neither")
         assert v["why"]
         assert (v["who"] == "sidkit") == bool(v.get("fix")), v
