@@ -330,3 +330,21 @@ def test_python_callback_sees_the_cookies(live: None, built: dict[str, str]) -> 
     assert len(set(report.cookies)) == 3 and all(c > 0 for c in report.cookies)
     # the callback ran in the forked namespace process: its copy of the list was filled
     assert seen == []
+
+
+# --- steering conformance vectors through a third-party program -------------------------------
+
+
+def test_vectors_verify_program(
+    live: None, built: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The steering vectors pass through the selftest's own classic program and fail -- by
+    name -- through the off-by-one one."""
+    ok = main(
+        ["vectors", "verify", "--program", built["reuseport_bpf_source"], "--section", "code"]
+    )
+    out = capsys.readouterr().out
+    assert ok == 0 and "40 passed, 0 failed" in out
+    bad = main(["vectors", "verify", "--program", built["misroute_object"]])
+    out = capsys.readouterr().out
+    assert bad == 1 and "DISAGREE" not in out and "expected socket" in out

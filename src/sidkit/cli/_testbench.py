@@ -21,7 +21,7 @@ from sidkit.testbench import (
     model_from_spec,
 )
 
-__all__ = ["register"]
+__all__ = ["register", "verify_steering"]
 
 _FIRST_DISAGREEMENTS = 20
 
@@ -108,6 +108,33 @@ def _run(args: argparse.Namespace) -> int:
             if len(bad) > _FIRST_DISAGREEMENTS:
                 print(f"  ... and {len(bad) - _FIRST_DISAGREEMENTS} more")
     return 0 if report.ok else 1
+
+
+def verify_steering(args: argparse.Namespace) -> int:
+    """``sidkit vectors verify --program FILE``: the steering vectors through a program."""
+    from sidkit.testbench._vectors import (  # noqa: PLC0415 (only for --program)
+        load_steering_vectors,
+        run_steering_group,
+    )
+
+    root = args.steering_dir
+    total = bad = 0
+    name = args.program
+    for group in load_steering_vectors(root):
+        program = load_program(args.program, args.section, defines=dict(group.defines))
+        name = program.name
+        report = run_steering_group(group, program, dict(args.map or ()))
+        total += report.total
+        bad += report.total - report.agree
+        status = "ok" if report.ok else f"{report.total - report.agree} FAILED"
+        print(
+            f"{group.file:34} {group.policy.method}/{group.policy.n} on {group.sockets} sockets "
+            f"{report.total:5} vectors  {group.source}  {status}"
+        )
+        for row in report.disagreements[:5]:
+            print(f"    {row.describe()}")
+    print(f"{name}: {total - bad} passed, {bad} failed")
+    return 1 if bad else 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -124,6 +124,10 @@ def _live_line(r: LiveResult) -> str:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if getattr(args, "program", None) is not None:  # steering vectors through a program
+        from sidkit.cli._testbench import verify_steering  # noqa: PLC0415
+
+        return verify_steering(args)
     selection = _select(args)
     live_reason = None
     if args.live:
@@ -237,6 +241,12 @@ def _filters(p: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
+def _testbench_map(text: str) -> object:
+    from sidkit.cli._testbench import _map_arg  # noqa: PLC0415
+
+    return _map_arg(text)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``vectors`` command (``list``, ``verify``, ``emit``) to *sub*.
 
@@ -283,6 +293,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _filters(ve, "verify")
     ve.add_argument(
         "--live", action="store_true", help="also check the vectors against the running kernel"
+    )
+    ve.add_argument(
+        "--program",
+        metavar="FILE",
+        help="run the steering vectors (conformance/vectors/steering) through this reuseport "
+        "program on a live group instead (sidkit testbench; needs root)",
+    )
+    ve.add_argument("--section", metavar="NAME", help="with --program: ELF section or C array")
+    ve.add_argument(
+        "--map",
+        action="append",
+        metavar="NAME=FILL",
+        type=_testbench_map,
+        help="with --program: how to fill a map (as sidkit testbench --map)",
+    )
+    ve.add_argument(
+        "--steering-dir",
+        default=f"{DEFAULT_DIR}/steering",
+        metavar="DIR",
+        help="with --program: folder of steering vector files",
     )
     ve.set_defaults(run=_cmd_verify)
 
