@@ -128,3 +128,93 @@ def test_plot_without_matplotlib_is_one_clear_error(monkeypatch: pytest.MonkeyPa
     result = run_demo(sessions=2, model_only=True)
     with pytest.raises(InputValueError, match="sidkit\\[plot\\]"):
         plot(result, "x.png")
+
+
+# --- the restart scenario and --json ------------------------------------------------------------
+
+_JSON_MODE_KEYS = {
+    "mode",
+    "sessions",
+    "broken",
+    "orphaned",
+    "new_on_working",
+    "lost",
+    "datagrams",
+    "model_agrees",
+}
+
+
+def test_model_only_restart_keeps_every_session_in_the_session_table() -> None:
+    from sidkit.demo import RESTART_LABEL, run_restart_demo  # noqa: PLC0415
+
+    result = run_restart_demo(sessions=40, model_only=True)
+    modes = {m.mode: m for m in result.modes}
+    assert list(modes) == [RESTART_LABEL[k] for k in ("tuple", "cbpf", "flow", "table")]
+    table = modes["SID session table"]
+    assert table.broken == 0 and table.lost == 0 and table.sessions == 60
+    assert table.new_on_working == 20  # every new session on the new generation
+    assert 0 < table.orphaned < 20  # the crashed worker's sessions, and only those
+    # the flow table loses every old session (port, then address change), keeps the new ones
+    assert modes["3-tuple flow table"].broken == 40
+    assert modes["5-tuple hash (default)"].broken > 30
+    assert modes["SID hash (cBPF)"].broken > 20  # the group changed size three times
+
+
+@pytest.mark.oracle
+def test_live_restart_demo_breaks_nothing_with_the_table() -> None:
+    """The issue's floor: >= 200 sessions live, the SID session table breaks none and loses
+    none, and every mode's model predicts every datagram the kernel delivered."""
+    reason = netns.netns_available() or bpf_available()
+    if reason:
+        oracle_unavailable(f"live kernel: {reason}")
+    from sidkit.demo import run_restart_demo  # noqa: PLC0415
+
+    result = run_restart_demo(sessions=200)
+    assert result.live
+    modes = {m.mode: m for m in result.modes}
+    for m in result.modes:
+        assert m.sessions == 300 and m.lost == 0
+        assert m.agreed == m.datagrams == 3600, m.mode
+    table = modes["SID session table"]
+    assert table.broken == 0 and table.new_on_working == 100
+    counters = dict(table.counters)
+    assert counters["stale"] == table.orphaned  # each orphan was re-picked exactly once
+    assert counters["miss"] == 300 and counters["select_failed"] == 0
+    assert modes["3-tuple flow table"].broken == 200  # every old session, no new one
+    assert modes["5-tuple hash (default)"].broken > 200
+    assert modes["SID hash (cBPF)"].broken > 200
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_cli_demo_json_has_the_issue_shape(
+    restart: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json  # noqa: PLC0415
+
+    args = ["demo", "--model-only", "--sessions", "12", "--json"]
+    assert main([*args, "--restart"] if restart else args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"scenario", "kernel", "modes"}
+    assert out["scenario"] == ("restart" if restart else "mobility")
+    for m in out["modes"]:
+        assert set(m) == _JSON_MODE_KEYS
+        assert (m["new_on_working"] is None) != restart
+        assert all(type(m[k]) is int for k in _JSON_MODE_KEYS - {"mode", "new_on_working"})
+    names = [m["mode"] for m in out["modes"]]
+    if restart:
+        assert names == [
+            "5-tuple hash (default)",
+            "SID hash (cBPF)",
+            "3-tuple flow table",
+            "SID session table",
+        ]
+    else:
+        assert names[0] == "5-tuple hash (default)"
+
+
+def test_cli_demo_restart_table_and_plot_refusal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--restart", "--model-only", "--sessions", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "MODEL ONLY" in out and "SID session table" in out and "orphaned" in out
+    assert main(["demo", "--restart", "--model-only", "--plot", "x.png"]) != 0
+    assert "--restart" in capsys.readouterr().err

@@ -25,7 +25,7 @@ import attrs
 from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available
 from sidkit.kernel import LATEST, profile
-from sidkit.reuseport import Group, HashRecorder
+from sidkit.reuseport import Group, HashRecorder, Member
 from sidkit.steering import AnyOf, FixedOffset, Guard, SteeringPolicy, attach
 
 __all__ = [
@@ -304,3 +304,453 @@ def plot(result: DemoResult, path: str) -> Any:
     from sidkit._plot import plot_demo  # noqa: PLC0415 (matplotlib only when asked for)
 
     return plot_demo(result, path)
+
+
+# --- the restart scenario (``sidkit demo --restart``) -------------------------------------------
+#
+# Sessions that must survive more than a moving client: the server restarts (a new generation
+# of sockets joins the group and takes the new sessions), a worker of the new generation
+# crashes (its socket closes: swap-remove renumbers the group) and the old generation is
+# retired once its sessions ended. Four ways to steer replay the same traffic; each is
+# predicted datagram by datagram by its model (the reuseport Group model from the kernel's
+# recorded hash, the compiled cBPF program, or SessionTableModel).
+
+RestartMode = Literal["tuple", "cbpf", "flow", "table"]
+RESTART_LABEL: Final[dict[str, str]] = {
+    "tuple": "5-tuple hash (default)",
+    "cbpf": "SID hash (cBPF)",
+    "flow": "3-tuple flow table",
+    "table": "SID session table",
+}
+RESTART_MODES: Final[tuple[RestartMode, ...]] = ("tuple", "cbpf", "flow", "table")
+
+
+@attrs.frozen
+class RestartModeResult:
+    """One mode of the restart scenario. ``broken`` counts sessions that had a datagram
+    delivered to a socket other than the one holding them (the socket of their first
+    datagram); ``orphaned`` those whose holding socket closed in the crash (no steering
+    can keep them; they are not counted as broken); ``new_on_working`` the sessions started
+    after the restart whose first datagram reached the new generation; ``agreed`` the
+    datagrams whose socket the model predicted."""
+
+    mode: str
+    sessions: int
+    broken: int
+    orphaned: int
+    new_on_working: int
+    lost: int
+    datagrams: int
+    agreed: int
+    counters: tuple[tuple[str, int], ...] = ()
+
+
+@attrs.frozen
+class RestartResult:
+    live: bool
+    reason: str | None
+    kernel: str
+    old_sessions: int
+    new_sessions: int
+    sockets: int
+    protocol: str
+    modes: tuple[RestartModeResult, ...]
+
+
+@attrs.frozen
+class _Step:
+    """One step of the scenario: datagrams to send (with their session), or an event."""
+
+    kind: Literal["send", "restart", "crash", "retire"]
+    dgrams: tuple[netns.Datagram, ...] = ()
+    sessions: tuple[int, ...] = ()
+
+
+def _restart_steps(
+    proto: Protocol, old: int, new: int, per_phase: int, seed: int
+) -> tuple[list[_Step], list[bytes]]:
+    """The scenario's traffic: sessions ``0..old-1`` start before the restart, ``old..`` after."""
+    rng = random.Random(seed)
+    sids = [rng.randbytes(proto.sid_length) for _ in range(old + new)]
+    tag = iter(range(1 << 30))
+
+    def phase(sessions: range, src: str, port0: int) -> _Step:
+        dgrams, owners = [], []
+        for s in sessions:
+            for _ in range(per_phase):
+                payload = proto.packet(rng, sids[s]) + struct.pack(">I", next(tag))
+                sport = port0 + (s if s < old else s - old)
+                dgrams.append(netns.Datagram(src, sport, netns.SERVER_V4, PORT, payload))
+                owners.append(s)
+        return _Step("send", tuple(dgrams), tuple(owners))
+
+    def both(*steps: _Step) -> _Step:
+        return _Step(
+            "send",
+            tuple(d for s in steps for d in s.dgrams),
+            tuple(o for s in steps for o in s.sessions),
+        )
+
+    olds, news = range(old), range(old, old + new)
+    v4a, v4b = netns.CLIENT_V4
+    steps = [
+        phase(olds, v4a, 10000),  # start
+        phase(olds, v4a, 20000),  # NAT rebinding
+        _Step("restart"),
+        phase(news, v4a, 40000),  # new sessions on the restarted server
+        both(phase(olds, v4b, 30000), phase(news, v4a, 40000)),  # Wi-Fi -> LTE
+        _Step("crash"),
+        both(phase(olds, v4b, 30000), phase(news, v4a, 40000)),
+        _Step("retire"),
+        phase(news, v4a, 40000),
+    ]
+    return steps, sids
+
+
+class _RestartRun:
+    """One mode through the scenario, live (with *lab*) or on the model alone."""
+
+    def __init__(
+        self,
+        mode: RestartMode,
+        proto: Protocol,
+        n: int,
+        seed: int,
+        old: int,
+        sids: list[bytes],
+        lab: netns.Lab | None,
+    ) -> None:
+        from sidkit.sessions import (  # noqa: PLC0415 (the restart scenario only)
+            SessionSpec,
+            SessionTable,
+            SessionTableModel,
+            possible_cpus,
+        )
+
+        self.mode, self.proto, self.n, self.seed, self.old, self.sids = (
+            mode,
+            proto,
+            n,
+            seed,
+            old,
+            sids,
+        )
+        self.lab = lab
+        self.group = Group(profile(LATEST))
+        self.socks: dict[int, Any] = {}
+        self.initval = random.Random(seed ^ 0x5EED).getrandbits(32)
+        self.recorder: HashRecorder | None = None
+        self.table: Any = None
+        self.model: Any = None
+        self.gens: list[int] = []
+        self.crashed: int | None = None
+        self.gen1: list[int] = []
+        if mode in ("flow", "table"):
+            key: Literal["sid", "3-tuple"] = "sid" if mode == "table" else "3-tuple"
+            spec = SessionSpec(key, SteeringPolicy(proto.spec, "jhash", n, seed=seed), seed=seed)
+            self.spec = spec
+            self.model = SessionTableModel(spec, capacity=4096, cpus=possible_cpus())
+            if lab is not None:
+                self.table = SessionTable(spec, capacity=4096)
+        self._bind(n)
+        if mode == "tuple" and lab is not None:
+            self.recorder = HashRecorder([self.socks[0]])
+        self._generation(list(range(n)))
+        self._steer()
+
+    def _bind(self, n: int) -> None:
+        names = range(max(self.socks, default=-1) + 1, max(self.socks, default=-1) + 1 + n)
+        if self.lab is not None:
+            for name, s in zip(names, netns.open_group(n, netns.SERVER_V4, PORT), strict=True):
+                self.socks[name] = s
+        else:
+            for name in names:
+                self.socks[name] = None
+        for name in names:
+            self.group.join(name)
+
+    def _generation(self, names: list[int]) -> None:
+        if self.model is None:
+            return
+        gen = self.model.add_generation(names)
+        self.model.set_working(gen)
+        if self.table is not None:
+            assert self.table.add_generation([self.socks[x] for x in names]) == gen
+            self.table.set_working(gen)
+            if not self.gens:
+                self.table.attach(self.socks[names[0]])
+        self.gens.append(gen)
+
+    def _steer(self) -> None:
+        """cBPF: (re)attach the stateless program over the group as it is now."""
+        if self.mode != "cbpf":
+            return
+        policy = SteeringPolicy(self.proto.spec, "jhash", len(self.group.socks), seed=self.seed)
+        self.group.attach_policy(policy, "cbpf")
+        if self.lab is not None:
+            order = [self.socks[int(m.name)] for m in self.group.socks]  # type: ignore[call-overload]
+            attach(order, policy, "cbpf")
+
+    def _close(self, name: int) -> None:
+        if self.socks.get(name) is not None:
+            self.socks[name].close()
+        del self.socks[name]
+        self.group.close(name)
+        if self.model is not None:
+            self.model.close(name)
+
+    def event(self, kind: str) -> None:
+        if kind == "restart":
+            first = max(self.socks) + 1
+            self._bind(self.n)
+            self.gen1 = list(range(first, first + self.n))
+            self._generation(self.gen1)
+        elif kind == "crash":
+            victim = self.gen1[min(1, len(self.gen1) - 1)]
+            self.crashed = victim
+            cookie = None
+            if self.table is not None:
+                from sidkit.bpf._syscall import socket_cookie  # noqa: PLC0415
+
+                cookie = socket_cookie(self.socks[victim])
+            self._close(victim)
+            if self.model is not None:
+                self.model.remove_socket(self.gens[-1], victim)
+            if self.table is not None:
+                self.table.remove_socket(self.gens[-1], cookie)
+        else:  # retire: the old sessions ended, generation 0 closes
+            if self.mode == "table":
+                for sid in self.sids[: self.old]:
+                    key = self.spec.key_of(self.proto.packet(random.Random(0), sid))
+                    if key is not None:
+                        self.model.end(key)
+                        if self.table is not None:
+                            self.table.end(key)
+            for name in range(self.n):
+                self._close(name)
+            if self.model is not None:
+                import time  # noqa: PLC0415
+
+                force = self.mode == "flow"  # it cannot know which flows ended
+                self.model.retire(self.gens[0], now=time.monotonic_ns(), force=force)
+                if self.table is not None:
+                    self.table.retire(self.gens[0], force=force)
+        self._steer()
+
+    def send(self, step: _Step) -> tuple[list[int | None], list[int | None]]:
+        import time  # noqa: PLC0415
+
+        names = list(self.socks)
+        now = time.monotonic_ns()
+        got: list[int | None]
+        if self.lab is not None:
+            where = self.lab.exchange(step.dgrams, [self.socks[x] for x in names])
+            got = [None if w is None else names[w] for w in where]
+        predicted: list[int | None] = []
+        for d in step.dgrams:
+            if self.model is not None:
+                predicted.append(self.model.deliver(d.payload, now, src=(d.src, d.sport)).sock)
+                continue
+            if self.recorder is not None:
+                h = self.recorder.hash(int.from_bytes(d.payload[-4:], "big"))
+            else:
+                h = self.group.flow_hash(d.dst, d.dport, d.src, d.sport, self.initval)
+            m = self.group.select(h, d.payload)
+            predicted.append(m.name if isinstance(m, Member) else None)  # type: ignore[arg-type]
+        if self.lab is None:
+            got = list(predicted)
+        return got, predicted
+
+    def close(self) -> tuple[tuple[str, int], ...]:
+        counters: tuple[tuple[str, int], ...] = ()
+        if self.table is not None:
+            counters = tuple(self.table.counters().items())
+            self.table.close()
+        elif self.model is not None:
+            counters = tuple(self.model.counters.items())
+        if self.recorder is not None:
+            self.recorder.close()
+        for s in self.socks.values():
+            if s is not None:
+                s.close()
+        return counters
+
+
+def _restart_mode(
+    mode: RestartMode,
+    lab: netns.Lab | None,
+    proto: Protocol,
+    n: int,
+    seed: int,
+    old: int,
+    steps: list[_Step],
+    sids: list[bytes],
+) -> RestartModeResult:
+    run = _RestartRun(mode, proto, n, seed, old, sids, lab)
+    per_session: dict[int, list[int | None]] = {}
+    after_crash: dict[int, bool] = {}
+    crashed_yet = False
+    lost = total = agreed = 0
+    try:
+        for step in steps:
+            if step.kind != "send":
+                run.event(step.kind)
+                crashed_yet = crashed_yet or step.kind == "crash"
+                continue
+            got, predicted = run.send(step)
+            for owner, g, p in zip(step.sessions, got, predicted, strict=True):
+                total += 1
+                agreed += g == p
+                lost += g is None
+                per_session.setdefault(owner, []).append(g)
+                after_crash.setdefault(owner, crashed_yet)
+    finally:
+        counters = run.close()
+    broken = orphaned = new_on_working = 0
+    for owner, where in per_session.items():
+        delivered = [w for w in where if w is not None]
+        holder = delivered[0] if delivered else None
+        if owner >= old and holder in run.gen1:
+            new_on_working += 1
+        if holder is not None and holder == run.crashed:
+            orphaned += 1
+        elif any(w != holder for w in delivered):
+            broken += 1
+    return RestartModeResult(
+        RESTART_LABEL[mode],
+        len(per_session),
+        broken,
+        orphaned,
+        new_on_working,
+        lost,
+        total,
+        agreed,
+        counters,
+    )
+
+
+def _restart_all(
+    lab: netns.Lab | None,
+    proto: Protocol,
+    n: int,
+    seed: int,
+    old: int,
+    steps: list[_Step],
+    sids: list[bytes],
+    progress: Callable[[str], None],
+) -> list[RestartModeResult]:
+    out = []
+    for mode in RESTART_MODES:
+        progress(f"running {RESTART_LABEL[mode]} (restart) ...")
+        out.append(_restart_mode(mode, lab, proto, n, seed, old, steps, sids))
+    return out
+
+
+def run_restart_demo(
+    *,
+    sockets: int = 4,
+    sessions: int = 200,
+    per_phase: int = 3,
+    protocol: str = "quic",
+    model_only: bool = False,
+    seed: int = 1,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> RestartResult:
+    """Run the restart scenario: *sessions* start on generation 0 (*sockets* sockets),
+    half as many new ones after the restart; every mode live (or on the model alone)."""
+    proto = PROTOCOLS[protocol]
+    new = max(1, sessions // 2)
+    steps, sids = _restart_steps(proto, sessions, new, per_phase, seed)
+    reason = "--model-only" if model_only else (netns.netns_available() or bpf_available())
+    if reason is None:
+        modes = netns.run_in_lab(
+            _restart_all, proto, sockets, seed, sessions, steps, sids, progress
+        )
+        kernel = netns.run_isolated(_uname)
+    else:
+        modes = _restart_all(None, proto, sockets, seed, sessions, steps, sids, progress)
+        kernel = f"model of Linux {LATEST}"
+    return RestartResult(
+        reason is None, reason, kernel, sessions, new, sockets, protocol, tuple(modes)
+    )
+
+
+def render_restart(result: RestartResult, out: Any = None) -> None:
+    """Print the restart scenario's table."""
+    out = sys.stdout if out is None else out
+    proto = PROTOCOLS[result.protocol]
+    where = (
+        f"{result.kernel}, two private network namespaces joined by a veth pair"
+        if result.live
+        else f"MODEL ONLY ({result.reason}); the kernel was not used"
+    )
+    n = result.sockets
+    print(
+        f"sidkit demo --restart: {result.old_sessions} sessions on generation 0 ({n} sockets), "
+        f"{result.new_sessions} new after the restart, {proto.description}",
+        file=out,
+    )
+    print(f"  {where}", file=out)
+    print(
+        "  clients change port; the server restarts (generation 1, "
+        f"{n} new sockets, becomes working); old clients change address; a generation-1 "
+        "worker crashes; old sessions end and generation 0 is retired",
+        file=out,
+    )
+    print(file=out)
+    print(
+        f"  {'mode':24} {'sessions':>8} {'broken':>7} {'orphaned':>8} {'new on working':>15} "
+        f"{'lost':>5} {'model == kernel':>16}",
+        file=out,
+    )
+    for m in result.modes:
+        new = f"{m.new_on_working}/{result.new_sessions}"
+        agree = f"{m.agreed}/{m.datagrams}" if result.live else "n/a (model)"
+        print(
+            f"  {m.mode:24} {m.sessions:>8} {m.broken:>7} {m.orphaned:>8} {new:>15} "
+            f"{m.lost:>5} {agree:>16}",
+            file=out,
+        )
+    print(file=out)
+    print(
+        "  broken: a datagram of the session reached a socket other than the one holding it; "
+        "orphaned: its own socket closed in the crash (no steering can keep it).",
+        file=out,
+    )
+
+
+def to_json(result: DemoResult | RestartResult) -> dict[str, Any]:
+    """The ``--json`` object: ``{"scenario", "kernel", "modes": [...]}`` (the issue's shape);
+    ``new_on_working`` is null in the mobility scenario, which has no generations."""
+    if isinstance(result, RestartResult):
+        modes = [
+            {
+                "mode": m.mode,
+                "sessions": m.sessions,
+                "broken": m.broken,
+                "orphaned": m.orphaned,
+                "new_on_working": m.new_on_working,
+                "lost": m.lost,
+                "datagrams": m.datagrams,
+                "model_agrees": m.agreed,
+            }
+            for m in result.modes
+        ]
+        return {"scenario": "restart", "kernel": result.kernel, "modes": modes}
+    return {
+        "scenario": "mobility",
+        "kernel": result.kernel,
+        "modes": [
+            {
+                "mode": MODE_LABEL[m.mode],
+                "sessions": result.sessions,
+                "broken": m.changed,
+                "orphaned": 0,
+                "new_on_working": None,
+                "lost": m.lost,
+                "datagrams": m.total,
+                "model_agrees": m.agreed,
+            }
+            for m in result.modes
+        ],
+    }

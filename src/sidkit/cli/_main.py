@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from sidkit import SidkitError, UnknownKernelError, hashing
@@ -204,6 +204,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"  ... {msg}", file=sys.stderr, flush=True)
 
+    if args.restart:
+        return _cmd_demo_restart(args, progress)
     result = demo.run_demo(
         sockets=args.sockets,
         sessions=args.sessions,
@@ -219,13 +221,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"sidkit: the kernel refused ({result.reason}); running on the model alone",
             file=sys.stderr,
         )
-    demo.render(result)
+    if args.json:
+        import json  # noqa: PLC0415
+
+        print(json.dumps(demo.to_json(result), indent=2))
+    else:
+        demo.render(result)
     if args.plot:
         demo.plot(result, args.plot)
-        print(f"  plot written to {args.plot}")
+        print(f"  plot written to {args.plot}", file=sys.stderr if args.json else sys.stdout)
     steered = [m for m in result.modes if m.mode != "tuple"]
     ok = all(m.changed == 0 and m.lost == 0 for m in steered)
     ok = ok and (not result.live or all(m.agreed == m.total for m in result.modes))
+    return 0 if ok else 1
+
+
+def _cmd_demo_restart(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    import json  # noqa: PLC0415
+
+    from sidkit import demo  # noqa: PLC0415
+    from sidkit._errors import InputValueError  # noqa: PLC0415
+
+    if args.plot:
+        raise InputValueError("--plot draws the mobility scenario, not --restart")
+    result = demo.run_restart_demo(
+        sockets=args.sockets,
+        sessions=args.sessions,
+        per_phase=args.datagrams,
+        protocol=args.protocol,
+        model_only=args.model_only,
+        seed=args.seed,
+        progress=progress,
+    )
+    if result.reason and not args.model_only:
+        print(
+            f"sidkit: the kernel refused ({result.reason}); running on the model alone",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(demo.to_json(result), indent=2))
+    else:
+        demo.render_restart(result)
+    table = next(m for m in result.modes if m.mode == demo.RESTART_LABEL["table"])
+    ok = table.broken == 0 and table.lost == 0
+    ok = ok and (not result.live or all(m.agreed == m.datagrams for m in result.modes))
     return 0 if ok else 1
 
 
@@ -325,6 +364,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="draw sessions x time by socket (needs the plot extra: pip install 'sidkit[plot]')",
     )
+    d.add_argument(
+        "--restart",
+        action="store_true",
+        help="the restart scenario: generations, a crash and a retirement, with the 3-tuple "
+        "flow table and the SID session table beside the default and cBPF SID hashing",
+    )
+    d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     d.set_defaults(run=_cmd_demo)
     _flows.register(sub)
 
