@@ -10,10 +10,13 @@
 # dropped. Nothing outlives the namespaces.
 #
 # A verdict is what can be seen from outside: "drop" when no socket received the datagram,
-# "pass" when it arrived where the default selection puts it, "selected" elsewhere. A
-# program that selects the very socket the hash would have picked is indistinguishable from
-# one that passed, except for classic programs, whose return value sidkit's interpreter
-# (sidkit.bpf.cbpf.run, kernel semantics) computes exactly.
+# "selected" when it arrived anywhere but where the default selection puts it, and for a
+# datagram that did arrive there, a second look: classic programs are run in sidkit's
+# interpreter (sidkit.bpf.cbpf.run, kernel semantics), whose return value says whether they
+# chose an index; for eBPF programs whose socket maps the bench filled, every map entry is
+# moved to the next socket and those datagrams are sent again -- a selection moves with the
+# entry, the default selection does not. Only an eBPF program that chooses sockets without
+# the bench's maps (none known) choosing its default socket would read as "pass".
 """Running a program on a live reuseport group and recording every delivery (private)."""
 
 from __future__ import annotations
@@ -249,6 +252,8 @@ class _Maps:
     def __init__(self) -> None:
         self.fds: dict[str, int] = {}
         self._all: list[int] = []
+        # (map fd, key, value spec, socket index) for every socket entry the bench wrote
+        self.entries: list[tuple[int, bytes, MapSpec, int]] = []
 
     def _own(self, fd: int) -> int:
         self._all.append(fd)
@@ -277,9 +282,9 @@ class _Maps:
                 fd = self._own(_map_create(spec, inner))
                 if fill == "sockarray":
                     for i, s in enumerate(socks):
-                        _syscall.map_update(
-                            inner, struct.pack("=I", i), _fd_value(spec.inner, s.fileno())
-                        )
+                        key = struct.pack("=I", i)
+                        _syscall.map_update(inner, key, _fd_value(spec.inner, s.fileno()))
+                        self.entries.append((inner, key, spec.inner, i))
                     _syscall.map_update(fd, struct.pack("=I", 0), struct.pack("=I", inner))
             else:
                 fd = self._own(_map_create(spec))
@@ -295,9 +300,18 @@ class _Maps:
                     else:
                         break
                     _syscall.map_update(fd, key, _fd_value(spec, s.fileno()))
+                    self.entries.append((fd, key, spec, i))
             for key, value in values.get(declared.name, {}).items():
                 _syscall.map_update(fd, key, value)
             self.fds[declared.name] = fd
+
+    def rotate(self, socks: Sequence[socket.socket]) -> None:
+        """Move every socket entry to the next socket (i -> i+1 mod n). A socket may sit in
+        one REUSEPORT_SOCKARRAY slot only (EBUSY), so all entries go before any returns."""
+        for fd, key, _spec, _i in self.entries:
+            _syscall.map_delete(fd, key)
+        for fd, key, spec, i in self.entries:
+            _syscall.map_update(fd, key, _fd_value(spec, socks[(i + 1) % len(socks)].fileno()))
 
     def close(self) -> None:
         for fd in self._all:
@@ -392,6 +406,17 @@ def _experiment(
         maps.build(program, fills, socks, cookies, values)
         prog_fd = _attach(program, socks[0], maps.fds)
         got = lab.exchange(dgrams, socks)
+        # A datagram that reached its default socket may still have been selected there.
+        # When every socket entry in the maps is the bench's, moving each entry to the next
+        # socket tells the two apart: a selection moves with it, the default stays.
+        same = [
+            i for i, (d, g) in enumerate(zip(default, got, strict=True)) if g is not None and g == d
+        ]
+        moved: dict[int, int | None] = {}
+        if same and maps.entries and n > 1 and program.kind != "cbpf":
+            maps.rotate(socks)
+            again = lab.exchange([dgrams[i] for i in same], socks)
+            moved = dict(zip(same, again, strict=True))
         out = []
         for i, (p, d, g) in enumerate(zip(probes, default, got, strict=True)):
             verdict: Literal["selected", "pass", "drop"]
@@ -399,8 +424,10 @@ def _experiment(
                 verdict = "drop"
             elif program.kind == "cbpf":
                 verdict = "selected" if _cbpf_index(program, p.payload) < n else "pass"
+            elif g != d or (i in moved and moved[i] == (g + 1) % n):
+                verdict = "selected"
             else:
-                verdict = "pass" if g == d else "selected"
+                verdict = "pass"
             out.append(Delivery(i, p, g, d, verdict))
         extra = then(probes, infos) if then is not None else None
         return out, infos, extra
