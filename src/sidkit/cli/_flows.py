@@ -21,6 +21,7 @@ from sidkit.flows import (
     Flow,
     FlowReport,
     analyze,
+    analyze_many,
     default_protocols,
     format_ns,
     iter_rows,
@@ -59,6 +60,12 @@ examples:
   sidkit flows vpn.pcap --protocol wireguard --protocol dtls --option dtls.cid_length=4
   tcpdump -w - -U udp | sidkit flows -
       read standard input
+  sidkit flows day/ --jobs 4
+  sidkit flows 'trace-*.pcap' --jobs 4
+      many captures (files, directories, glob patterns) as one, in the order of their
+      first timestamps; --jobs N reads them in N processes and merges the results (the
+      same flows, except where a file relies on QUIC CID lengths learned in an earlier
+      one: see the flows-many page of the documentation)
 
 default protocols: quic, wireguard, and dtls when --option dtls.cid_length=N is given.
 Options are PROTOCOL.NAME=VALUE with the plugin's option names (sidkit.plugin specs);
@@ -226,8 +233,29 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     show = args.progress and sys.stderr.isatty()
     bar = _Bar(sys.stderr) if show else None
+    captures: list[str] = args.capture
+    if "-" in captures and len(captures) > 1:
+        raise InputValueError(
+            "standard input (-) cannot be read together with other captures", code="bad-source"
+        )
+    if args.jobs < 1:
+        raise InputValueError(f"--jobs {args.jobs}: must be at least 1", code="bad-jobs")
+    single = len(captures) == 1 and (captures[0] == "-" or os.path.isfile(captures[0]))
     try:
-        report = analyze(args.capture, protocols, per, by=args.by, progress=bar, reassembly=limits)
+        if single and args.jobs == 1:
+            report = analyze(
+                captures[0], protocols, per, by=args.by, progress=bar, reassembly=limits
+            )
+        else:
+            report = analyze_many(
+                captures,
+                protocols,
+                per,
+                by=args.by,
+                jobs=args.jobs,
+                progress=bar,
+                reassembly=limits,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -259,7 +287,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("capture", help="a pcap or pcapng file, or - for standard input")
+    p.add_argument(
+        "capture",
+        nargs="+",
+        help="pcap or pcapng files, directories of them, glob patterns, or - for standard input",
+    )
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        metavar="N",
+        help="read several captures in N worker processes and merge their reports "
+        "(default 1: one pass over the files in order)",
+    )
     p.add_argument(
         "--protocol",
         action="append",
