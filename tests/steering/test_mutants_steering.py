@@ -226,3 +226,14 @@ def test_the_live_kernel_takes_the_255_jump_and_refuses_one_past_the_end() -> No
     assert _kernel_attach(flipped) == 0
     assert cbpf.run(flipped, b"\x00" * 3) == 3  # false: jumped
     assert cbpf.run(flipped, b"\x00" * 4) == 4 + 255
+
+
+def test_body_uses_spans_every_byte_read() -> None:
+    """The policy sizes the eBPF stack window and the length check from this span."""
+    assert _ir.body_uses([]) == (0, 0)
+    assert _ir.body_uses([_ir.Set("a", 1), _ir.Bin("add", "a", imm=1)]) == (0, 0)
+    assert _ir.body_uses([_ir.AddByte("a", 5, 0)]) == (5, 6)
+    assert _ir.body_uses([_ir.LoadBE("v", 2, 3), _ir.AddByte("a", 9, 8)]) == (2, 10)
+    assert _ir.body_uses([_ir.AddByte("a", 9, 8), _ir.LoadBE("v", 4, 4)]) == (4, 10)
+    ops = _ir.jhash_ops(6, 13, 0)
+    assert _ir.body_uses(ops) == (6, 19)
