@@ -13,11 +13,22 @@ sys.path.insert(0, str(HERE / "_ext"))
 project = "sidkit"
 author = "sidkit developers"
 copyright = "2026, the sidkit developers"
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "sidkit_cliref", "sidkit_layers"]
-# The architecture diagram is rendered by Debian's graphviz at build time, inline as SVG.
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.graphviz",
+    "sidkit_cliref",
+    "sidkit_layers",
+    "sidkit_figures",  # the demo's picture, drawn at build time (docs/_ext/sidkit_figures.py)
+    "sidkit_pagecheck",  # errors the theme draws into a page fail the build
+]
+# The diagrams (the architecture picture, docs/diagrams/*.dot) are rendered by Debian's graphviz
+# at build time, as SVG.
 graphviz_output_format = "svg"
 html_theme = "furo"
 html_title = "sidkit"
+html_static_path = ["_static"]
+html_css_files = ["sidkit.css"]  # wide tables and code scroll with a visible edge, or wrap
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 nitpicky = True

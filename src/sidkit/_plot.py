@@ -71,7 +71,7 @@ def plot_demo(
     rows = min(result.sessions, max_rows)
     per_session = len(result.modes[0].sockets[0]) if result.modes[0].sockets else 0
     per_phase = max(1, per_session // len(PHASES))
-    header, footer = 1.05, 1.45
+    header, footer = 1.3, 1.45
     width = 3.0 * len(result.modes) + 0.9
     height = header + footer + rows * row_inches
     fig, axes = plt.subplots(
@@ -105,7 +105,7 @@ def plot_demo(
         for k, phase in enumerate(PHASES[1:], start=1):
             x = k * per_phase - 0.5
             ax.axvline(x, color="black", linewidth=1.2, linestyle="--")
-            ax.text(x, -0.5, phase.replace(" (", "\n("), ha="center", va="bottom", fontsize=7.5)
+            ax.text(x, -0.5, phase.replace(" (", "\n("), ha="center", va="bottom", fontsize=8.5)
         # every change of socket inside a row: a triangle where the next socket starts
         xs, ys = [], []
         for y, row in enumerate(shown):
@@ -120,22 +120,22 @@ def plot_demo(
         # the headline, in words: the test of the whole demo
         bad = m.changed > 0
         ax.set_title(
-            f"{MODE_LABEL[m.mode]}\n{m.changed} of {result.sessions} sessions changed socket",
-            fontsize=9.5,
+            f"{MODE_LABEL[m.mode]}\n{m.changed} of {result.sessions} sessions\nchanged socket",
+            fontsize=11,
             color="#b00020" if bad else "#1b5e20",
             fontweight="bold",
-            pad=26,
+            pad=30,
         )
         ax.set_xticks([p * per_phase + (per_phase - 1) / 2 for p in range(len(PHASES))])
-        ax.set_xticklabels(["start", "new port", "new address"], fontsize=8)
-        ax.set_xlabel(f"datagrams of each session ({per_phase} per path)", fontsize=8)
+        ax.set_xticklabels(["start", "new port", "new address"], fontsize=9)
+        ax.set_xlabel(f"datagrams of each session ({per_phase} per path)", fontsize=9)
         step = 5 if rows <= 50 else 10 if rows <= 100 else 20
         ax.set_yticks(range(step - 1, rows, step), [str(i) for i in range(step, rows + 1, step)])
-        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="y", labelsize=8)
     ylabel = "session (one row each)"
     if rows < result.sessions:
         ylabel = f"sessions 1-{rows} of {result.sessions} (one row each)"
-    axes[0][0].set_ylabel(ylabel, fontsize=8)
+    axes[0][0].set_ylabel(ylabel, fontsize=9)
     handles: list[Any] = []
     if n <= 20:
         handles = [Patch(color=cmap(i), label=f"socket {i}") for i in range(n)]
@@ -147,15 +147,15 @@ def plot_demo(
         handles=handles,
         loc="lower center",
         ncol=min(len(handles), 6),
-        fontsize=8,
+        fontsize=9,
         frameon=False,
         bbox_to_anchor=(0.5, 0.62 / height),
     )
     if n > 20:
         bar = fig.colorbar(axes[0][-1].images[0], ax=axes[0].tolist(), fraction=0.03)
         bar.set_label("socket")
-    why = "\n".join(textwrap.wrap(WHY, width=int(width * 15)))
-    fig.text(0.5, 0.06 / height, why, ha="center", va="bottom", fontsize=7.5)
+    why = "\n".join(textwrap.wrap(WHY, width=int(width * 13.5)))
+    fig.text(0.5, 0.06 / height, why, ha="center", va="bottom", fontsize=8.5)
     try:
         fig.savefig(path, dpi=_DPI)
     except (OSError, ValueError) as exc:
