@@ -372,12 +372,13 @@ def _cbpf_index(program: Program, payload: bytes) -> int:
 
 def _in_lab(
     lab: netns.Lab, *args: object
-) -> tuple[list[Delivery], list[SocketInfo], object] | TestbenchError:
-    """Run the experiment; a TestbenchError comes back as a value so that the caller can
-    raise it as the one-line error it is (the lab turns exceptions into tracebacks)."""
+) -> tuple[list[Delivery], list[SocketInfo], object] | TestbenchError | KernelOracleError:
+    """Run the experiment; sidkit's own errors (a map it cannot fill, a kernel refusal with
+    its verifier log) come back as values so that the caller raises them as they are, not
+    wrapped in the namespace process's traceback."""
     try:
         return _experiment(lab, *args)  # type: ignore[arg-type]
-    except TestbenchError as exc:
+    except (TestbenchError, KernelOracleError) as exc:
         return exc
 
 
@@ -453,7 +454,7 @@ def deliver(
     *feed*, and return one Delivery per datagram, the sockets' cookies, and what *then*
     (called in the namespace process with the probes and sockets) returned.
 
-    *maps* says how to fill each map (see :data:`Fill`); REUSEPORT_SOCKARRAY and SOCKMAP maps
+    *maps* says how to fill each map (see ``Fill``); REUSEPORT_SOCKARRAY and SOCKMAP maps
     (and arrays of them) are filled by index when not named. *values* gives other maps their
     initial contents (``{"tmp_index_ovr_map": {key: value}}``, as a server sets them up).
     Raises TestbenchError for a map that cannot be filled (naming it) and KernelOracleError
@@ -481,7 +482,14 @@ def deliver(
                 )
     if not callable(feed):
         feed = _probes(feed, [])
+    reason = netns.netns_available() or _syscall.bpf_available()
+    if reason is not None:
+        raise KernelOracleError(f"the test bench needs the live kernel: {reason}")
     result = netns.run_in_lab(_in_lab, program, sockets, feed, fills, vals, port, then)
     if isinstance(result, TestbenchError):
         raise TestbenchError(str(result))
+    if isinstance(result, KernelOracleError):
+        err = KernelOracleError(str(result))
+        err.errno = result.errno
+        raise err
     return result

@@ -320,7 +320,7 @@ def check(
     port: int = DEFAULT_PORT,
 ) -> Report:
     """Run *program* on a live group of *sockets* sockets, send *feed*, and compare every
-    delivery with *model* (see :func:`sidkit.testbench._bench.deliver` for the run)."""
+    delivery with *model* (see :func:`sidkit.testbench.deliver` for the run)."""
     deliveries, infos, _ = deliver(program, sockets, feed, maps=maps, values=values, port=port)
     return Report(
         program.name,
