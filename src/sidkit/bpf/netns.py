@@ -61,6 +61,7 @@ _IFF_UP: Final = 0x1
 _SIOCGIFFLAGS: Final = 0x8913
 _SIOCSIFFLAGS: Final = 0x8914
 _RCVBUF: Final = 32 << 20
+_PR_SET_PDEATHSIG: Final = 1
 T = TypeVar("T")
 
 
@@ -86,6 +87,20 @@ def _unshare_net() -> None:
     if _libc().unshare(CLONE_NEWNET) != 0:
         raise _refused("unshare(CLONE_NEWNET)", ctypes.get_errno())
     _link_up("lo")
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel to SIGKILL this (just forked) process when its parent dies.
+
+    A namespace child must not outlive the process that waits for it: if the caller is
+    killed outright (SIGKILL, a crash) nobody would reap or stop the experiment. prctl
+    PR_SET_PDEATHSIG (kernel/sys.c) does it; the getppid() check covers a parent that died
+    between fork and prctl. Safe here because the forking thread blocks until the child
+    ends (the signal follows the *thread* that forked).
+    """
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _link_up(name: str) -> None:
@@ -128,12 +143,14 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
     if not sys.platform.startswith("linux"):
         raise _refused(f"network namespaces need Linux, this is {sys.platform}", errno.ENOSYS)
     r, w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(r)
         status = 0
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _die_with_parent(parent)
             _unshare_net()
             _send_obj(w, ("ok", fn(*args)))
         except BaseException as exc:
@@ -149,9 +166,14 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
         kind, payload = _recv_obj(r)
     except EOFError:
         kind, payload = "error", ("EOFError", "the namespace process died", "", None)
-    finally:
+    except BaseException:
+        # Ctrl-C (or `kill -INT` sent to this process alone, which the child never sees):
+        # stop the experiment now rather than wait for it to finish.
         os.close(r)
-        _reap(pid)
+        _stop(pid)
+        raise
+    os.close(r)
+    _reap(pid)
     if kind == "ok":
         return payload  # type: ignore[no-any-return]
     name, message, tb, code = payload
@@ -161,14 +183,43 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
 
 
 def _reap(pid: int) -> None:
+    """Wait for child *pid*; on Ctrl-C while waiting, stop it (see :func:`_stop`)."""
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
     except KeyboardInterrupt:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        # The signal may have landed after waitpid() already reaped the child (Python runs
+        # the handler at the next bytecode): _stop() checks before it kills.
+        _stop(pid)
         raise
+
+
+def _stop(pid: int) -> None:
+    """SIGKILL child *pid* unless it is already gone, then reap it.
+
+    ``waitpid(WNOHANG)`` first: ChildProcessError means it was reaped already (and its pid
+    may belong to someone else by now: never signal it); a non-zero pid means it just exited
+    and is now reaped. Only a child that is still ours and unreaped -- whose pid therefore
+    cannot have been reused -- is killed. A second Ctrl-C does not interrupt the final wait:
+    SIGKILL makes it immediate.
+    """
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return
+    if done:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            return
+        except KeyboardInterrupt:
+            continue
+        return
 
 
 def _probe() -> bool:
@@ -380,10 +431,12 @@ def _lab_main(fn: Callable[..., T], args: tuple[object, ...]) -> T:
     cmd_r, cmd_w = os.pipe()
     res_r, res_w = os.pipe()
     ready_r, ready_w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - client process
         code = 0
         try:
+            _die_with_parent(parent)
             os.close(cmd_w)
             os.close(res_r)
             _unshare_net()
@@ -415,6 +468,8 @@ def _lab_main(fn: Callable[..., T], args: tuple[object, ...]) -> T:
     finally:
         os.close(cmd_w)
         os.close(res_r)
+        # The client agent ends on EOF of its command pipe (closed just above) and dies with
+        # this process in any case (PR_SET_PDEATHSIG).
         _reap(pid)
 
 
