@@ -338,3 +338,12 @@ def test_pcap_records_across_the_read_size_and_a_cut_last_record() -> None:
         "capture ends inside a record" in errors[0]
         and f"({16 + len(packets[-1]) - 5} bytes" in errors[0]
     )
+
+
+def test_link_types_of_the_capture() -> None:
+    """``Capture.linktypes`` lists every link type the file declares (pcap header, each
+    pcapng interface), before any packet is counted."""
+    _, _, cap = _read(_pcap_header(network=ETH) + _record(1, 0, _pkt(1)))
+    assert cap.linktypes == {ETH: 0}
+    _, _, cap = _read(_shb() + _idb(RAW) + _idb(ETH) + _idb(RAW) + _epb(1, _pkt(1)))
+    assert cap.linktypes == {RAW: 0, ETH: 0}
