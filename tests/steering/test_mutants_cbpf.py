@@ -19,6 +19,7 @@ import errno
 import random
 import socket
 import struct
+from collections.abc import Callable
 
 import pytest
 
@@ -35,7 +36,7 @@ def _i(code: int, k: int = 0, jt: int = 0, jf: int = 0) -> SockFilter:
 
 
 RET_A = _i(cbpf.RET | cbpf.A_SRC)
-ALU_SEMANTICS = {
+ALU_SEMANTICS: dict[int, Callable[[int, int], int]] = {
     cbpf.ADD: lambda a, b: (a + b) & M32,
     cbpf.SUB: lambda a, b: (a - b) & M32,
     cbpf.MUL: lambda a, b: (a * b) & M32,
@@ -82,7 +83,7 @@ def test_neg() -> None:
         assert cbpf.run(program, b"") == (-a) & M32
 
 
-JUMPS = {
+JUMPS: dict[int, Callable[[int, int], bool]] = {
     cbpf.JEQ: lambda a, b: a == b,
     cbpf.JGT: lambda a, b: a > b,
     cbpf.JGE: lambda a, b: a >= b,
