@@ -126,6 +126,9 @@ def test_nginx_helper_routes_its_cids_and_falls_back_as_its_source_says(
     keyed = [r.index for r in report.rows if nginx_model()(r.payload, ctx) is not None]
     assert len(keyed) == 4 * 7
     assert [r.index for r in report.rows if r.verdict == "selected"] == keyed
+    # every datagram's default socket, as sidkit's Group model computes it from the kernel's
+    # own hash, is where the kernel put it with no program choosing
+    assert report.group_agreement() == (report.total, report.total)
     assert v["drop"] == 0  # nginx never drops: "failed" is SK_PASS too
     assert report.total == 4 * 9 + 24 + 4
 
@@ -175,6 +178,7 @@ def test_select_reuseport_kern_with_its_tests_expectations(
     assert report.ok, [r.describe() for r in report.disagreements]
     assert [r.socket for r in report.rows[:n]] == list(range(n))
     assert {r.verdict for r in report.rows[:n]} == {"selected"}
+    assert report.group_agreement() == (report.total, report.total)
     assert [r.verdict for r in report.rows[n:]] == ["drop", "pass", "drop"]
 
 

@@ -97,6 +97,11 @@ def _run(args: argparse.Namespace) -> int:
             f"sockets: {report.total} datagrams, {v['selected']} selected, {v['pass']} passed "
             f"to the default selection, {v['drop']} dropped"
         )
+        agree, compared = report.group_agreement()
+        print(
+            f"default selection: sidkit.reuseport.Group, given the kernel's hash, agrees with "
+            f"the kernel on {agree} of {compared} datagrams"
+        )
         if args.verbose:
             for row in report.rows:
                 print(f"  {row.describe()}")

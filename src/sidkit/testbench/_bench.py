@@ -33,7 +33,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 
 from sidkit._errors import KernelOracleError
-from sidkit.bpf import _syscall, cbpf, netns
+from sidkit.bpf import _syscall, cbpf, ebpf, netns
 from sidkit.testbench._program import (
     BPF_MAP_TYPE_ARRAY,
     BPF_MAP_TYPE_ARRAY_OF_MAPS,
@@ -66,6 +66,7 @@ MAX_PAYLOAD: Final = 65_507  # IPv4 UDP
 _HHBBI: Final = struct.Struct("=HBBI")
 _FIRST_SPORT: Final = 20_000
 _MAP_IN_MAP: Final = (BPF_MAP_TYPE_ARRAY_OF_MAPS, 13)  # ARRAY_OF_MAPS, HASH_OF_MAPS
+_BPF_MAP_TYPE_HASH: Final = 1
 _SPORTS: Final = 40_000
 
 Fill: TypeAlias = Literal["sockarray", "cookie", "empty"] | tuple[bytes, ...]
@@ -100,14 +101,17 @@ Feed: TypeAlias = (
 @attrs.frozen
 class Delivery:
     """What happened to datagram *index*: the socket that received it (None: dropped), the
-    socket the default selection picks for its tuple (measured with no program), and the
-    verdict derived from the two (see the module comment)."""
+    socket the default selection picks for its tuple (measured with no program choosing),
+    and the verdict derived from the two (see the module comment)."""
 
     index: int
     probe: Probe
     socket: int | None
     default: int | None
     verdict: Literal["selected", "pass", "drop"]
+    hash: int | None = None
+    """The kernel's reuseport hash of the datagram's tuple (``ctx->hash``), recorded during
+    the run without the program; None if the recorder did not see it."""
 
 
 def _probes(feed: Feed, infos: Sequence[SocketInfo]) -> list[Probe]:
@@ -363,6 +367,52 @@ def _attach(program: Program, first: socket.socket, fds: Mapping[str, int]) -> i
     return prog_fd
 
 
+_HELPER_MAP_UPDATE: Final = 2
+_BPF_HDR_START_NET: Final = 1
+
+
+def _hash_recorder(map_fd: int) -> list[ebpf.Insn]:
+    """An SK_REUSEPORT program that stores ``ctx->hash`` under the datagram's source (IPv4
+    address from the network header, UDP source port as on the wire) and returns SK_PASS
+    without selecting, so the kernel's own selection proceeds. In the bench every datagram's
+    source is its own, so the source names the datagram whatever its payload."""
+    a = ebpf.Assembler()
+    a.mov64(6, 1)
+    a.st(ebpf.DW, 10, -16, 0)
+    a.mov64(1, 6)
+    a.mov64(2, imm=12)  # iphdr.saddr
+    a.mov64(3, 10)
+    a.alu64(ebpf.ADD, 3, imm=-16)
+    a.mov64(4, imm=4)
+    a.mov64(5, imm=_BPF_HDR_START_NET)
+    a.call(ebpf.HELPER_SKB_LOAD_BYTES_RELATIVE)
+    a.jmp(ebpf.JNE, 0, "pass", imm=0)
+    a.ldx(ebpf.DW, 2, 6, 0)  # ctx->data: the UDP header
+    a.ldx(ebpf.DW, 3, 6, 8)  # ctx->data_end
+    a.mov64(4, 2)
+    a.alu64(ebpf.ADD, 4, imm=8)
+    a.jmp(ebpf.JGT, 4, "pass", src=3)
+    a.ldx(ebpf.H, 5, 2, 0)  # udphdr.source
+    a.stx(ebpf.H, 10, -12, 5)
+    a.ldx(ebpf.W, 7, 6, 32)  # ctx->hash
+    a.stx(ebpf.W, 10, -24, 7)
+    a.ld_map_fd(1, map_fd)
+    a.mov64(2, 10)
+    a.alu64(ebpf.ADD, 2, imm=-16)
+    a.mov64(3, 10)
+    a.alu64(ebpf.ADD, 3, imm=-24)
+    a.mov64(4, imm=0)
+    a.call(_HELPER_MAP_UPDATE)
+    a.label("pass")
+    a.mov64(0, imm=ebpf.SK_PASS)
+    a.exit()
+    return a.assemble()
+
+
+def _source_key(probe: Probe) -> bytes:
+    return socket.inet_aton(probe.src) + probe.sport.to_bytes(2, "big") + b"\0\0"
+
+
 def _cbpf_index(program: Program, payload: bytes) -> int:
     filters = [
         cbpf.SockFilter(*_HHBBI.unpack_from(program.insns, 8 * i)) for i in range(program.count)
@@ -403,7 +453,28 @@ def _experiment(
         infos = [SocketInfo(i, c) for i, c in enumerate(cookies)]
         probes = _probes(feed, infos)
         dgrams = [netns.Datagram(p.src, p.sport, netns.SERVER_V4, port, p.payload) for p in probes]
-        default = lab.exchange(dgrams, socks)
+        # The default selection, measured with a recorder attached that returns SK_PASS
+        # without choosing: the same selection as no program, plus the kernel's hash.
+        sources = max(1, len({(p.src, p.sport) for p in probes}))
+        hashes = _syscall.Map(_BPF_MAP_TYPE_HASH, 8, 4, sources, name="sidkit_tb_hash")
+        try:
+            recorder = _syscall.prog_load(
+                _syscall.BPF_PROG_TYPE_SK_REUSEPORT,
+                ebpf.encode(_hash_recorder(hashes.fd)),
+                expected_attach_type=_syscall.BPF_SK_REUSEPORT_SELECT,
+                name="sidkit_tb_rec",
+            )
+            try:
+                socks[0].setsockopt(socket.SOL_SOCKET, _syscall.SO_ATTACH_REUSEPORT_EBPF, recorder)
+                default = lab.exchange(dgrams, socks)
+            finally:
+                os.close(recorder)
+            recorded: list[int | None] = []
+            for p in probes:
+                raw = hashes.lookup(_source_key(p))
+                recorded.append(None if raw is None else int(struct.unpack("=I", raw)[0]))
+        finally:
+            hashes.close()
         maps.build(program, fills, socks, cookies, values)
         prog_fd = _attach(program, socks[0], maps.fds)
         got = lab.exchange(dgrams, socks)
@@ -429,7 +500,7 @@ def _experiment(
                 verdict = "selected"
             else:
                 verdict = "pass"
-            out.append(Delivery(i, p, g, d, verdict))
+            out.append(Delivery(i, p, g, d, verdict, recorded[i]))
         extra = then(probes, infos) if then is not None else None
         return out, infos, extra
     finally:

@@ -2,10 +2,12 @@
 # kernel's default selection decides), or DROP. Every sidkit model becomes that one shape --
 # a SteeringPolicy's select(), nginx's cookie lookup (sidkit.quiclb), Envoy's quic_lb worker,
 # Katran stable routing, "always the default", or any Python function -- so the comparison
-# and the report are written once. "pass" is resolved to the socket the kernel's default
-# selection picked for that datagram's tuple with no program attached, measured in the same
-# namespace (sidkit.testbench._bench): the default selection's hash secret is random per
-# namespace, so the measurement is the oracle, not a guess at the secret.
+# and the report are written once. "pass" is resolved by sidkit's own model of the default
+# selection, sidkit.reuseport.Group, applied to the hash the kernel computed for that
+# datagram (recorded by the bench, sidkit.testbench._bench: the hash's secret is random per
+# namespace, so the kernel's hash is the one input taken from it). The socket the kernel
+# actually chose with no program choosing is measured too, and the report counts where
+# Group and the kernel agree -- every bench run is also a check of the Group model.
 """Models, expectations and the report of a bench run (private)."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Final, TypeAlias
 import attrs
 
 from sidkit.quiclb import envoy_worker, katran_stable_routing_steering_policy, nginx_socket_cookie
+from sidkit.reuseport import Group
 from sidkit.steering import FixedOffset, IndexField, SteeringError, SteeringPolicy
 from sidkit.testbench._bench import DEFAULT_PORT, Delivery, Feed, Fill, SocketInfo, deliver
 from sidkit.testbench._program import Program, TestbenchError
@@ -209,6 +212,8 @@ class Row:
     src: str
     sport: int
     agree: bool
+    hash: int | None = None
+    group_default: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -254,6 +259,12 @@ class Report:
     def ok(self) -> bool:
         return self.agree == self.total
 
+    def group_agreement(self) -> tuple[int, int]:
+        """(agree, compared): datagrams whose default socket sidkit's Group model, given the
+        kernel's recorded hash, put where the kernel put them with no program choosing."""
+        compared = [r for r in self.rows if r.hash is not None and r.default is not None]
+        return sum(r.group_default == r.default for r in compared), len(compared)
+
     def verdicts(self) -> dict[str, int]:
         out = {"selected": 0, "pass": 0, "drop": 0}
         for r in self.rows:
@@ -273,6 +284,10 @@ class Report:
 def _rows(
     deliveries: Sequence[Delivery], infos: Sequence[SocketInfo], model: Model | None
 ) -> list[Row]:
+    group = Group()
+    for i in range(len(infos)):
+        group.join(i)
+
     ctx = ModelContext(tuple(infos))
     rows = []
     for d in deliveries:
@@ -284,7 +299,7 @@ def _rows(
             if isinstance(outcome, _Drop):
                 expected = None
             elif outcome is None:
-                expected = d.default
+                expected = d.default if d.hash is None else group.index(d.hash)
             elif type(outcome) is int and 0 <= outcome < ctx.n:
                 expected = outcome
             else:
@@ -304,6 +319,8 @@ def _rows(
                 d.probe.src,
                 d.probe.sport,
                 agree,
+                d.hash,
+                None if d.hash is None else group.index(d.hash),
             )
         )
     return rows
