@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pytest
 from fixtures.tshark import fields
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sidkit import SidkitError
 from sidkit.flows._capture import CHUNK, MAX_BLOCK, MAX_CAPLEN, Capture
 from sidkit.flows._errors import NotACaptureError, UnsupportedLinkTypeError
 
@@ -347,3 +350,57 @@ def test_link_types_of_the_capture() -> None:
     assert cap.linktypes == {ETH: 0}
     _, _, cap = _read(_shb() + _idb(RAW) + _idb(ETH) + _idb(RAW) + _epb(1, _pkt(1)))
     assert cap.linktypes == {RAW: 0, ETH: 0}
+
+
+def test_every_packet_block_kind_counts_as_a_record() -> None:
+    """``Capture.records`` counts Enhanced, Simple and obsolete Packet Blocks alike (the
+    messages of a capture that stops say "after N records")."""
+    spb = _block(3, struct.pack("<I", 40) + _pkt(1))
+    data = _shb() + _idb() + _epb(1, _pkt(0)) + spb + spb + _pb(2, _pkt(2)) + _block(6, bytes(8))
+    records, errors, cap = _read(data)
+    assert len(records) == 4 and cap.records == 4
+    assert errors and "after 4 records" in errors[0]
+
+
+_SAMPLE_PCAPNG = (
+    _shb()
+    + _idb(RAW, tsresol=9)
+    + _epb(5, _pkt(1, 44))
+    + _block(3, struct.pack("<I", 40) + _pkt(2))
+    + _idb(ETH, 64)
+    + _pb(7, _pkt(3, 36), 1)
+    + _epb(9, _pkt(4, 52), 1)
+)
+_SAMPLE_PCAP = _pcap_header() + b"".join(_record(i, i, _pkt(i, 30 + i)) for i in range(5))
+
+
+@settings(database=None, max_examples=300)
+@given(
+    st.sampled_from([_SAMPLE_PCAPNG, _SAMPLE_PCAP]),
+    st.lists(st.tuples(st.integers(0, 400), st.binary(min_size=1, max_size=4)), max_size=3),
+    st.integers(0, 400),
+)
+def test_damaged_captures_yield_only_bytes_of_the_file(
+    original: bytes, patches: list[tuple[int, bytes]], cut: int
+) -> None:
+    """Whatever is damaged, every record's captured bytes are a slice of the file at most one
+    block or MAX_CAPLEN long, its link type is one the file declared, the counters agree with
+    what was yielded, and a stop leaves exactly one message -- or the file is refused with a
+    sidkit error at once."""
+    data = bytearray(original)
+    for pos, patch in patches:
+        data[pos % len(data) : pos % len(data) + len(patch)] = patch
+    blob = bytes(data[: max(1, len(data) - cut % 64)])
+    try:
+        cap = Capture(io.BytesIO(blob))
+        records = list(cap)
+    except SidkitError:
+        return
+    assert cap.records == len(records)
+    assert cap.bytes_read == len(blob)
+    assert len(cap.errors) <= 1
+    for ts, linktype, captured, wirelen in records:
+        assert captured in blob
+        assert len(captured) <= min(MAX_CAPLEN, len(blob))
+        assert linktype in cap.linktypes
+        assert isinstance(ts, int) and 0 <= wirelen <= 0xFFFFFFFF
