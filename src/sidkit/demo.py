@@ -529,19 +529,19 @@ class _RestartRun:
             for name in range(self.n):
                 self._close(name)
             if self.model is not None:
-                import time  # noqa: PLC0415
+                from sidkit.sessions import kernel_clock_ns  # noqa: PLC0415
 
                 force = self.mode == "flow"  # it cannot know which flows ended
-                self.model.retire(self.gens[0], now=time.monotonic_ns(), force=force)
+                self.model.retire(self.gens[0], now=kernel_clock_ns(), force=force)
                 if self.table is not None:
                     self.table.retire(self.gens[0], force=force)
         self._steer()
 
     def send(self, step: _Step) -> tuple[list[int | None], list[int | None]]:
-        import time  # noqa: PLC0415
+        from sidkit.sessions import kernel_clock_ns  # noqa: PLC0415
 
         names = list(self.socks)
-        now = time.monotonic_ns()
+        now = kernel_clock_ns()
         got: list[int | None]
         if self.lab is not None:
             where = self.lab.exchange(step.dgrams, [self.socks[x] for x in names])

@@ -34,6 +34,7 @@ from sidkit.sessions import (
     SessionSpec,
     SessionTable,
     SessionTableModel,
+    kernel_clock_ns,
     mount_bpffs,
     possible_cpus,
 )
@@ -115,7 +116,7 @@ class _Run:
 
     def send(self, dgrams: Sequence[Datagram]) -> list[Hashable | None]:
         names = list(self.socks)
-        now = time.monotonic_ns()
+        now = kernel_clock_ns()
         got = self.lab.exchange(dgrams, [self.socks[n] for n in names])
         decisions = [
             self.model.deliver(d.payload, now, src=(d.src, d.sport), cpu=self.cpu) for d in dgrams
@@ -181,7 +182,7 @@ def _generations(lab: Lab, spec_name: str) -> dict[str, Any]:
     crashed = run.crash(gen1, g1[1])
     run.send(_dgrams(run, rng, new + old, CLIENT_V4[1], 50000))
     draining = len(run.table.draining(gen0))
-    assert draining == len(run.model.draining(gen0, time.monotonic_ns()))
+    assert draining == len(run.model.draining(gen0, kernel_clock_ns()))
     refused = False
     try:
         run.table.retire(gen0)
@@ -196,7 +197,7 @@ def _generations(lab: Lab, spec_name: str) -> dict[str, Any]:
         del run.socks[run.name(s)]
         s.close()
     retired = run.table.retire(gen0, force=spec.key != "sid")
-    run.model.retire(gen0, now=time.monotonic_ns(), force=spec.key != "sid")
+    run.model.retire(gen0, now=kernel_clock_ns(), force=spec.key != "sid")
     run.send(_dgrams(run, rng, new, CLIENT_V4[1], 50000))
     return {
         "got": run.got,
@@ -277,8 +278,8 @@ def _pressure(lab: Lab, record: str) -> dict[str, Any]:
         key = spec.key_of(_packet(spec, rng, sid, 0))
         assert key is not None
         cookie = socket_cookie(g0[0]) if record == "assure" else None
-        run.table.pin(key, cookie, now_ns=time.monotonic_ns())
-        run.model.pin(key, time.monotonic_ns(), None if cookie is None else run.name(g0[0]))
+        run.table.pin(key, cookie, now_ns=kernel_clock_ns())
+        run.model.pin(key, kernel_clock_ns(), None if cookie is None else run.name(g0[0]))
     # 400 new SIDs from one source, interleaved with the established sessions' traffic
     flood = [rng.randbytes(8) for _ in range(400)]
     for chunk in range(0, 400, 50):

@@ -69,7 +69,6 @@ B: Final = 0x10
 DW: Final = 0x18
 IMM: Final = 0x00
 MEM: Final = 0x60
-ATOMIC: Final = 0xC0
 SIZE_BYTES: Final = {W: 4, H: 2, B: 1, DW: 8}
 # ALU operations.
 ADD: Final = 0x00
@@ -112,6 +111,7 @@ HELPER_MAP_LOOKUP_ELEM: Final = 1
 HELPER_MAP_UPDATE_ELEM: Final = 2
 HELPER_MAP_DELETE_ELEM: Final = 3
 HELPER_KTIME_GET_NS: Final = 5
+HELPER_KTIME_GET_COARSE_NS: Final = 160
 HELPER_SKB_LOAD_BYTES: Final = 26
 HELPER_SKB_LOAD_BYTES_RELATIVE: Final = 68
 HELPER_SK_SELECT_REUSEPORT: Final = 82
@@ -217,13 +217,6 @@ class Assembler:
     def st(self, size: int, dst: int, off: int, imm: int) -> None:
         """``*(size *)(dst + off) = imm``."""
         self._emit(Insn(ST | MEM | size, _check_reg(dst), 0, off, imm))
-
-    def atomic_add(self, size: int, dst: int, off: int, src: int) -> None:
-        """``lock *(size *)(dst + off) += src`` (``BPF_ATOMIC | BPF_ADD``, W or DW; the
-        interpreter does not run it -- it is for counters the kernel updates on any CPU)."""
-        if size not in (W, DW):
-            raise EbpfError("atomic add is 4 or 8 bytes wide")
-        self._emit(Insn(STX | ATOMIC | size, _check_reg(dst), _check_reg(src), off, ADD))
 
     def ld_map_fd(self, dst: int, fd: int) -> None:
         """``ld_imm64`` with ``src = BPF_PSEUDO_MAP_FD``: the verifier turns *fd* into the map."""

@@ -15,7 +15,13 @@ from sidkit.sessions._lru import LruHash
 from sidkit.sessions._model import Decision, SessionTableModel
 from sidkit.sessions._program import COUNTERS, generate
 from sidkit.sessions._spec import KEY_SIZE, MAX_SID, SessionError, SessionSpec
-from sidkit.sessions._table import Entry, SessionTable, mount_bpffs, possible_cpus
+from sidkit.sessions._table import (
+    Entry,
+    SessionTable,
+    kernel_clock_ns,
+    mount_bpffs,
+    possible_cpus,
+)
 
 __all__ = [
     "COUNTERS",
@@ -29,6 +35,7 @@ __all__ = [
     "SessionTable",
     "SessionTableModel",
     "generate",
+    "kernel_clock_ns",
     "mount_bpffs",
     "possible_cpus",
 ]

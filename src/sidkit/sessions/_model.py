@@ -1,11 +1,12 @@
 # Strategy: the session table's semantics in plain Python, operation for operation what the
 # program and SessionTable do to the maps, so every live datagram can be predicted: the two
 # LRU tables are sidkit.sessions.LruHash replays of the kernel's per-CPU LRU (given the CPU),
-# time is a number the caller passes (the kernel's bpf_ktime_get_ns is CLOCK_MONOTONIC; tests
-# read the same clock), sockets are names that are open or closed, and generations are lists
-# of names. When the program selects nothing (no key, empty working generation, a dead
-# socket in the pick list) the kernel's hash decides: the model then asks the reuseport
-# model (sidkit.reuseport.Group) it sits on, given the flow hash.
+# time is a number the caller passes (the program's bpf_ktime_get_coarse_ns is
+# CLOCK_MONOTONIC_COARSE; tests read the same clock, sidkit.sessions.kernel_clock_ns),
+# sockets are names that are open or closed, and generations are lists of names. When the
+# program selects nothing (no key, empty working generation, a dead socket in the pick
+# list) the kernel's hash decides: the model then asks the reuseport model
+# (sidkit.reuseport.Group) it sits on, given the flow hash.
 """The session table model: generations, LRU tables and timeouts, datagram by datagram."""
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ __all__ = ["COUNTERS", "MapFds", "generate"]
 
 #: The program's counters, in the order of the counters array map.
 COUNTERS: Final = (
-    "datagrams",  # every run
+    "datagrams",  # every run (the sum of the exclusive outcomes below)
     "no_key",  # no SID (or no address): the kernel's hash decides
     "hit",  # a live, unexpired entry selected its socket
     "pinned_hit",  # ... of which from the pinned table
@@ -56,6 +56,7 @@ VALUE_SIZE: Final = 24
 # config: base slot u32, n u32, generation u32, flags u32, timeout_ns u64
 CONFIG_SIZE: Final = 24
 CONFIG_RECORD: Final = 1  # flags bit: record misses in the recent table
+CONFIG_PINNED: Final = 2  # flags bit: the pinned table may hold entries (else skip its lookup)
 
 # Stack layout (offsets from r10).
 _KEY: Final = -24
@@ -65,7 +66,9 @@ _COOKIE: Final = -56
 _U32: Final = -64
 _RAW: Final = -72
 _NOW: Final = -80
-_FRAME: Final = 80
+_SAVE_ENTRY: Final = -88
+_SAVE_CONFIG: Final = -96
+_FRAME: Final = 96
 _ETH_P_IP: Final = 0x0008  # htons(ETH_P_IP) read as a little-endian u32 (KERNEL-NOTES)
 _ETH_P_IPV6: Final = 0xDD86
 _BPF_HDR_START_NET: Final = 1
@@ -104,7 +107,9 @@ class _Gen:
         return f"{stem}{self._n}"
 
     def count(self, name: str) -> None:
-        """``counters[name] += 1`` (an atomic add: programs run on every CPU at once)."""
+        """``counters[name] += 1`` in this CPU's slot of a per-CPU array: no atomic needed,
+        user space sums the CPUs. ``datagrams`` is not counted here: it is the sum of the
+        exclusive outcomes, computed by SessionTable.counters()."""
         a = self.asm
         skip = self.label("cnt")
         a.st(ebpf.W, 10, _U32, _C[name])
@@ -113,8 +118,9 @@ class _Gen:
         a.alu64(ebpf.ADD, 2, imm=_U32)
         a.call(ebpf.HELPER_MAP_LOOKUP_ELEM)
         a.jmp(ebpf.JEQ, 0, skip, imm=0)
-        a.mov64(1, imm=1)
-        a.atomic_add(ebpf.DW, 0, 0, 1)
+        a.ldx(ebpf.DW, 1, 0, 0)
+        a.alu64(ebpf.ADD, 1, imm=1)
+        a.stx(ebpf.DW, 0, 0, 1)
         a.label(skip)
 
     def zero_key(self, kind: int) -> None:
@@ -126,7 +132,6 @@ class _Gen:
     def build(self) -> list[ebpf.Insn]:
         a = self.asm
         a.mov64(6, 1)
-        self.count("datagrams")
         if self.spec.key == "sid":
             self.sid_key()
         else:
@@ -176,7 +181,6 @@ class _Gen:
             for j in range(loc.length):
                 a.ldx(ebpf.B, 1, 10, base + loc.offset + j)
                 a.stx(ebpf.B, 10, _KEY_DATA + j, 1)
-            self.raw_ops(self.sid_raw_ops(loc.length))
             a.ja("found")
             a.label(skip)
 
@@ -184,11 +188,7 @@ class _Gen:
         policy = self.spec.policy
         assert policy is not None
         if policy.method == "jhash":
-            return [
-                *_ir.jhash_ops(0, length, policy.seed),
-                _ir.Set("v", 0),
-                _ir.Bin("or", "v", "c"),
-            ]
+            return [*_ir.jhash_ops(0, length, policy.seed), *_HASH_TO_V]
         if policy.method == "modulo":
             return [_ir.LoadBE("v", 0, min(4, length))]
         f = policy.field
@@ -201,11 +201,38 @@ class _Gen:
             ops.append(_ir.Bin("sub", "v", imm=f.base))
         return ops
 
-    def raw_ops(self, ops: list[_ir.Op]) -> None:
-        """Run IR operations over the key's data bytes and store ``v`` as the raw pick."""
-        for op in ops:
-            _ir._ebpf_op(self.asm, op, _KEY_DATA)
-        self.asm.stx(ebpf.W, 10, _RAW, 0)
+    def lengths(self) -> list[int]:
+        if self.spec.key == "3-tuple":
+            return [6, 18]
+        assert self.spec.policy is not None
+        return sorted({loc.length for loc in self.spec.policy.spec.alternatives})
+
+    def raw(self) -> None:
+        """The raw pick value from the key's data, computed only when a socket must be
+        picked (a hit never pays for the hash). The operations use r7-r9, so the entry and
+        config pointers are spilled around them."""
+        a = self.asm
+        done = self.label("raw_done")
+        a.stx(ebpf.DW, 10, _SAVE_ENTRY, _REG_ENTRY)
+        a.stx(ebpf.DW, 10, _SAVE_CONFIG, _REG_CONFIG)
+        a.ldx(ebpf.B, 1, 10, _KEY)
+        a.alu32(ebpf.AND, 1, imm=0x7F)
+        for length in self.lengths():
+            nxt = self.label("raw_len")
+            a.jmp(ebpf.JNE, 1, nxt, imm=length)
+            if self.spec.key == "3-tuple":
+                ops = [*_ir.jhash_ops(0, length, self.spec.seed), *_HASH_TO_V]
+            else:
+                ops = self.sid_raw_ops(length)
+            for op in ops:
+                _ir._ebpf_op(a, op, _KEY_DATA)
+            a.stx(ebpf.W, 10, _RAW, 0)
+            a.ja(done)
+            a.label(nxt)
+        a.st(ebpf.W, 10, _RAW, 0)  # not reached: every key length is one of the above
+        a.label(done)
+        a.ldx(ebpf.DW, _REG_ENTRY, 10, _SAVE_ENTRY)
+        a.ldx(ebpf.DW, _REG_CONFIG, 10, _SAVE_CONFIG)
 
     def tuple_key(self) -> None:
         """The remote address (from the network header) and port (from the UDP header)."""
@@ -233,12 +260,6 @@ class _Gen:
             a.mov64(4, imm=2)
             a.call(ebpf.HELPER_SKB_LOAD_BYTES)
             a.jmp(ebpf.JNE, 0, "nokey", imm=0)
-            ops = [
-                *_ir.jhash_ops(0, length, self.spec.seed),
-                _ir.Set("v", 0),
-                _ir.Bin("or", "v", "c"),
-            ]
-            self.raw_ops(ops)
             a.ja("found")
         a.label("nokey")
 
@@ -267,6 +288,7 @@ class _Gen:
         or a jump to ``pick_failed``."""
         a = self.asm
         c = _REG_CONFIG
+        self.raw()
         a.ldx(ebpf.W, 2, c, 4)  # n
         a.jmp(ebpf.JEQ, 2, "pick_failed", imm=0)
         a.ldx(ebpf.W, 3, 10, _RAW)
@@ -292,7 +314,7 @@ class _Gen:
 
     def lookups(self) -> None:
         a = self.asm
-        a.call(ebpf.HELPER_KTIME_GET_NS)
+        a.call(ebpf.HELPER_KTIME_GET_COARSE_NS)
         a.stx(ebpf.DW, 10, _NOW, 0)
         a.st(ebpf.W, 10, _U32, 0)
         a.ld_map_fd(1, self.fds.config)
@@ -303,6 +325,10 @@ class _Gen:
         self.ret_pass()
         a.label("have_config")
         a.mov64(_REG_CONFIG, 0)
+        a.mov64(_REG_ENTRY, imm=0)
+        a.ldx(ebpf.W, 1, _REG_CONFIG, 12)
+        a.alu32(ebpf.AND, 1, imm=CONFIG_PINNED)
+        a.jmp(ebpf.JEQ, 1, "try_recent", imm=0)
         self.lookup(self.fds.pinned)
         a.jmp(ebpf.JEQ, 0, "try_recent", imm=0)
         a.mov64(_REG_ENTRY, 0)

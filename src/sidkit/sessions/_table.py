@@ -23,6 +23,7 @@ import attrs
 from sidkit._errors import KernelOracleError
 from sidkit.bpf import _syscall
 from sidkit.sessions._program import (
+    CONFIG_PINNED,
     CONFIG_RECORD,
     CONFIG_SIZE,
     COUNTERS,
@@ -33,11 +34,24 @@ from sidkit.sessions._program import (
 from sidkit.sessions._spec import KEY_SIZE, SessionError, SessionSpec
 from sidkit.steering import SocketLike, SteeringHandle, attach_sk_reuseport
 
-__all__ = ["Entry", "SessionTable", "possible_cpus"]
+__all__ = ["Entry", "SessionTable", "kernel_clock_ns", "possible_cpus"]
 
 _MAPS: Final = ("pinned", "recent", "sockets", "slots", "config", "counters")
 _ENTRY: Final = struct.Struct("=QQII")
 _CONFIG: Final = struct.Struct("=IIIIQ")
+_PERCPU_ARRAY: Final = 6  # BPF_MAP_TYPE_PERCPU_ARRAY
+_EXCLUSIVE: Final = ("no_key", "hit", "miss", "expired", "stale")
+
+
+CLOCK_MONOTONIC_COARSE: Final = 6  # include/uapi/linux/time.h
+
+
+def kernel_clock_ns() -> int:
+    """The program's clock, read from user space: ``bpf_ktime_get_coarse_ns()`` is
+    ``ktime_get_coarse_ns()``, i.e. CLOCK_MONOTONIC_COARSE (updated once per tick). The
+    program uses the coarse clock because it costs a memory read where the precise one
+    reads the clocksource on every datagram; session timeouts are seconds."""
+    return time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
 
 
 def possible_cpus() -> int:
@@ -56,8 +70,9 @@ def possible_cpus() -> int:
 
 @attrs.frozen
 class Entry:
-    """One session as the table holds it: the socket's cookie, the last time (CLOCK_MONOTONIC
-    ns, ``bpf_ktime_get_ns``) a datagram hit it, its generation, and which table it is in."""
+    """One session as the table holds it: the socket's cookie, the last time (ns of
+    CLOCK_MONOTONIC_COARSE, :func:`kernel_clock_ns`) a datagram hit it, its generation, and
+    which table it is in."""
 
     key: bytes
     cookie: int
@@ -114,10 +129,10 @@ class SessionTable:
                 ),
                 ("slots", (_syscall.BPF_MAP_TYPE_ARRAY, 4, 8, socks, 0)),
                 ("config", (_syscall.BPF_MAP_TYPE_ARRAY, 4, CONFIG_SIZE, 1, 0)),
-                ("counters", (_syscall.BPF_MAP_TYPE_ARRAY, 4, 8, len(COUNTERS), 0)),
+                ("counters", (_PERCPU_ARRAY, 4, 8, len(COUNTERS), 0)),
             ):
                 self.maps[name] = _syscall.Map(*args, name=f"sidkit_{name}")
-            self._write_config(0, 0, 0)
+            self._write_config(0, 0, 0, pinned=False)
         except BaseException:
             self.close()
             raise
@@ -167,8 +182,12 @@ class SessionTable:
         base, n, gen, flags, timeout = _CONFIG.unpack(raw)
         return base, n, gen, flags, timeout
 
-    def _write_config(self, base: int, n: int, gen: int) -> None:
+    def _write_config(self, base: int, n: int, gen: int, pinned: bool | None = None) -> None:
         flags = CONFIG_RECORD if self.spec.record == "first-packet" else 0
+        if pinned is None:
+            raw = self.maps["config"].lookup(bytes(4))
+            pinned = raw is not None and bool(_CONFIG.unpack(raw)[3] & CONFIG_PINNED)
+        flags |= CONFIG_PINNED if pinned else 0
         self.maps["config"].update(
             bytes(4), _CONFIG.pack(base, n, gen, flags, self.spec.timeout_ns)
         )
@@ -291,7 +310,7 @@ class SessionTable:
 
     def draining(self, gen: int, *, now_ns: int | None = None) -> list[Entry]:
         """Sessions still on generation *gen*: unexpired entries recorded or pinned there."""
-        now = time.monotonic_ns() if now_ns is None else now_ns
+        now = kernel_clock_ns() if now_ns is None else now_ns
         return [
             e
             for e in self.sessions()
@@ -311,8 +330,11 @@ class SessionTable:
             cookie, _last, gen, _f = _ENTRY.unpack(raw)
         else:
             gen = self._gen_of(cookie)
-        now = time.monotonic_ns() if now_ns is None else now_ns
+        now = kernel_clock_ns() if now_ns is None else now_ns
         self.maps["pinned"].update(key, _ENTRY.pack(cookie, now, gen, 1))
+        base, n, work, flags, _t = self._config()
+        if not flags & CONFIG_PINNED:
+            self._write_config(base, n, work, pinned=True)
         with contextlib.suppress(KernelOracleError):
             self.maps["recent"].delete(key)
 
@@ -368,10 +390,13 @@ class SessionTable:
 
     def counters(self) -> dict[str, int]:
         """The program's counters (see ``sidkit.sessions.COUNTERS``)."""
+        cpus = possible_cpus()
         out = {}
         for i, name in enumerate(COUNTERS):
-            raw = self.maps["counters"].lookup(struct.pack("=I", i))
-            out[name] = 0 if raw is None else int.from_bytes(raw, "little")
+            raw = _syscall.map_lookup(self.maps["counters"].fd, struct.pack("=I", i), 8 * cpus)
+            raw = raw or bytes(8 * cpus)
+            out[name] = sum(struct.unpack(f"={cpus}Q", raw))
+        out["datagrams"] = sum(out[k] for k in _EXCLUSIVE)
         return out
 
     # --- handover -----------------------------------------------------------------------------
@@ -399,7 +424,7 @@ class SessionTable:
             "sockets": (_syscall.BPF_MAP_TYPE_SOCKHASH, 8, 8),
             "slots": (_syscall.BPF_MAP_TYPE_ARRAY, 4, 8),
             "config": (_syscall.BPF_MAP_TYPE_ARRAY, 4, CONFIG_SIZE),
-            "counters": (_syscall.BPF_MAP_TYPE_ARRAY, 4, 8),
+            "counters": (_PERCPU_ARRAY, 4, 8),
         }
         maps: dict[str, _syscall.Map] = {}
         try:
