@@ -33,15 +33,39 @@ __all__ = [
 
 
 def c_comment(text: str) -> str:
-    """*text* made safe inside a C comment (ASCII, one line, no comment terminator)."""
+    """*text* made safe inside a C comment: printable ASCII on one line, no comment
+    delimiter, and no trigraph.
+
+    Trigraphs are replaced before anything else in translation phase 1 when a compiler
+    follows the standard strictly (``gcc -std=c11``, ``-trigraphs``): ``??/`` is a backslash
+    there, and a backslash at the end of a line splices the next line into this one. ``??``
+    therefore never reaches the file (``? ?``), nor does ``*/`` or ``/*``.
+    """
     flat = " ".join(text.split()).encode("ascii", "backslashreplace").decode()
-    return flat.replace("*/", "* /").replace("/*", "/ *")
+    flat = "".join(c if " " <= c <= "~" else " " for c in flat)
+    while "??" in flat:
+        flat = flat.replace("??", "? ?")
+    while "*/" in flat or "/*" in flat:
+        flat = flat.replace("*/", "* /").replace("/*", "/ *")
+    return flat
+
+
+#: The characters a C string literal may carry as themselves: printable ASCII except the
+#: backslash, the double quote, and ``?`` (two of which make a trigraph under -std=c11).
+_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"\\", '"', "?"}
 
 
 def c_string(text: str) -> str:
-    """A C string literal of printable ASCII *text*."""
-    safe = "".join(c if " " <= c <= "~" else "?" for c in text)
-    return '"' + safe.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A C string literal that holds *text*'s UTF-8 bytes exactly, whatever they are.
+
+    Every byte that is not plain printable ASCII -- controls, bytes of non-ASCII characters,
+    the backslash, the quote and ``?`` -- becomes a three-digit octal escape. Octal, not
+    ``\\x``: a hex escape swallows every hex digit that follows it (``"\\x01ab"`` is one
+    char), an octal escape stops after three digits. So no vector-file string can end the
+    literal early, splice a line (``??/``) or change what the next character means.
+    """
+    raw = text.encode("utf-8", "surrogatepass")
+    return '"' + "".join(chr(b) if chr(b) in _PLAIN else f"\\{b:03o}" for b in raw) + '"'
 
 
 def comment_lines(paragraphs: Sequence[str], width: int = 92) -> list[str]:
