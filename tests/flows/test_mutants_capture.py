@@ -72,9 +72,12 @@ def _epb(
     return _block(6, head + packet, e)
 
 
-def _pb(ticks: int, packet: bytes, iface: int = 0, e: str = "<") -> bytes:
+def _pb(
+    ticks: int, packet: bytes, iface: int = 0, e: str = "<", *, caplen: int | None = None
+) -> bytes:
+    cap = len(packet) if caplen is None else caplen
     head = struct.pack(
-        e + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(packet), len(packet) + 3
+        e + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, cap, len(packet) + 3
     )
     return _block(2, head + packet, e)
 
@@ -404,3 +407,13 @@ def test_damaged_captures_yield_only_bytes_of_the_file(
         assert len(captured) <= min(MAX_CAPLEN, len(blob))
         assert linktype in cap.linktypes
         assert isinstance(ts, int) and 0 <= wirelen <= 0xFFFFFFFF
+
+
+def test_pb_captured_length_up_to_the_block_end() -> None:
+    packet = _pkt(1, 40)
+    records, errors, _ = _read(_shb() + _idb() + _pb(7, packet))
+    assert errors == [] and [r[2] for r in records] == [packet]
+    records, errors, _ = _read(_shb() + _idb() + _pb(7, packet, caplen=41))
+    assert records == [] and "corrupt packet block" in errors[0]
+    records, errors, _ = _read(_shb() + _idb() + _pb(7, packet + b"\x01\x02", caplen=41))
+    assert errors == [] and records[0][2] == (packet + b"\x01")[:41]
