@@ -108,3 +108,11 @@ def test_program_map_lookup_names_the_maps() -> None:
     p = Program("p", "sk_reuseport", b"\0" * 8, maps=(MapSpec("a"),))
     with pytest.raises(TestbenchError, match="no map 'b' \\(its maps: a\\)"):
         p.map("b")
+
+
+def test_expressions_are_bounded() -> None:
+    """Deep parentheses, long unary chains and huge shifts are refused, not a RecursionError
+    or a memory blow-up."""
+    for row in ("(" * 200 + "1" + ")" * 200, "-" * 300 + "1", "1 << 100000", "1 >> -1"):
+        with pytest.raises(TestbenchError):
+            load_c_arrays("struct sock_filter p[] = { {" + row + ", 0, 0, 0} };")

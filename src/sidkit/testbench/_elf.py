@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from sidkit.testbench._btf import btf_maps
 from sidkit.testbench._program import (
@@ -36,6 +37,7 @@ _DATA_PREFIXES: Final = (".rodata", ".data", ".bss")
 # libbpf's section_defs (tools/lib/bpf/libbpf.c): SEC name -> (kind, expected_attach_type).
 _SK_REUSEPORT_SELECT: Final = 39
 _SK_REUSEPORT_SELECT_OR_MIGRATE: Final = 40
+T = TypeVar("T")
 
 
 def _elffile(data: bytes, name: str) -> Any:
@@ -61,11 +63,30 @@ def _is_program(section: Any) -> bool:
     return bool(section["sh_flags"] & _SHF_EXECINSTR) and section["sh_size"] > 0
 
 
+def _guarded(name: str, fn: Callable[[], T]) -> T:
+    """Run *fn* (which reads the object through pyelftools); a malformed object is a
+    TestbenchError. pyelftools and the construct library inside it raise many kinds of
+    exception on bad input (ELFParseError, struct and stream errors, KeyError, ...), so at
+    this boundary anything but our own error is converted."""
+    try:
+        return fn()
+    except TestbenchError:
+        raise
+    except Exception as exc:
+        raise TestbenchError(
+            f"{name}: malformed ELF object ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def program_sections(data: bytes, name: str = "object") -> list[str]:
     """The names of the program sections in an ELF object (``.text`` last, if it has code)."""
-    elf = _elffile(data, name)
-    found = [s.name for s in elf.iter_sections() if _is_program(s)]
-    return sorted(found, key=lambda n: n == ".text")
+
+    def read() -> list[str]:
+        elf = _elffile(data, name)
+        found = [s.name for s in elf.iter_sections() if _is_program(s)]
+        return sorted(found, key=lambda n: n == ".text")
+
+    return _guarded(name, read)
 
 
 def _kind(section: str) -> tuple[Kind, int]:
@@ -111,6 +132,10 @@ def _legacy_maps(elf: Any, symtab: Any) -> tuple[list[MapSpec], int | None]:
 
 def load_elf(data: bytes, section: str | None = None, *, name: str = "object") -> Program:
     """The program in *section* of an ELF object (the only program section when None)."""
+    return _guarded(name, lambda: _load_elf(data, section, name))
+
+
+def _load_elf(data: bytes, section: str | None, name: str) -> Program:
     elf = _elffile(data, name)
     progs = [s.name for s in elf.iter_sections() if _is_program(s)]
     if section is None:

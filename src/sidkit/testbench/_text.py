@@ -28,6 +28,8 @@ from sidkit.testbench._program import Kind, MapSpec, Program, Reloc, TestbenchEr
 __all__ = ["C_CONSTANTS", "load_c_arrays", "load_cbpf_listing", "load_raw", "looks_like_c"]
 
 _M32: Final = (1 << 32) - 1
+_MAX_NESTING: Final = 16  # parentheses in one initialiser (the recursion stays shallow)
+_MAX_TOKENS: Final = 256
 
 C_CONSTANTS: Final[Mapping[str, int]] = {
     # instruction classes (bpf_common.h, bpf.h)
@@ -100,6 +102,13 @@ class _Expr:
             elif op is not None:
                 self.tokens.append(("op", op))
         self.i = 0
+        depth = 0
+        for kind, tok in self.tokens:
+            depth += (tok == "(") - (tok == ")") if kind == "op" else 0
+            if depth > _MAX_NESTING:
+                raise TestbenchError(f"{text.strip()[:40]!r}...: nested deeper than {_MAX_NESTING}")
+        if len(self.tokens) > _MAX_TOKENS:
+            raise TestbenchError(f"{text.strip()[:40]!r}...: more than {_MAX_TOKENS} tokens")
 
     def value(self) -> int:
         if not self.tokens:
@@ -122,6 +131,8 @@ class _Expr:
             op = t[1]
             if op in ("/", "%") and w == 0:
                 raise TestbenchError(f"division by zero in {self.text.strip()!r}")
+            if op in ("<<", ">>") and not 0 <= w <= 64:
+                raise TestbenchError(f"shift by {w} in {self.text.strip()!r}")
             v = {
                 "|": v | w, "^": v ^ w, "&": v & w, "<<": v << w, ">>": v >> w, "+": v + w,
                 "-": v - w, "*": v * w, "/": int(v / w) if w else 0, "%": v % w if w else 0,
