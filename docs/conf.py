@@ -104,6 +104,55 @@ def _eras_table() -> None:
     (out / "eras_table.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _eras_by_release() -> None:
+    """sidkit.kernel.ERAS turned around: one row per release, listing what changed in it.
+
+    The whole table (one row per function and form) is the reference; a reader who runs one
+    kernel asks the other way round -- what did 5.4 change, what does 6.13 do -- and should
+    not have to scan ninety rows for it. Rows come from the same data, so they cannot drift.
+    """
+    from sidkit.kernel import ERAS  # noqa: PLC0415 (importable only after sys.path is set)
+
+    by_release: dict[Any, list[Any]] = {}
+    for e in ERAS:
+        by_release.setdefault(e.since, []).append(e)
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :width: 100%",
+        "   :widths: 12 88",
+        "",
+        "   * - release",
+        "     - what changes (function: the form from this release on)",
+    ]
+    first_release = min(by_release)
+    for since in sorted(by_release):
+        rows = by_release[since]
+        if since == first_release:  # the opening forms: one compact sentence
+            forms = ", ".join(f"``{e.function}`` *{e.variant}*" for e in rows)
+            lines += [
+                f"   * - {since}",
+                f"     - the modelled range opens (the first release in git history): {forms}",
+            ]
+            continue
+        lines += [f"   * - {since}"]
+        # functions that took the same form from the same commit share one line
+        same: dict[tuple[str, str, str], list[str]] = {}
+        for e in rows:
+            also = ", ".join(str(b) for b in e.backports)
+            same.setdefault((e.variant, e.commit or "", also), []).append(f"``{e.function}``")
+        for k, ((variant, commit, also), names) in enumerate(same.items()):
+            text = f"{', '.join(names)}: *{variant}*"
+            if commit:
+                text += f" (``{commit}``)"
+            if also:
+                text += f"; also in stable {also}"
+            lines.append(f"     {'- ' if k == 0 else '  '}- {text}")
+    out = HERE / "_generated"
+    out.mkdir(exist_ok=True)
+    (out / "eras_by_release.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _vector_counts() -> None:
     """Count the conformance vectors per function and oracle, for the conformance page."""
     from sidkit.conformance import iter_vector_files, load_vector_file  # noqa: PLC0415
@@ -258,6 +307,7 @@ def _corpus_tables() -> None:
 
 
 _eras_table()
+_eras_by_release()
 _vector_counts()
 _face_constants()
 _corpus_tables()
