@@ -160,7 +160,7 @@ IDS = [c[0] for c in CASES]
 #: Cases whose fix is another engineer's part of issue 18 (conntrack: UdpTimeouts converts with
 #: float(), Table.packet(now=) too, so 16**5000 raises OverflowError and 'abc' ValueError).
 #: Strict: the day they are fixed these xfails fail, and the names leave this set.
-PENDING = frozenset({"conntrack.UdpTimeouts", "Table.packet"})
+PENDING: frozenset[str] = frozenset()
 _PENDING_MARK = pytest.mark.xfail(
     strict=True, reason="conntrack validation (UdpTimeouts, Table.packet now=) not fixed yet"
 )

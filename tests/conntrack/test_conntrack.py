@@ -496,7 +496,7 @@ def test_bad_packet_arguments() -> None:
 
 def test_older_eras_place_by_their_own_hash() -> None:
     # jhash2 eras take a u32 secret; placement follows that era's function
-    t = Table(kernel="4.9", htable_size=1024, secret=0x1234)
+    t = Table(kernel="4.9", htable_size=1024, secret=0x1234, net_mix=0)
     e = t.packet(CLIENT, now=0.0).entry
     assert e is not None and t.node_bucket(e, 0) == t.bucket_of(CLIENT, 0)
     fn = t.profile.function("hash_conntrack_raw")

@@ -262,6 +262,7 @@ class ConntrackMachine(RuleBasedStateMachine):
             htable_size=SIZE,
             max_entries=MAX,
             secret=SECRET,
+            net_mix=0,
             migration=policy,
             validate=lambda e, new, now: CLIENTS.index(new) % 2 == 0,
         )

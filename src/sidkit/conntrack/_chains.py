@@ -165,10 +165,23 @@ class Chains:
         if e._skm >> d & 1:
             if e.sid != key:
                 return False
-        else:
-            t = e.reply if d else e.original
-            if t != key:
+        elif d:
+            t = e._reply
+            if t is None:  # the plain inverse: compare without building it (as find does)
+                o = e.original
+                if not (
+                    key.__class__ is FiveTuple
+                    and key.sport == o.dport
+                    and key.dport == o.sport
+                    and key.src == o.dst
+                    and key.dst == o.src
+                    and key.protocol == o.protocol
+                ):
+                    return False
+            elif t != key:
                 return False
+        elif e.original != key:
+            return False
         ez = e.zone
         return (ez.id if ez.dir >> d & 1 else 0) == (zone.id if zone.dir >> d & 1 else 0)
 

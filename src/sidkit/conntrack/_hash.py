@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from sidkit._errors import InputTypeError
@@ -30,6 +30,7 @@ class TableHash:
     __slots__ = (
         "_jhash_fn",
         "_net_mix",
+        "_pending",
         "_profile",
         "_raw",
         "_secret",
@@ -42,7 +43,13 @@ class TableHash:
     """Per zone id, the token a key's cached hash must carry to be this table's; the table's
     hot path reads it directly (the same dict object, never replaced)."""
 
-    def __init__(self, prof: KernelProfile, secret: bytes | int | None, net_mix: int) -> None:
+    def __init__(
+        self,
+        prof: KernelProfile,
+        secret: bytes | int | None,
+        net_mix: int,
+        draw: Callable[[int], int],
+    ) -> None:
         era = prof.era("hash_conntrack_raw")
         assert era.impl is not None
         self._profile = prof
@@ -53,7 +60,7 @@ class TableHash:
         self._net_mix = check_uint(net_mix, 32, "net_mix")
         if siphash_era:
             self._secret: bytes | int = check_key(
-                bytes(16) if secret is None else secret, 16, "secret"
+                draw(128).to_bytes(16, "little") if secret is None else secret, 16, "secret"
             )
         else:
             if isinstance(secret, bytes | bytearray | memoryview):
@@ -62,7 +69,7 @@ class TableHash:
                     "secret is a u32 (nf_conntrack_hash_rnd), not bytes",
                     code="bad-secret",
                 )
-            self._secret = check_uint(0 if secret is None else secret, 32, "secret")
+            self._secret = check_uint(draw(32) if secret is None else secret, 32, "secret")
         self.tokens = {}
         self._sid_keys: dict[int, bytes] = {}
         sipfn: Callable[..., int] | None = None
@@ -73,6 +80,19 @@ class TableHash:
             jfn = prof.function("jhash")
         self._siphash_fn = sipfn
         self._jhash_fn = jfn
+        # (original tuple, zone id, raw u32): the REPLY hash of the next entry made for that
+        # tuple object, computed ahead by a batch (Table.packet_many)
+        self._pending: tuple[FiveTuple, int, int] | None = None
+
+    @property
+    def secret(self) -> bytes | int:
+        """The table's ``nf_conntrack_hash_rnd``."""
+        return self._secret
+
+    @property
+    def net_mix(self) -> int:
+        """The table's ``net_hash_mix(net)``."""
+        return self._net_mix
 
     def _sid_raw(self, value: bytes, zone_id: int) -> int:
         """The SID-zone hash (sidkit's reading of the seed; see :meth:`Table.raw_hash`)."""
@@ -89,6 +109,54 @@ class TableHash:
             return self._siphash_fn(value, key) & _M32
         assert self._jhash_fn is not None and isinstance(self._secret, int)
         return self._jhash_fn(value, (self._secret ^ zone_id ^ self._net_mix) & _M32) & _M32
+
+    def pending_reply(self, original: FiveTuple, zone_id: int) -> int | None:
+        """The REPLY hash a batch computed ahead (:meth:`expect_reply`) for an entry whose
+        original tuple is the object *original* and whose reply is its plain inverse, or
+        None."""
+        p = self._pending
+        if p is not None and p[0] is original and p[1] == zone_id:
+            return p[2]
+        return None
+
+    def prime(self, key: FiveTuple, zone_id: int, raw: int) -> None:
+        """Cache *raw* on *key* for *zone_id*, as :meth:`hash` does after computing it."""
+        tok = self.tokens.get(zone_id)
+        if tok is None:
+            tok = self.tokens[zone_id] = object()
+        object.__setattr__(key, "_ct_ctx", tok)
+        object.__setattr__(key, "_ct_hash", raw)
+
+    def expect_reply(self, original: FiveTuple | None, zone_id: int = 0, raw: int = 0) -> None:
+        """Announce the REPLY hash of the next entry made for *original* (None: forget it)."""
+        self._pending = None if original is None else (original, zone_id, raw)
+
+    def hash_many(self, keys: Sequence[FiveTuple], zone_id: int, reverse: bool) -> list[int]:
+        """:meth:`hash` of every tuple in *keys* (of their inverses when *reverse*), in one
+        numpy batch (sidkit.hashing.batch, the era's form bound like the scalar one). Not
+        cached; the caller primes what it needs."""
+        import numpy as np  # noqa: PLC0415  (numpy is an optional extra: imported on use)
+
+        from sidkit.hashing import batch  # noqa: PLC0415
+
+        fn = batch.function(self._profile, "hash_conntrack_raw")
+        out = np.zeros(len(keys), np.uint32)
+        v4 = np.fromiter((k.src.version == 4 for k in keys), bool, len(keys))
+        for mask, width in ((v4, 4), (~v4, 16)):
+            idx = np.flatnonzero(mask)
+            if not len(idx):
+                continue
+            sel = [keys[i] for i in idx.tolist()]
+            src = np.frombuffer(b"".join(k.src.packed for k in sel), np.uint8).reshape(-1, width)
+            dst = np.frombuffer(b"".join(k.dst.packed for k in sel), np.uint8).reshape(-1, width)
+            sport = np.fromiter((k.sport for k in sel), np.uint64, len(sel))
+            dport = np.fromiter((k.dport for k in sel), np.uint64, len(sel))
+            proto = np.fromiter((k.protocol for k in sel), np.uint64, len(sel))
+            if reverse:
+                src, dst, sport, dport = dst, src, dport, sport
+            out[idx] = fn(src, sport, dst, dport, proto, zone_id, self._net_mix, self._secret)
+        hashes: list[int] = out.tolist()
+        return hashes
 
     def hash(self, key: FlowKey, zone_id: int, cache: bool = True) -> int:
         """The raw u32 of *key* hashed with *zone_id*: the cached one when *key* carries

@@ -20,7 +20,7 @@ from sidkit.conntrack._hash import TableHash
 from sidkit.conntrack._rules import nat_setup, nf_ct_match, nf_ct_match_reverse
 from sidkit.conntrack._types import Entry, Nat, Stats, Status, TableFullError
 from sidkit.kernel._conntrack import MIN_CHAINLEN, NF_CT_EVICTION_RANGE
-from sidkit.keys import FiveTuple, SessionId, Zone
+from sidkit.keys import FiveTuple, FlowKey, SessionId, Zone
 
 __all__ = [
     "GC_SCAN_INTERVAL_MAX",
@@ -221,16 +221,28 @@ def confirm(
     and no draw (nor a refusal of an unmodelled era) for short chains."""
     zone = entry.zone
     key0 = entry.key(0)
-    key1 = entry.key(1)
     raw0 = entry._hashes >> 32
-    raw1 = hasher.hash(key1, zone.id if zone.dir & 2 else 0, cache=False)
+    rid = zone.id if zone.dir & 2 else 0
+    # The REPLY key is built only when it is hashed or compared: a batch (Table.packet_many)
+    # may have hashed the plain inverse ahead, and an empty chain compares nothing.
+    key1: FlowKey | None = None
+    raw1 = None
+    if entry._reply is None and not entry._skm & 2:
+        raw1 = hasher.pending_reply(entry.original, rid)
+    if raw1 is None:
+        key1 = entry.key(1)
+        raw1 = hasher.hash(key1, rid, cache=False)
     size = chains.size
     clash: Entry | None = None
     limit = -1
-    for raw, key in ((raw0, key0), (raw1, key1)):
+    for raw, d in ((raw0, 0), (raw1, 1)):
         chain = chains.buckets[(raw * size) >> 32]
         if not chain:
             continue
+        if d and key1 is None:
+            key1 = entry.key(1)
+        key = key1 if d else key0
+        assert key is not None
         for chainlen, node in enumerate(reversed(chain)):
             if chains.key_equal_node(node, key, zone):
                 clash = entry_of(node)

@@ -108,14 +108,19 @@ def nat_setup(e: Entry, nat: Nat) -> None:
         e.status |= Status.DST_NAT | Status.DST_NAT_DONE
 
 
+_NAT_BITS: Final = int(Status.SRC_NAT | Status.DST_NAT)
+
+
 def nat_translate(entry: Entry, direction: int, t: FiveTuple) -> FiveTuple:
     """``nf_nat_packet`` (``net/netfilter/nf_nat_core.c``): the packet's tuple after NAT.
 
     Each manip takes its target from the inverse of the other direction's tuple; in the
     REPLY direction the source and destination manips swap roles (``mtype = !mtype``).
     """
-    d = Direction(direction)
     st = entry.status
+    if not st & _NAT_BITS:  # the common case: no NAT on this entry
+        return t
+    d = Direction(direction)
     src_manip = bool(st & Status.DST_NAT) if d else bool(st & Status.SRC_NAT)
     dst_manip = bool(st & Status.SRC_NAT) if d else bool(st & Status.DST_NAT)
     if not (src_manip or dst_manip):

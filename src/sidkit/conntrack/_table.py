@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, NoReturn
 
 from sidkit._errors import InputTypeError, InputValueError, UnknownKernelError
@@ -59,6 +59,7 @@ from sidkit.kernel._conntrack import (
     MIN_CHAINLEN,
     clash_generic_udp,
 )
+from sidkit.kernel._secrets import secret_source
 from sidkit.keys import Direction, FiveTuple, FlowKey, SessionId, Zone, flow_key
 
 __all__ = ["DEFAULT_HTABLE_SIZE", "DEFAULT_ZONE", "Table"]
@@ -72,6 +73,7 @@ DEFAULT_HTABLE_SIZE: Final = 65536
 _CONFIRMED: Final = int(Status.CONFIRMED)
 _SEEN_REPLY: Final = int(Status.SEEN_REPLY)
 _DYING: Final = int(Status.DYING)
+_EXPECTED: Final = int(Status.EXPECTED)
 _M32: Final = 0xFFFFFFFF
 _DIRS: Final = (Direction.ORIGINAL, Direction.REPLY)
 _BEHAVIOURS: Final = (
@@ -86,10 +88,44 @@ _BEHAVIOURS: Final = (
 """The eras-table functions that hold the table's per-era behaviours."""
 
 
+_INF: Final = float("inf")
+
+
 def _check_now(now: object) -> float:
+    """A clock reading: a finite number of seconds. NaN would compare false with every
+    timeout (entries that never expire), infinity would expire everything at once."""
     if isinstance(now, bool) or not isinstance(now, int | float):
-        raise InputTypeError(f"now must be a number of seconds, not {type(now).__name__}")
-    return float(now)
+        raise InputTypeError(
+            f"now must be a number of seconds, not {type(now).__name__}", code="bad-time"
+        )
+    try:
+        value = float(now)
+    except OverflowError:
+        value = _INF
+    if not -_INF < value < _INF:
+        raise InputValueError(
+            "now must be a finite number of seconds, got "
+            + ("an int too large for a float" if isinstance(now, int) else repr(value)),
+            code="bad-time",
+        )
+    return value
+
+
+def _check_htable_size(size: object, bits_per_long: int) -> int:
+    """``nf_conntrack_htable_size`` as ``nf_ct_alloc_hashtable()`` accepts it: at least 1 and
+    at most ``INT_MAX / sizeof(struct hlist_nulls_head)`` (a pointer: 8 bytes on 64-bit
+    kernels, 4 on 32-bit), else -ENOMEM (net/netfilter/nf_conntrack_core.c, as read in
+    6.1.192 and 6.12.117). The kernel also rounds the size up to a page of heads (512 on
+    4 KiB pages); the model keeps the size it is given so that small tables stay small."""
+    n = check_uint(size, 32, "htable_size")
+    limit = 0x7FFFFFFF // (8 if bits_per_long == 64 else 4)
+    if not 1 <= n <= limit:
+        raise InputValueError(
+            f"htable_size must be 1..{limit} (INT_MAX / sizeof(struct hlist_nulls_head), "
+            f"nf_ct_alloc_hashtable), got {n}",
+            code="bad-size",
+        )
+    return n
 
 
 class Table:
@@ -98,9 +134,13 @@ class Table:
     *kernel* selects the era of ``hash_conntrack_raw`` (a version string, a
     :class:`~sidkit.kernel.KernelProfile`, or None for the newest); *secret* is that era's
     ``nf_conntrack_hash_rnd`` (16 bytes for the siphash forms, v5.15 on; a u32 for the jhash
-    forms; zero by default -- the kernel draws it at random); *net_mix* is
-    ``net_hash_mix(net)``. *max_entries* is ``nf_conntrack_max`` (0 = unbounded; default
-    *htable_size*, as the kernel's ``max_factor = 1``). *migration* and *validate* govern
+    forms) and *net_mix* is ``net_hash_mix(net)``. Both are random by default, as the
+    kernel's are (``get_random_bytes`` once per boot, ``get_random_u32`` per namespace): drawn
+    from the operating system, or from *seed* for a reproducible run; :attr:`secret` and
+    :attr:`net_mix` say what was drawn. (A known secret lets crafted tuples fill one chain.)
+    *htable_size* is bounded as ``nf_ct_alloc_hashtable()`` bounds it. *max_entries* is
+    ``nf_conntrack_max`` (0 = unbounded; default *htable_size*, as the kernel's
+    ``max_factor = 1``). *migration* and *validate* govern
     SID zones (:class:`MigrationPolicy`).
 
     Every behaviour the table models comes from *kernel*'s eras-table rows (``ct_*``):
@@ -128,7 +168,7 @@ class Table:
         htable_size: int = DEFAULT_HTABLE_SIZE,
         max_entries: int | None = None,
         secret: bytes | int | None = None,
-        net_mix: int = 0,
+        net_mix: int | None = None,
         udp_timeouts: UdpTimeouts | None = None,
         migration: MigrationPolicy = MigrationPolicy.PURE_SID,
         validate: Validator | None = None,
@@ -137,10 +177,15 @@ class Table:
         seed: int | random.Random | None = None,
     ) -> None:
         self.profile = profile(kernel)
-        self._hasher = TableHash(self.profile, secret, net_mix)
-        size = check_uint(htable_size, 32, "htable_size")
-        if size < 1:
-            raise InputValueError("htable_size must be at least 1", code="bad-size")
+        if not (seed is None or isinstance(seed, random.Random)) and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise InputTypeError("seed must be an int, a random.Random or None", code="bad-seed")
+        size = _check_htable_size(htable_size, self.profile.bits_per_long)
+        draw = secret_source(seed, "nf_conntrack secrets")
+        if net_mix is None:
+            net_mix = draw.getrandbits(32)
+        self._hasher = TableHash(self.profile, secret, net_mix, draw.getrandbits)
         self.max_entries = check_uint(
             size if max_entries is None else max_entries, 32, "max_entries"
         )
@@ -167,12 +212,7 @@ class Table:
                 code="bad-hz",
             )
         self.hz = hz
-        if seed is None or (isinstance(seed, int) and not isinstance(seed, bool)):
-            self.rng = random.Random(seed)
-        elif isinstance(seed, random.Random):
-            self.rng = seed
-        else:
-            raise InputTypeError("seed must be an int, a random.Random or None")
+        self.rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self.max_chainlen: int | None = (
             None if max_chainlen is None else check_uint(max_chainlen, 32, "max_chainlen")
         )
@@ -234,6 +274,16 @@ class Table:
     # ------------------------------------------------------------------ hashing and placement
 
     @property
+    def secret(self) -> bytes | int:
+        """``nf_conntrack_hash_rnd`` of this table: given, or drawn at construction."""
+        return self._hasher.secret
+
+    @property
+    def net_mix(self) -> int:
+        """``net_hash_mix(net)`` of this table's namespace: given, or drawn at construction."""
+        return self._hasher.net_mix
+
+    @property
     def htable_size(self) -> int:
         """``nf_conntrack_htable_size``."""
         return self._chains.size
@@ -259,6 +309,11 @@ class Table:
         key[1] ^= net_mix)`` (the v6.5 keying), for jhash eras ``jhash(sid,
         rnd ^ zone_id ^ net_mix)``. No kernel computes it; no oracle checks it.
         """
+        if not isinstance(key, FiveTuple | SessionId):
+            raise InputTypeError(
+                f"a flow key is a FiveTuple or a SessionId, not {type(key).__name__}",
+                code="bad-key",
+            )
         return self._hasher.hash(key, check_uint(zone_id, 16, "zone_id"))
 
     def bucket_of(self, key: FlowKey, zone_id: int = 0) -> int:
@@ -299,7 +354,7 @@ class Table:
         ``resolve_normal_ct``). A SID key finds SID-keyed nodes only; a tuple key only
         tuple-keyed ones. Expired entries met on the way are reaped, as the kernel does.
         """
-        if type(now) is not float:
+        if type(now) is not float or not -_INF < now < _INF:
             now = _check_now(now)
         if zone is not DEFAULT_ZONE and not isinstance(zone, Zone):
             raise InputTypeError("zone must be a Zone", code="bad-zone")
@@ -464,16 +519,16 @@ class Table:
         run never goes past the last chain (the next one starts at chain 0).
         """
         now = _check_now(now)
-        n = self._chains.size if buckets is None else check_uint(buckets, 32, "buckets")
+        size = self._chains.size
+        # a run never passes the last chain, so more buckets than chains is all of them
+        n = size if buckets is None else min(check_uint(buckets, 32, "buckets"), size)
         cap = self._gc_cap(self.hz)
         return self._gc.run(self._chains, now, n, self.max_entries, self.stats, cap)  # type: ignore[arg-type]
 
     def resize(self, htable_size: int) -> None:
         """``nf_conntrack_hash_resize``: move every node to a table of *htable_size* chains
         (old chains in order, each from its head, added at the new chains' heads)."""
-        size = check_uint(htable_size, 32, "htable_size")
-        if size < 1:
-            raise InputValueError("htable_size must be at least 1", code="bad-size")
+        size = _check_htable_size(htable_size, self.profile.bits_per_long)
         self._chains.resize(size)
         self._gc.next = 0
 
@@ -597,7 +652,7 @@ class Table:
             ctinfo = Ctinfo.ESTABLISHED_REPLY
         elif st & _SEEN_REPLY:
             ctinfo = Ctinfo.ESTABLISHED
-        elif st & Status.EXPECTED:
+        elif st & _EXPECTED:
             ctinfo = Ctinfo.RELATED
         else:
             ctinfo = Ctinfo.NEW
@@ -624,7 +679,7 @@ class Table:
         return PacketResult(
             Verdict.ACCEPT,
             e,
-            Direction(d),
+            _DIRS[d],
             ctinfo,
             key,
             nat_translate(e, d, tuple),
@@ -632,6 +687,55 @@ class Table:
             migration=migration,
             sid_fallback=fallback,
         )
+
+    def packet_many(
+        self, tuples: Sequence[FiveTuple], *, now: float, zone: Zone = DEFAULT_ZONE
+    ) -> list[PacketResult]:
+        """:meth:`packet` for each tuple in order, as ``[table.packet(t, now=now, zone=zone)
+        for t in tuples]`` -- the same results, entries, chains and counters -- with the
+        conntrack hashes of every tuple and of its inverse computed first in one numpy batch
+        (:mod:`sidkit.hashing.batch`; without numpy, the hashes are computed one by one).
+
+        This is how a table of a million flows is built in seconds instead of minutes: each
+        new entry needs two hashes, which are the pure-Python floor of :meth:`packet`. The
+        zone must key entries by tuple (a SID zone reads payloads: use :meth:`packet`).
+        """
+        now = _check_now(now)
+        if not isinstance(zone, Zone):
+            raise InputTypeError("zone must be a Zone", code="bad-zone")
+        if zone.sid is not None:
+            raise InputValueError(
+                "packet_many keys entries by tuple; a SID zone needs payloads: use packet()",
+                code="sid-zone",
+            )
+        if isinstance(tuples, FiveTuple) or not isinstance(tuples, Sequence):
+            raise InputTypeError("tuples must be a sequence of FiveTuple", code="bad-key")
+        keys = []
+        for i, t in enumerate(tuples):
+            if not isinstance(t, FiveTuple):
+                raise InputTypeError(
+                    f"tuples[{i}] must be a FiveTuple, not {type(t).__name__}", code="bad-key"
+                )
+            check_protocol(t)
+            keys.append(self._zero_ports(t))
+        z = zone.for_mark(0)
+        zid = z.id if z.dir & 1 else 0
+        rid = z.id if z.dir & 2 else 0
+        try:
+            raw0 = self._hasher.hash_many(keys, zid, reverse=False)
+            raw1 = self._hasher.hash_many(keys, rid, reverse=True)
+        except ImportError:  # sidkit.hashing.batch's BulkUnavailableError: no numpy
+            return [self.packet(k, now=now, zone=zone) for k in keys]
+        hasher = self._hasher
+        results = []
+        try:
+            for k, h0, h1 in zip(keys, raw0, raw1, strict=True):
+                hasher.prime(k, zid, h0)
+                hasher.expect_reply(k, rid, h1)
+                results.append(self.packet(k, now=now, zone=zone))
+        finally:
+            hasher.expect_reply(None)
+        return results
 
     # ------------------------------------------------------------------ inspection
 

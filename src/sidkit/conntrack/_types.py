@@ -12,7 +12,7 @@ from typing import Final
 
 import attrs
 
-from sidkit._errors import InputValueError, SidkitError
+from sidkit._errors import InputTypeError, InputValueError, SidkitError
 from sidkit._validate import check_uint
 from sidkit.hashing._inet import IPAddress, parse_ip
 from sidkit.keys import Direction, FiveTuple, FlowKey, SessionId, Zone
@@ -102,6 +102,48 @@ class MigrationPolicy(enum.Enum):
     STRICT = "strict"
 
 
+MAX_TIMEOUT: Final = 2_147_483.0
+"""The longest timeout a UDP sysctl takes, in seconds: ``proc_dointvec_jiffies`` refuses
+values above ``INT_MAX / HZ`` (``kernel/sysctl.c``), 2,147,483 s at HZ = 1000, the largest
+HZ the model offers; the model refuses longer ones (and NaN and infinities) rather than keep
+entries that never expire."""
+
+
+def _seconds(value: object, name: str) -> float:
+    """A timeout in seconds: an int or float, finite, at most :data:`MAX_TIMEOUT` (the sign
+    is checked with the others in ``__attrs_post_init__``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputTypeError(
+            f"UdpTimeouts.{name} must be a number of seconds, not {type(value).__name__}",
+            code="bad-timeout",
+        )
+    if isinstance(value, int) and not -MAX_TIMEOUT <= value <= MAX_TIMEOUT:
+        raise InputValueError(
+            f"UdpTimeouts.{name} must be at most {MAX_TIMEOUT:.0f} s (INT_MAX / HZ)",
+            code="bad-timeout",
+        )
+    seconds = float(value)
+    if not -MAX_TIMEOUT <= seconds <= MAX_TIMEOUT:  # NaN fails this too
+        raise InputValueError(
+            f"UdpTimeouts.{name} must be a finite number of seconds up to {MAX_TIMEOUT:.0f} "
+            f"(INT_MAX / HZ), got {seconds!r}",
+            code="bad-timeout",
+        )
+    return seconds
+
+
+def _unreplied(value: object) -> float:
+    return _seconds(value, "unreplied")
+
+
+def _replied(value: object) -> float:
+    return _seconds(value, "replied")
+
+
+def _stream_delay(value: object) -> float | None:
+    return None if value is None else _seconds(value, "stream_delay")
+
+
 @attrs.frozen
 class UdpTimeouts:
     """The UDP tracker's timeouts in seconds (``net/netfilter/nf_conntrack_proto_udp.c``).
@@ -118,11 +160,9 @@ class UdpTimeouts:
     kernel gets from the eras table (``ct_udp_timeouts``).
     """
 
-    unreplied: float = attrs.field(default=30.0, converter=float)
-    replied: float = attrs.field(default=120.0, converter=float)
-    stream_delay: float | None = attrs.field(
-        default=2.0, converter=attrs.converters.optional(float)
-    )
+    unreplied: float = attrs.field(default=30.0, converter=_unreplied)
+    replied: float = attrs.field(default=120.0, converter=_replied)
+    stream_delay: float | None = attrs.field(default=2.0, converter=_stream_delay)
 
     def __attrs_post_init__(self) -> None:
         delay = self.stream_delay
