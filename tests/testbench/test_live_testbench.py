@@ -29,6 +29,7 @@ from sidkit.cli import main
 from sidkit.steering import FixedOffset, SteeringPolicy
 from sidkit.testbench import (
     DROP,
+    Family,
     ModelContext,
     Outcome,
     Probe,
@@ -100,9 +101,10 @@ def _nginx_feed(rng: random.Random) -> Any:
     return feed
 
 
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 @pytest.mark.parametrize("form", ["object", "bpf_code"])
 def test_nginx_helper_routes_its_cids_and_falls_back_as_its_source_says(
-    live: None, built: dict[str, str], form: str
+    live: None, built: dict[str, str], form: str, family: Family
 ) -> None:
     """Built from nginx 1.26.3's source (and, second, the bytecode nginx ships in
     ngx_event_quic_bpf_code.c): every minted CID lands on its socket, every other datagram
@@ -116,6 +118,7 @@ def test_nginx_helper_routes_its_cids_and_falls_back_as_its_source_says(
         _nginx_feed(random.Random(16)),
         nginx_model(),
         maps={"ngx_quic_sockmap": "cookie"},
+        family=family,
     )
     assert report.ok, [r.describe() for r in report.disagreements]
     v = report.verdicts()
@@ -162,9 +165,11 @@ def _select_reuseport_model(payload: bytes, ctx: ModelContext) -> Outcome:
     return None if pass_on_failure else DROP
 
 
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 def test_select_reuseport_kern_with_its_tests_expectations(
-    live: None, built: dict[str, str]
+    live: None, built: dict[str, str], family: Family
 ) -> None:
+    """The selftest runs every case for AF_INET and AF_INET6; so does the bench."""
     program = load_program(built["select_reuseport_object"])
     n = 32  # REUSEPORT_ARRAY_SIZE; the test binds that many sockets
     feed = [_cmd(i) for i in range(n)] + [_cmd(n), _cmd(n, 1), b""]
@@ -174,12 +179,37 @@ def test_select_reuseport_kern_with_its_tests_expectations(
         feed,
         _select_reuseport_model,
         values={"tmp_index_ovr_map": {struct.pack("=I", 0): struct.pack("=i", -1)}},
+        family=family,
     )
     assert report.ok, [r.describe() for r in report.disagreements]
     assert [r.socket for r in report.rows[:n]] == list(range(n))
     assert {r.verdict for r in report.rows[:n]} == {"selected"}
     assert report.group_agreement() == (report.total, report.total)
     assert [r.verdict for r in report.rows[n:]] == ["drop", "pass", "drop"]
+
+
+def test_select_reuseport_index_override_through_the_cli(
+    live: None, built: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """test_syncookie's mechanism: tmp_index_ovr_map[0] = 1 sends the next datagram to
+    socket 1 whatever its command says, and resets itself to -1 -- set with --set."""
+    code = main(
+        [
+            "testbench",
+            built["select_reuseport_object"],
+            "--sockets",
+            "4",
+            "--payload",
+            _cmd(2).hex(),
+            _cmd(2).hex(),
+            "--set",
+            "tmp_index_ovr_map=00000000:" + struct.pack("=i", 1).hex(),
+            "--json",
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [d["socket"] for d in doc["datagrams"]] == [1, 2]
 
 
 def test_select_reuseport_err_inner_map(live: None, built: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ import re
 
 from sidkit.testbench import (
     DEFAULT_PORT,
+    Family,
     Fill,
     Model,
     Probe,
@@ -80,14 +81,29 @@ def _run(args: argparse.Namespace) -> int:
         defines=dict(args.define or ()),
         kind=args.prog_type,
     )
+    family: Family = "ipv6" if args.ipv6 else "ipv4"
     if args.capture is not None:
         from sidkit.testbench._feed import capture_probes  # noqa: PLC0415 (reads captures)
 
-        feed: list[Probe] = capture_probes(args.capture, dport=args.capture_port, limit=args.limit)
+        feed: list[Probe] = capture_probes(
+            args.capture, dport=args.capture_port, limit=args.limit, family=family
+        )
     else:
         feed = [Probe(p) for p in args.payload]
     model: Model | None = model_from_spec(args.expect) if args.expect is not None else None
-    report = check(program, args.sockets, feed, model, maps=dict(args.map or ()), port=args.port)
+    values: dict[str, dict[bytes, bytes]] = {}
+    for name, key, value in args.set or ():
+        values.setdefault(name, {})[key] = value
+    report = check(
+        program,
+        args.sockets,
+        feed,
+        model,
+        maps=dict(args.map or ()),
+        values=values,
+        port=args.port,
+        family=family,
+    )
     if args.json:
         print(json.dumps(report.to_json()))
     else:
@@ -208,4 +224,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--capture-port", type=int, metavar="PORT", help="only datagrams to PORT")
     t.add_argument("--limit", type=int, default=10_000, help="at most this many datagrams")
     t.add_argument("--port", type=int, default=DEFAULT_PORT, help="the group's UDP port")
+    t.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="bind the group to fd77::1 and send from fd77::2 and fd77::3 (default: IPv4)",
+    )
     t.set_defaults(run=_run)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sidkit.testbench._bench import (
     DEFAULT_PORT,
     Delivery,
+    Family,
     Feed,
     Fill,
     Probe,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DROP",
     "Delivery",
+    "Family",
     "Feed",
     "Fill",
     "Kind",

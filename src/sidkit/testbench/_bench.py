@@ -50,6 +50,7 @@ __all__ = [
     "MAX_DATAGRAMS",
     "MAX_SOCKETS",
     "Delivery",
+    "Family",
     "Feed",
     "Fill",
     "Probe",
@@ -84,12 +85,18 @@ class SocketInfo:
     cookie: int
 
 
+Family: TypeAlias = Literal["ipv4", "ipv6"]
+_SERVER: Final = {"ipv4": netns.SERVER_V4, "ipv6": netns.SERVER_V6}
+_CLIENTS: Final = {"ipv4": netns.CLIENT_V4, "ipv6": netns.CLIENT_V6}
+
+
 @attrs.frozen
 class Probe:
-    """One datagram to send: *payload* from ``(src, sport)``; *sport* 0 picks a distinct one."""
+    """One datagram to send: *payload* from ``(src, sport)``. An empty *src* is the run's
+    first client address (``10.77.0.2`` or ``fd77::2``); *sport* 0 picks a distinct port."""
 
     payload: bytes
-    src: str = netns.CLIENT_V4[0]
+    src: str = ""
     sport: int = 0
 
 
@@ -114,7 +121,7 @@ class Delivery:
     the run without the program; None if the recorder did not see it."""
 
 
-def _probes(feed: Feed, infos: Sequence[SocketInfo]) -> list[Probe]:
+def _probes(feed: Feed, infos: Sequence[SocketInfo], family: Family) -> list[Probe]:
     items = feed(infos) if callable(feed) else feed
     out: list[Probe] = []
     for i, item in enumerate(items):
@@ -127,8 +134,11 @@ def _probes(feed: Feed, infos: Sequence[SocketInfo]) -> list[Probe]:
             )
         if len(probe.payload) > MAX_PAYLOAD:
             raise TestbenchError(f"datagram {i}: {len(probe.payload)} bytes exceeds {MAX_PAYLOAD}")
-        if probe.src not in netns.CLIENT_V4:
-            raise TestbenchError(f"datagram {i}: source must be one of {netns.CLIENT_V4}")
+        clients = _CLIENTS[family]
+        if not probe.src:
+            probe = attrs.evolve(probe, src=clients[0])
+        if probe.src not in clients:
+            raise TestbenchError(f"datagram {i}: source must be one of {clients} ({family})")
         if not 0 <= probe.sport <= 0xFFFF:
             raise TestbenchError(f"datagram {i}: source port {probe.sport} out of range")
         if probe.sport == 0:
@@ -371,19 +381,28 @@ _HELPER_MAP_UPDATE: Final = 2
 _BPF_HDR_START_NET: Final = 1
 
 
-def _hash_recorder(map_fd: int) -> list[ebpf.Insn]:
-    """An SK_REUSEPORT program that stores ``ctx->hash`` under the datagram's source (IPv4
-    address from the network header, UDP source port as on the wire) and returns SK_PASS
+# Where the source address sits in the network header (iphdr.saddr, ipv6hdr.saddr), its size,
+# and the recorder's key: the address, the UDP source port as on the wire, two zero octets.
+_SADDR: Final = {"ipv4": (12, 4), "ipv6": (8, 16)}
+
+
+def _hash_recorder(map_fd: int, family: Family) -> list[ebpf.Insn]:
+    """An SK_REUSEPORT program that stores ``ctx->hash`` under the datagram's source (the
+    address from the network header, the UDP source port as on the wire) and returns SK_PASS
     without selecting, so the kernel's own selection proceeds. In the bench every datagram's
     source is its own, so the source names the datagram whatever its payload."""
+    offset, size = _SADDR[family]
+    key = -24  # key at fp-24 .. fp-24+size+4, value at fp-32
     a = ebpf.Assembler()
     a.mov64(6, 1)
+    a.st(ebpf.DW, 10, -24, 0)
     a.st(ebpf.DW, 10, -16, 0)
+    a.st(ebpf.DW, 10, -8, 0)
     a.mov64(1, 6)
-    a.mov64(2, imm=12)  # iphdr.saddr
+    a.mov64(2, imm=offset)
     a.mov64(3, 10)
-    a.alu64(ebpf.ADD, 3, imm=-16)
-    a.mov64(4, imm=4)
+    a.alu64(ebpf.ADD, 3, imm=key)
+    a.mov64(4, imm=size)
     a.mov64(5, imm=_BPF_HDR_START_NET)
     a.call(ebpf.HELPER_SKB_LOAD_BYTES_RELATIVE)
     a.jmp(ebpf.JNE, 0, "pass", imm=0)
@@ -393,14 +412,14 @@ def _hash_recorder(map_fd: int) -> list[ebpf.Insn]:
     a.alu64(ebpf.ADD, 4, imm=8)
     a.jmp(ebpf.JGT, 4, "pass", src=3)
     a.ldx(ebpf.H, 5, 2, 0)  # udphdr.source
-    a.stx(ebpf.H, 10, -12, 5)
+    a.stx(ebpf.H, 10, key + size, 5)
     a.ldx(ebpf.W, 7, 6, 32)  # ctx->hash
-    a.stx(ebpf.W, 10, -24, 7)
+    a.stx(ebpf.W, 10, -32, 7)
     a.ld_map_fd(1, map_fd)
     a.mov64(2, 10)
-    a.alu64(ebpf.ADD, 2, imm=-16)
+    a.alu64(ebpf.ADD, 2, imm=key)
     a.mov64(3, 10)
-    a.alu64(ebpf.ADD, 3, imm=-24)
+    a.alu64(ebpf.ADD, 3, imm=-32)
     a.mov64(4, imm=0)
     a.call(_HELPER_MAP_UPDATE)
     a.label("pass")
@@ -410,7 +429,8 @@ def _hash_recorder(map_fd: int) -> list[ebpf.Insn]:
 
 
 def _source_key(probe: Probe) -> bytes:
-    return socket.inet_aton(probe.src) + probe.sport.to_bytes(2, "big") + b"\0\0"
+    family = socket.AF_INET6 if ":" in probe.src else socket.AF_INET
+    return socket.inet_pton(family, probe.src) + probe.sport.to_bytes(2, "big") + b"\0\0"
 
 
 def _cbpf_index(program: Program, payload: bytes) -> int:
@@ -422,7 +442,7 @@ def _cbpf_index(program: Program, payload: bytes) -> int:
 
 def _in_lab(
     lab: netns.Lab, *args: object
-) -> tuple[list[Delivery], list[SocketInfo], object] | TestbenchError | KernelOracleError:
+) -> tuple[list[Delivery], list[SocketInfo]] | TestbenchError | KernelOracleError:
     """Run the experiment; sidkit's own errors (a map it cannot fill, a kernel refusal with
     its verifier log) come back as values so that the caller raises them as they are, not
     wrapped in the namespace process's traceback."""
@@ -440,9 +460,10 @@ def _experiment(
     fills: Mapping[str, Fill],
     values: Mapping[str, Mapping[bytes, bytes]],
     port: int,
-    then: Callable[[list[Probe], list[SocketInfo]], object] | None,
-) -> tuple[list[Delivery], list[SocketInfo], object]:
-    socks = netns.open_group(n, netns.SERVER_V4, port)
+    family: Family,
+) -> tuple[list[Delivery], list[SocketInfo]]:
+    server = _SERVER[family]
+    socks = netns.open_group(n, server, port)
     maps = _Maps()
     prog_fd: int | None = None
     try:
@@ -451,16 +472,17 @@ def _experiment(
             for s in socks
         ]
         infos = [SocketInfo(i, c) for i, c in enumerate(cookies)]
-        probes = _probes(feed, infos)
-        dgrams = [netns.Datagram(p.src, p.sport, netns.SERVER_V4, port, p.payload) for p in probes]
+        probes = _probes(feed, infos, family)
+        dgrams = [netns.Datagram(p.src, p.sport, server, port, p.payload) for p in probes]
         # The default selection, measured with a recorder attached that returns SK_PASS
         # without choosing: the same selection as no program, plus the kernel's hash.
         sources = max(1, len({(p.src, p.sport) for p in probes}))
-        hashes = _syscall.Map(_BPF_MAP_TYPE_HASH, 8, 4, sources, name="sidkit_tb_hash")
+        key_size = _SADDR[family][1] + 4
+        hashes = _syscall.Map(_BPF_MAP_TYPE_HASH, key_size, 4, sources, name="sidkit_tb_hash")
         try:
             recorder = _syscall.prog_load(
                 _syscall.BPF_PROG_TYPE_SK_REUSEPORT,
-                ebpf.encode(_hash_recorder(hashes.fd)),
+                ebpf.encode(_hash_recorder(hashes.fd, family)),
                 expected_attach_type=_syscall.BPF_SK_REUSEPORT_SELECT,
                 name="sidkit_tb_rec",
             )
@@ -501,8 +523,7 @@ def _experiment(
             else:
                 verdict = "pass"
             out.append(Delivery(i, p, g, d, verdict, recorded[i]))
-        extra = then(probes, infos) if then is not None else None
-        return out, infos, extra
+        return out, infos
     finally:
         if prog_fd is not None:
             os.close(prog_fd)
@@ -519,11 +540,12 @@ def deliver(
     maps: Mapping[str, Fill] | None = None,
     values: Mapping[str, Mapping[bytes, bytes]] | None = None,
     port: int = DEFAULT_PORT,
-    then: Callable[[list[Probe], list[SocketInfo]], object] | None = None,
-) -> tuple[list[Delivery], list[SocketInfo], object]:
-    """Attach *program* to a group of *sockets* UDP sockets in a private namespace, send
-    *feed*, and return one Delivery per datagram, the sockets' cookies, and what *then*
-    (called in the namespace process with the probes and sockets) returned.
+    family: Family = "ipv4",
+) -> tuple[list[Delivery], list[SocketInfo]]:
+    """Attach *program* to a group of *sockets* UDP sockets bound to ``10.77.0.1`` (or
+    ``fd77::1`` for *family* ``"ipv6"``) in a private namespace, send *feed* from the client
+    namespace, and return one Delivery per datagram and the sockets with their cookies. A
+    callable *feed* runs in the namespace process (in a forked child of the caller).
 
     *maps* says how to fill each map (see ``Fill``); REUSEPORT_SOCKARRAY and SOCKMAP maps
     (and arrays of them) are filled by index when not named. *values* gives other maps their
@@ -551,12 +573,14 @@ def deliver(
                     f"map {declared.name!r}: a value to set must have a {spec.key_size}-byte "
                     f"key and a {spec.value_size}-byte value"
                 )
+    if family not in _SERVER:
+        raise TestbenchError(f"family must be 'ipv4' or 'ipv6', got {family!r}")
     if not callable(feed):
-        feed = _probes(feed, [])
+        feed = _probes(feed, [], family)
     reason = netns.netns_available() or _syscall.bpf_available()
     if reason is not None:
         raise KernelOracleError(f"the test bench needs the live kernel: {reason}")
-    result = netns.run_in_lab(_in_lab, program, sockets, feed, fills, vals, port, then)
+    result = netns.run_in_lab(_in_lab, program, sockets, feed, fills, vals, port, family)
     if isinstance(result, TestbenchError):
         raise TestbenchError(str(result))
     if isinstance(result, KernelOracleError):

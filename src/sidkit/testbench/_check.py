@@ -21,7 +21,7 @@ import attrs
 from sidkit.quiclb import envoy_worker, katran_stable_routing_steering_policy, nginx_socket_cookie
 from sidkit.reuseport import Group
 from sidkit.steering import FixedOffset, IndexField, SteeringError, SteeringPolicy
-from sidkit.testbench._bench import DEFAULT_PORT, Delivery, Feed, Fill, SocketInfo, deliver
+from sidkit.testbench._bench import DEFAULT_PORT, Delivery, Family, Feed, Fill, SocketInfo, deliver
 from sidkit.testbench._program import Program, TestbenchError
 
 __all__ = [
@@ -335,10 +335,13 @@ def check(
     maps: Mapping[str, Fill] | None = None,
     values: Mapping[str, Mapping[bytes, bytes]] | None = None,
     port: int = DEFAULT_PORT,
+    family: Family = "ipv4",
 ) -> Report:
     """Run *program* on a live group of *sockets* sockets, send *feed*, and compare every
     delivery with *model* (see :func:`sidkit.testbench.deliver` for the run)."""
-    deliveries, infos, _ = deliver(program, sockets, feed, maps=maps, values=values, port=port)
+    deliveries, infos = deliver(
+        program, sockets, feed, maps=maps, values=values, port=port, family=family
+    )
     return Report(
         program.name,
         sockets,

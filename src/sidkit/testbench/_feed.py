@@ -16,7 +16,7 @@ from sidkit.flows import CaptureError, Reassembler
 from sidkit.flows._capture import Capture
 from sidkit.flows._decode import Fragment, decode_frame
 from sidkit.flows._read import reassemble
-from sidkit.testbench._bench import MAX_DATAGRAMS, MAX_PAYLOAD, Probe
+from sidkit.testbench._bench import MAX_DATAGRAMS, MAX_PAYLOAD, Family, Probe
 from sidkit.testbench._program import TestbenchError
 
 __all__ = ["capture_probes"]
@@ -25,12 +25,18 @@ DEFAULT_LIMIT: Final = 10_000
 
 
 def capture_probes(
-    path: str | Path, *, dport: int | None = None, limit: int = DEFAULT_LIMIT
+    path: str | Path,
+    *,
+    dport: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+    family: Family = "ipv4",
 ) -> list[Probe]:
-    """The UDP datagrams of a capture (to *dport* only, when given), at most *limit*."""
+    """The UDP datagrams of a capture (to *dport* only, when given), at most *limit*, with
+    their source addresses mapped onto the lab's two client addresses of *family*."""
     if not 1 <= limit <= MAX_DATAGRAMS:
         raise TestbenchError(f"limit must be 1..{MAX_DATAGRAMS}, got {limit}")
     sources: dict[bytes, str] = {}
+    clients = netns.CLIENT_V6 if family == "ipv6" else netns.CLIENT_V4
     out: list[Probe] = []
     reassembler = Reassembler()
     try:
@@ -50,7 +56,7 @@ def capture_probes(
                     continue
                 if len(payload) > MAX_PAYLOAD:
                     continue
-                addr = sources.setdefault(src, netns.CLIENT_V4[len(sources) % 2])
+                addr = sources.setdefault(src, clients[len(sources) % 2])
                 out.append(Probe(payload, addr, sport or 1))
                 if len(out) >= limit:
                     break
