@@ -16,6 +16,7 @@ from typing import Final, Literal
 
 import attrs
 
+from sidkit.hashing import reciprocal_scale
 from sidkit.reuseport import Group, Member
 from sidkit.sessions._lru import LruHash
 from sidkit.sessions._program import COUNTERS
@@ -191,6 +192,8 @@ class SessionTableModel:
         """
         c = self.counters
         c["datagrams"] += 1
+        if self.spec.stateless:
+            return self._stateless(payload, hash)
         key = self.spec.key_of(payload, src)
         if key is None:
             c["no_key"] += 1
@@ -236,6 +239,39 @@ class SessionTableModel:
             except MemoryError:
                 c["record_failed"] += 1
         return Decision(picked, "miss", False, tuple(evicted))  # type: ignore[arg-type]
+
+    def _stateless(self, payload: bytes, hash: int | None) -> Decision:
+        """The cookie and noop dissectors: a live cookie's socket, else a new flow."""
+        c = self.counters
+        key = self.spec.key_of(payload)
+        outcome: Outcome = "no_key"
+        if key is None:
+            c["no_key"] += 1
+        else:
+            slot = self.spec.raw_pick(key)
+            gen, index = divmod(slot, self.per_generation)
+            members = self.gens.get(gen, []) if gen < self.generations else []
+            if index < len(members):
+                sock = members[index]
+                if self._alive(sock):
+                    c["hit"] += 1
+                    return Decision(sock, "hit")
+                c["stale"] += 1
+                outcome = "stale"
+            else:
+                c["miss"] += 1
+                outcome = "miss"
+        if hash is None:
+            raise SessionError("a new flow is picked by the kernel's flow hash: pass hash=")
+        members = self.gens.get(self.working, [])
+        if self.n == 0:
+            c["pick_failed"] += 1
+            return self._fallback(outcome, hash)
+        sock = members[reciprocal_scale(hash, self.n)]
+        if not self._alive(sock):
+            c["select_failed"] += 1
+            return self._fallback(outcome, hash)
+        return Decision(sock, outcome)
 
     def _fallback(self, outcome: Outcome, hash: int | None) -> Decision:
         sock: Hashable | None = None

@@ -89,16 +89,18 @@ class MapFds:
     counters: int
 
 
-def generate(spec: SessionSpec, fds: MapFds) -> list[ebpf.Insn]:
-    """The session table program for *spec* over the maps *fds*."""
-    g = _Gen(spec, fds)
+def generate(spec: SessionSpec, fds: MapFds, slots: int = 1024) -> list[ebpf.Insn]:
+    """The session table program for *spec* over the maps *fds* (*slots*: the size of the
+    slots array, which the cookie dissector's values index)."""
+    g = _Gen(spec, fds, slots)
     return g.build()
 
 
 class _Gen:
-    def __init__(self, spec: SessionSpec, fds: MapFds) -> None:
+    def __init__(self, spec: SessionSpec, fds: MapFds, slots: int = 1024) -> None:
         self.spec = spec
         self.fds = fds
+        self.slots = slots
         self.asm = ebpf.Assembler()
         self._n = 0
 
@@ -130,6 +132,8 @@ class _Gen:
             a.st(ebpf.W, 10, off, 0)
 
     def build(self) -> list[ebpf.Insn]:
+        if self.spec.stateless:
+            return self.build_stateless()
         a = self.asm
         a.mov64(6, 1)
         if self.spec.key == "sid":
@@ -141,6 +145,62 @@ class _Gen:
         self.ret_pass()
         a.label("found")
         self.lookups()
+        return a.assemble()
+
+    def build_stateless(self) -> list[ebpf.Insn]:
+        """udpgrm's cookie and noop dissectors in sidkit's form: a valid cookie (a slot of
+        the slots array, minted into the SID) selects its socket; anything else -- no SID, a
+        slot out of range or empty, a socket that is gone -- is a new flow for the working
+        generation, picked by the kernel's flow hash. Nothing is recorded."""
+        a = self.asm
+        a.mov64(6, 1)
+        a.mov64(_REG_ENTRY, imm=0)
+        a.mov64(_REG_CONFIG, imm=0)
+        if self.spec.key == "cookie":
+            self.sid_key()
+        self.count("no_key")
+        a.ja("new_flow")
+        if self.spec.key == "cookie":
+            a.label("found")
+            self.raw()
+            a.ldx(ebpf.W, 3, 10, _RAW)
+            a.jmp(ebpf.JGE, 3, "cookie_miss", imm=self.slots)
+            a.stx(ebpf.W, 10, _U32, 3)
+            a.ld_map_fd(1, self.fds.slots)
+            a.mov64(2, 10)
+            a.alu64(ebpf.ADD, 2, imm=_U32)
+            a.call(ebpf.HELPER_MAP_LOOKUP_ELEM)
+            a.jmp(ebpf.JEQ, 0, "cookie_miss", imm=0)
+            a.ldx(ebpf.DW, 1, 0, 0)
+            a.jmp(ebpf.JEQ, 1, "cookie_miss", imm=0)
+            a.stx(ebpf.DW, 10, _COOKIE, 1)
+            self.select(10, _COOKIE, "cookie_stale")
+            self.count("hit")
+            self.ret_pass()
+            a.label("cookie_stale")
+            self.count("stale")
+            a.ja("new_flow")
+            a.label("cookie_miss")
+            self.count("miss")
+        a.label("new_flow")
+        a.st(ebpf.W, 10, _U32, 0)
+        a.ld_map_fd(1, self.fds.config)
+        a.mov64(2, 10)
+        a.alu64(ebpf.ADD, 2, imm=_U32)
+        a.call(ebpf.HELPER_MAP_LOOKUP_ELEM)
+        a.jmp(ebpf.JNE, 0, "have_config", imm=0)
+        self.ret_pass()
+        a.label("have_config")
+        a.mov64(_REG_CONFIG, 0)
+        self.pick()
+        self.select(10, _COOKIE, "select_failed")
+        self.ret_pass()
+        a.label("pick_failed")
+        self.count("pick_failed")
+        self.ret_pass()
+        a.label("select_failed")
+        self.count("select_failed")
+        self.ret_pass()
         return a.assemble()
 
     def ret_pass(self) -> None:
@@ -288,12 +348,16 @@ class _Gen:
         or a jump to ``pick_failed``."""
         a = self.asm
         c = _REG_CONFIG
-        self.raw()
+        method = self.spec.method
+        if method == "hash":
+            a.ldx(ebpf.W, 1, 6, 32)  # ctx->hash: the kernel's flow hash of the datagram
+            a.stx(ebpf.W, 10, _RAW, 1)
+        else:
+            self.raw()
         a.ldx(ebpf.W, 2, c, 4)  # n
         a.jmp(ebpf.JEQ, 2, "pick_failed", imm=0)
         a.ldx(ebpf.W, 3, 10, _RAW)
-        method = self.spec.method
-        if method == "jhash":
+        if method in ("jhash", "hash"):
             a.alu64(ebpf.MUL, 3, 2)  # both zero-extended u32: reciprocal_scale exactly
             a.alu64(ebpf.RSH, 3, imm=32)
         elif method == "modulo":

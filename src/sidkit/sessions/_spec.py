@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 from typing import Final, Literal
 
 import attrs
 
 from sidkit._errors import InputValueError
 from sidkit.hashing import jhash, reciprocal_scale
-from sidkit.steering import SteeringPolicy
+from sidkit.steering import SteeringPolicy, mint_cid
 
 __all__ = ["KEY_SIZE", "MAX_SID", "SessionError", "SessionSpec"]
 
@@ -54,20 +55,24 @@ class SessionSpec:
     ``"assure"`` records nothing from the datagram path, only sessions the application pins.
     """
 
-    key: Literal["sid", "3-tuple"] = "sid"
+    key: Literal["sid", "3-tuple", "cookie", "none"] = "sid"
     policy: SteeringPolicy | None = None
     seed: int = 0
     timeout_ns: int = attrs.field(default=120 * 10**9, validator=_timeout)
     record: Literal["first-packet", "assure"] = "first-packet"
 
     def __attrs_post_init__(self) -> None:
-        if self.key not in ("sid", "3-tuple"):
-            raise SessionError(f"key must be 'sid' or '3-tuple', got {self.key!r}")
+        if self.key not in ("sid", "3-tuple", "cookie", "none"):
+            raise SessionError(
+                f"key must be 'sid', '3-tuple', 'cookie' or 'none', got {self.key!r}"
+            )
         if self.record not in ("first-packet", "assure"):
             raise SessionError(f"record must be 'first-packet' or 'assure', got {self.record!r}")
         if type(self.seed) is not int or not 0 <= self.seed <= _M32:
             raise SessionError(f"seed must be a u32, got {self.seed!r}")
-        if self.key == "sid":
+        if self.key == "cookie" and (self.policy is None or self.policy.method != "index"):
+            raise SessionError("the cookie dissector needs a policy with method='index'")
+        if self.key in ("sid", "cookie"):
             if self.policy is None:
                 raise SessionError("a SID-keyed session table needs a steering policy")
             for loc in self.policy.spec.alternatives:
@@ -79,7 +84,9 @@ class SessionSpec:
 
     def key_of(self, payload: bytes, src: tuple[str, int] | None = None) -> bytes | None:
         """The 24-byte map key of a datagram, or None when it has no key (no SID)."""
-        if self.key == "sid":
+        if self.key == "none":
+            return None
+        if self.key in ("sid", "cookie"):
             assert self.policy is not None
             sid = self.policy.sid(payload)
             if sid is None:
@@ -119,4 +126,22 @@ class SessionSpec:
 
     @property
     def method(self) -> str:
+        """How a miss picks: the policy's method, ``jhash`` of the 3-tuple, or ``hash``
+        (``reciprocal_scale(ctx->hash, n)``: the kernel's own flow hash, for the stateless
+        cookie and noop dissectors, as udpgrm dispatches new flows)."""
+        if self.key in ("cookie", "none"):
+            return "hash"
         return "jhash" if self.key == "3-tuple" else self.policy.method  # type: ignore[union-attr]
+
+    @property
+    def stateless(self) -> bool:
+        """True for the cookie and noop dissectors: no table, nothing recorded."""
+        return self.key in ("cookie", "none")
+
+    def mint(self, slot: int, *, rng: random.Random | None = None) -> bytes:
+        """A SID for the cookie dissector that names socket *slot* (``generation *
+        per_generation + index``) -- what a server writes into the connection IDs it issues."""
+        if self.key != "cookie":
+            raise SessionError("only the cookie dissector mints SIDs")
+        assert self.policy is not None
+        return mint_cid(attrs.evolve(self.policy, n=slot + 1), slot, rng=rng)

@@ -143,7 +143,7 @@ class SessionTable:
         """Load the program and attach it to *sock*'s reuseport group (once per group: it
         belongs to the group and survives the process that attached it)."""
         fds = MapFds(**{name: self.maps[name].fd for name in _MAPS})
-        insns = generate(self.spec, fds)
+        insns = generate(self.spec, fds, self.generations * self.per_generation)
         # The handle owns a throw-away map (it frees "its" map on detach); the table's maps
         # stay with the table.
         dummy = _syscall.Map(_syscall.BPF_MAP_TYPE_ARRAY, 4, 4, 1, name="sidkit_none")
