@@ -3,7 +3,10 @@
 # v2. The session ID is the Destination Connection ID of the FIRST packet in the datagram
 # (RFC 9000 section 12.2: coalesced packets share it, and a receiver ignores later packets
 # with another DCID) -- so extraction never walks the whole datagram; split_datagram() does,
-# for callers that want every packet (and for the tshark comparison).
+# for callers that want every packet (and for the tshark comparison). A long header whose
+# DCID is empty (sent to an endpoint that chose zero-length CIDs, RFC 9000 section 5.2)
+# gives its SCID instead, the sender's CID and the only ID it names (details "field":
+# "scid"); with cid_length, a location at offset 7 steers it where the SCID has that length.
 #
 # Short headers do not say how long the DCID is (RFC 8999 section 5.2): the length comes from
 # a set of known CIDs, QUIC-LB length self-description, or the configured cid_length, tried
@@ -484,7 +487,9 @@ def sidkit_extract(
     five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
-    """The first packet's DCID; ``None`` when it is empty or its length is unknown."""
+    """The first packet's DCID -- or, for a long header whose DCID is empty, its SCID
+    (``details["field"]`` says which) -- ``None`` when the packet names no CID or a short
+    header's DCID length is unknown (or zero)."""
     if protocol != NAME or not payload:
         return None
     known = options["known_cids"]
@@ -495,18 +500,21 @@ def sidkit_extract(
     first = data[0]
     if first & 0x80:
         header = _parse_long(data, 0, bool(options["unknown_versions"]))
-        if header is None or not header.dcid:
+        if header is None or not (header.dcid or header.scid):
             return None
+        assert header.scid is not None  # a long header always has one (maybe empty)
+        # An empty DCID: the receiver chose zero-length CIDs and finds its connection by
+        # address (RFC 9000 section 5.2); the sender's SCID is the one ID the packet names.
         details: dict[str, object] = {
             "header_form": "long",
             "version": header.version,
             "packet_type": header.packet_type,
-            "field": "dcid",
+            "field": "dcid" if header.dcid else "scid",
             "scid": header.scid,
         }
         if _validated(data, header):
             details[DETAIL_VALIDATED] = True
-        return SessionId(NAME, header.dcid, details)
+        return SessionId(NAME, header.dcid or header.scid, details)
     quic_lb = bool(options["quic_lb"])
     if not first & 0x40 and not options["grease_quic_bit"]:
         if not known:
@@ -533,7 +541,9 @@ def sidkit_sid_locations(
     protocol: str, options: Mapping[str, object]
 ) -> Sequence[SidLocation] | None:
     """Fixed-length DCIDs: long headers whose DCID Length byte equals the length, and short
-    headers. Known-CID lookup cannot be expressed as byte tests (``None``).
+    headers; with ``cid_length``, also the SCID of a long header whose DCID is empty and
+    whose SCID has that length (what the parser returns there). Known-CID lookup cannot be
+    expressed as byte tests (``None``).
 
     The short-header locations are ``exact``: with no known CIDs, a short header's DCID is
     the configured (or self-described) number of bytes after the first, and the parser
@@ -561,4 +571,8 @@ def sidkit_sid_locations(
         return None
     locations.append(_long_location(cid_length))
     locations.append(SidLocation(1, cid_length, (short,), 0, NAME, exact=True))
+    # a long header with an empty DCID: the SCID, where its length is the configured one
+    locations.append(
+        SidLocation(7, cid_length, ((0, 0x80, 0x80), (5, 0xFF, 0), (6, 0xFF, cid_length)), 0, NAME)
+    )
     return locations

@@ -145,7 +145,12 @@ def _expected(row: dict[str, list[str]]) -> tuple[str, str | None]:
     top = above[0]
     if top == "quic":
         dcid = row["quic.dcid"][0] if row["quic.dcid"] else ""
-        return ("quic", dcid) if dcid else ("quic(zero-length DCID)", None)
+        if dcid:
+            return "quic", dcid
+        # a long header with an empty DCID names the sender's SCID (the plugin's ID there)
+        long = row["quic.header_form"][:1] == ["1"]
+        scid = row["quic.scid"][0] if long and row["quic.scid"] else ""
+        return ("quic", scid) if scid else ("quic(zero-length DCID)", None)
     if top == "wg":
         kind = row["wg.type"][0]
         field = row["wg.sender"] if kind == "1" else row["wg.receiver"]

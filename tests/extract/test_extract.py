@@ -58,8 +58,13 @@ def test_rfc_retry_vectors(vector: tuple[str, str, str], version: int) -> None:
     assert header is not None
     assert (header.version, header.packet_type) == (version, "retry")
     assert header.dcid == b"" and header.scid == bytes.fromhex("f067a5502a4262b5")
-    # A zero-length DCID identifies nothing: the client chose 5-tuple routing.
-    assert Extractor(["quic"], {"cid_length": 8}).extract(packet) is None
+    # A zero-length DCID identifies nothing (the client chose 5-tuple routing): the ID is
+    # the server's SCID, found by the plugin and by its steering location alike.
+    extractor = Extractor(["quic"], {"cid_length": 8})
+    sid = extractor.extract(packet)
+    assert sid is not None and sid.value == header.scid and sid.details["field"] == "scid"
+    found = locate(extractor.sid_locations(), packet)
+    assert found is not None and found[1] == header.scid
 
 
 def test_rfc9000_varint_examples() -> None:

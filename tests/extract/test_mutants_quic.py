@@ -384,10 +384,16 @@ def test_long_header_locations_guard_the_dcid_length_byte() -> None:
     ex = Extractor(["quic"], {"cid_length": 8})
     locations = sidkit_quic.sidkit_sid_locations("quic", ex.options("quic"))
     assert locations is not None
-    (long_loc,) = [loc for loc in locations if not loc.exact]
+    long_loc, scid_loc = [loc for loc in locations if not loc.exact]
     assert long_loc.match(_initial()) == D8
     assert long_loc.match(_initial(dcid=D8[:7])) is None
     assert long_loc.match(pk.quic_short(D8, bytes(30))) is None
+    # the SCID of a long header with an empty DCID, where it has the configured length
+    empty = pk.quic_long(pk.QUIC_V1, "handshake", b"", D8, bytes(30))
+    assert scid_loc.match(empty) == D8 == ex.extract(empty).value  # type: ignore[union-attr]
+    assert long_loc.match(empty) is None
+    assert scid_loc.match(_initial()) is None
+    assert scid_loc.match(pk.quic_long(pk.QUIC_V1, "handshake", b"", D8[:7], bytes(30))) is None
 
 
 # --- fuzz: what an answer is, not only that nothing foreign escapes ----------------------------

@@ -600,6 +600,13 @@ class FlowAnalyzer:
                     sid = self._extract(payload, ft, greased)
                     if sid is not None and sid.protocol == "quic" and payload[0] & 0x80:
                         scid = sid.details.get("scid")
+                        if sid.details.get("field") == "scid":
+                            # an empty DCID: the plugin's ID is the sender's SCID, and the
+                            # datagram joins the flow of its path (_empty_cid)
+                            self._quic_long(b"", sid.value, tk, ts)
+                            self.with_sid += 1
+                            self._empty_cid(ts, tk, length, sid.value)
+                            return sid
                         if isinstance(scid, bytes):
                             self._quic_long(sid.value, scid, tk, ts)
                     elif sid is None and self._quic and payload[0] & 0x80:
