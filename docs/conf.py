@@ -43,7 +43,7 @@ nitpick_ignore_regex = [
     (r"py:class", r"(Any|Path|Mapping.*|Sequence.*|Iterator.*|KernelVersion|Era|By|Progress)"),
     (r"py:.*", r"Literal.*"),
     (r"py:class", r"pluggy\..*"),
-    (r"py:class", r"(socket\.socket|random\.Random|sidkit\.bpf\.netns\.T|.*\._[A-Z]\w*)"),
+    (r"py:class", r"(socket\.socket|random\.(System)?Random|sidkit\.bpf\.netns\.T|.*\._[A-Z]\w*)"),
 ]
 exclude_patterns = ["_build", "_generated"]  # _generated: included by other pages, never pages
 
