@@ -7,8 +7,9 @@ steering program (docs/howto-steering.rst, "Which QUIC packets are steered"), an
 (:meth:`SteeringPolicy.select` and the IR interpreter) must say exactly what the live kernel
 does with them: v1 and v2 long headers, the greased fixed bit (RFC 9287), Version
 Negotiation with 0x40 set and clear, IETF drafts, reserved versions, versions nobody knows,
-and the shapes that fall back to the kernel's hash (another DCID length, a short header with
-the fixed bit clear, a header cut short).
+long headers with an empty DCID (steered by their SCID), and the shapes that fall back to
+the kernel's hash (another DCID or SCID length, a short header with the fixed bit clear, a
+header cut short).
 
 Each payload is sent from 16 source ports in a private pair of namespaces
 (:func:`sidkit.bpf.netns.run_in_lab`). A steered payload must reach the model's socket from
@@ -65,7 +66,10 @@ def _payloads() -> dict[str, bytes]:
         "reserved-0x?a?a?a?a": pk.quic_invariant_long(0x40, 0x1A2A3A4A, cid(), cid(), body),
         "unknown-version": pk.quic_invariant_long(0x40, 0x12345678, cid(), cid(), body),
         "unknown-version-greased": pk.quic_invariant_long(0x05, 0xDEADBEEF, cid(), cid(), body),
+        # an empty DCID (the receiver chose zero-length CIDs): the SCID is the ID
+        "empty-dcid": pk.quic_long(pk.QUIC_V1, "handshake", b"", cid(), body),
         # fall back to the kernel's hash
+        "empty-dcid-scid-length-5": pk.quic_long(pk.QUIC_V1, "handshake", b"", cid(5), body),
         "dcid-length-5": pk.quic_long(pk.QUIC_V1, "initial", cid(5), cid(), body),
         "short-greased": pk.quic_short(cid(), body, fixed_bit=False),
         "long-cut-short": pk.quic_long(pk.QUIC_V1, "initial", cid(), cid(), body)[: 6 + CID - 1],
@@ -114,6 +118,7 @@ STEERED = {
     "reserved-0x?a?a?a?a",
     "unknown-version",
     "unknown-version-greased",
+    "empty-dcid",
     "short",
 }
 
