@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -240,10 +241,7 @@ def _cmd_demo_restart(args: argparse.Namespace, progress: Callable[[str], None])
     import json  # noqa: PLC0415
 
     from sidkit import demo  # noqa: PLC0415
-    from sidkit._errors import InputValueError  # noqa: PLC0415
 
-    if args.plot:
-        raise InputValueError("--plot draws the mobility scenario, not --restart")
     result = demo.run_restart_demo(
         sockets=args.sockets,
         sessions=args.sessions,
@@ -262,6 +260,9 @@ def _cmd_demo_restart(args: argparse.Namespace, progress: Callable[[str], None])
         print(json.dumps(demo.to_json(result), indent=2))
     else:
         demo.render_restart(result)
+    if args.plot:
+        demo.plot_restart(result, args.plot)
+        print(f"  plot written to {args.plot}", file=sys.stderr if args.json else sys.stdout)
     table = next(m for m in result.modes if m.mode == demo.RESTART_LABEL["table"])
     ok = table.broken == 0 and table.lost == 0
     ok = ok and (not result.live or all(m.agreed == m.datagrams for m in result.modes))
@@ -444,19 +445,36 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush of what is still
+    buffered cannot fail a second time (and print a traceback) after we reported."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sidkit`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
+        # Output still buffered is written here, inside the handlers below: left to the
+        # interpreter's exit, a full disk (`> /dev/full`) would only print "Exception
+        # ignored" and exit 120.
+        sys.stdout.flush()
     except SidkitError as exc:
         print(f"sidkit: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # `sidkit flows big.pcap | head`: the reader left; say nothing more and do not let
         # the interpreter's final flush print a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 141
+    except OSError as exc:
+        # Not a sidkit error but the system's: a full disk, a closed terminal. One line.
+        where = f"{exc.filename}: " if exc.filename else "cannot write output: "
+        _drop_stdout()
+        print(f"sidkit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Namespaces, sockets and BPF programs belong to child processes and file
         # descriptors that die with them (sidkit.bpf.netns reaps its children on Ctrl-C), so

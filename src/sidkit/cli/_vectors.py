@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sidkit._errors import KernelOracleError
+from sidkit._errors import KernelOracleError, SidkitError
 from sidkit.conformance import (
     LIVE_ORACLES,
     LiveResult,
@@ -47,9 +47,16 @@ def _select(args: argparse.Namespace) -> list[tuple[VectorFile, TestGroup]]:
     return select_groups(_root(args), functions=args.function or (), kernel=args.kernel)
 
 
+def _safe(text: object) -> str:
+    """*text* as a terminal line may show it: a vector file is input, and an ESC or a
+    newline in its strings (or its file name) must not reach the terminal as itself.
+    Every character that is not printable is shown as its escape (``\\x1b``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _source(g: TestGroup) -> str:
     version = g.source.get("version")
-    return f"{g.source['name']}" + (f" {version}" if version else "")
+    return _safe(f"{g.source['name']}" + (f" {version}" if version else ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,7 +100,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     )
     for f, g in selection:
         print(
-            f"{f.path.name:30} {g.function:22} {g.kernel or '-':9} {g.oracle:10} "
+            f"{_safe(f.path.name):30} {g.function:22} {g.kernel or '-':9} {g.oracle:10} "
             f"{len(g.tests):7}  {'yes' if g.function in EMITTABLE else 'no':3} "
             f"{'yes' if g.function in LIVE_ORACLES else 'no':4}  {_source(g)}"
         )
@@ -142,19 +149,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         bad += len(failures)
         status = "ok" if not failures else f"{len(failures)} FAILED"
         print(
-            f"{f.path.name:34} {group.function:22} kernel {group.kernel or '-':8} "
+            f"{_safe(f.path.name):34} {group.function:22} kernel {group.kernel or '-':8} "
             f"{len(group.tests):5} vectors  {group.oracle:10} {status}"
         )
         for failure in failures[:_FIRST_FAILURES]:
-            print(f"    {failure}")
+            print(f"    {_safe(failure)}")
         if args.live and live_reason is None and group.function in LIVE_ORACLES:
             result = run_group_live(group, f.path)
             live.append(result)
             print(_live_line(result))
             for failure in result.failures[:_FIRST_FAILURES]:
-                print(f"    live: {failure}")
+                print(f"    live: {_safe(failure)}")
             for problem in result.problems:
-                print(f"    live: {problem}")
+                print(f"    live: {_safe(problem)}")
     summary = f"{total - bad} passed, {bad} failed"
     if args.live and live_reason is None:
         if live:
@@ -200,7 +207,12 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SidkitError(
+                f"cannot write {args.output}: {exc.strerror or exc}", code="cannot-write"
+            ) from None
         print(f"wrote {args.output} ({len(text)} bytes)", file=sys.stderr)
     return 0
 

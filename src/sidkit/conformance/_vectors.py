@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from sidkit._errors import InputValueError, UnknownKernelError, VectorFileError
+from sidkit._errors import InputTypeError, InputValueError, UnknownKernelError, VectorFileError
+from sidkit._validate import show
 from sidkit.kernel import KernelProfile, profile
 
 __all__ = [
@@ -37,6 +39,15 @@ __all__ = [
 ]
 
 _INT_TYPES = {"u8": 8, "u16": 16, "u32": 32, "u64": 64}
+#: The argTypes a file may declare (conformance/hash_vectors.schema.json).
+ARG_TYPES = frozenset({*_INT_TYPES, "int", "bytes", "ip", "u32list", "str"})
+#: The oracle kinds a group may name (the schema's enum).
+ORACLES = frozenset({"kernel-c", "published", "live-kernel"})
+_FUNCTION = re.compile(r"[a-z_][a-z0-9_]*")
+_KERNEL = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+#: tcId is a u32 in the emitted C tables; a result is at most a u64 (every function's range).
+_MAX_TC_ID = (1 << 32) - 1
+_MAX_RESULT = (1 << 64) - 1
 
 
 @attrs.frozen
@@ -102,9 +113,57 @@ def _need(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in obj:
         raise VectorFileError(f"{where}: missing {key!r}")
     value = obj[key]
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise VectorFileError(f"{where}: {key!r} must be {kind.__name__}")
     return value
+
+
+def _need_int(obj: Mapping[str, Any], key: str, low: int, high: int, where: str) -> int:
+    value: int = _need(obj, key, int, where)
+    if not low <= value <= high:
+        raise VectorFileError(f"{where}: {key!r} must be in {low}..{high}, got {show(value)}")
+    return value
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
+    """An optional string member ("" when absent); anything else is an error, not str()."""
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        raise VectorFileError(f"{where}: {key!r} must be a string")
+    return value
+
+
+def _source(g: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A group's ``source``, checked as the schema says: every reader may then index it."""
+    src: dict[str, Any] = _need(g, "source", dict, where)
+    where = f"{where} source"
+    oracle = _need(src, "oracle", str, where)
+    if oracle not in ORACLES:
+        raise VectorFileError(
+            f"{where}: oracle {show(oracle)} is not one of {', '.join(sorted(ORACLES))}"
+        )
+    if not _need(src, "name", str, where):
+        raise VectorFileError(f"{where}: 'name' must not be empty")
+    for key in ("version", "url"):
+        if key in src and not isinstance(src[key], str):
+            raise VectorFileError(f"{where}: {key!r} must be a string")
+    if "files" in src:
+        _str_list(src["files"], f"{where}: 'files'")
+    unknown = set(src) - {"oracle", "name", "version", "url", "files"}
+    if unknown:
+        raise VectorFileError(f"{where}: unknown member(s) {', '.join(map(show, sorted(unknown)))}")
+    return src
+
+
+def _arg_types(g: Mapping[str, Any], where: str) -> dict[str, str]:
+    types: dict[str, Any] = _need(g, "argTypes", dict, where)
+    for name, kind in types.items():
+        if not isinstance(kind, str) or kind not in ARG_TYPES:
+            raise VectorFileError(
+                f"{where}: argTypes[{show(name)}] = {show(kind)} is not one of "
+                f"{', '.join(sorted(ARG_TYPES))}"
+            )
+    return types
 
 
 def load_vector_file(path: str | Path) -> VectorFile:
@@ -114,11 +173,18 @@ def load_vector_file(path: str | Path) -> VectorFile:
     suite with jsonschema; this keeps the runtime free of that dependency while still
     turning a malformed file into a :class:`~sidkit.VectorFileError` that names the place.
     """
+    if not isinstance(path, str | Path):
+        raise InputTypeError(f"path must be a str or Path, not {type(path).__name__}")
     p = Path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VectorFileError(f"{p}: cannot read vector file: {exc}") from None
+    except RecursionError:
+        # json's scanner recurses per nesting level: 100,000 '[' is not a vector file
+        raise VectorFileError(f"{p}: cannot read vector file: JSON nested too deeply") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        # ValueError: JSONDecodeError, and an integer of more than 4300 digits
+        message = " ".join(str(exc).split())[:200]
+        raise VectorFileError(f"{p}: cannot read vector file: {message}") from None
     if not isinstance(doc, dict):
         raise VectorFileError(f"{p}: top level must be an object")
     groups = []
@@ -137,24 +203,29 @@ def load_vector_file(path: str | Path) -> VectorFile:
                 raise VectorFileError(f"{tw}: 'flags' must be a list of strings")
             tests.append(
                 TestCase(
-                    tc_id=_need(t, "tcId", int, tw),
+                    tc_id=_need_int(t, "tcId", 1, _MAX_TC_ID, tw),
                     args=_need(t, "args", dict, tw),
-                    result=_need(t, "result", int, tw),
-                    comment=str(t.get("comment", "")),
+                    result=_need_int(t, "result", 0, _MAX_RESULT, tw),
+                    comment=_text(t, "comment", tw),
                     flags=tuple(flags),
                 )
             )
         kernel = g.get("kernel")
-        if kernel is not None and not isinstance(kernel, str):
-            raise VectorFileError(f"{where}: 'kernel' must be a string or null")
+        if kernel is not None and not (isinstance(kernel, str) and _KERNEL.fullmatch(kernel)):
+            raise VectorFileError(
+                f"{where}: 'kernel' must be a release like '6.12.117' or null, got {show(kernel)}"
+            )
+        function = _need(g, "function", str, where)
+        if not _FUNCTION.fullmatch(function):
+            raise VectorFileError(f"{where}: 'function' {show(function)} is not a function name")
         groups.append(
             TestGroup(
-                function=_need(g, "function", str, where),
+                function=function,
                 kernel=kernel,
-                source=_need(g, "source", dict, where),
-                arg_types=_need(g, "argTypes", dict, where),
+                source=_source(g, where),
+                arg_types=_arg_types(g, where),
                 tests=tuple(tests),
-                comment=str(g.get("comment", "")),
+                comment=_text(g, "comment", where),
             )
         )
         count += len(tests)
@@ -185,11 +256,15 @@ def _str_map(value: object, where: str) -> dict[str, str]:
 
 def decode_args(arg_types: Mapping[str, str], args: Mapping[str, Any]) -> dict[str, Any]:
     """Turn JSON-encoded arguments into Python values by their declared ``argTypes``."""
+    if not isinstance(arg_types, Mapping) or not isinstance(args, Mapping):
+        raise VectorFileError("argTypes and args must both be objects")
     out: dict[str, Any] = {}
     for name, value in args.items():
         kind = arg_types.get(name)
         if kind is None:
-            raise VectorFileError(f"argument {name!r} has no entry in argTypes")
+            raise VectorFileError(f"argument {show(name)} has no entry in argTypes")
+        if not isinstance(kind, str) or kind not in ARG_TYPES:
+            raise VectorFileError(f"argument {show(name)}: unknown argType {show(kind)}")
         if kind == "bytes":
             if not isinstance(value, str):
                 raise VectorFileError(f"argument {name!r}: bytes must be a hex string")
@@ -202,15 +277,15 @@ def decode_args(arg_types: Mapping[str, str], args: Mapping[str, Any]) -> dict[s
                 raise VectorFileError(f"argument {name!r}: {kind} must be an integer")
             out[name] = value
         elif kind == "u32list":
-            if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
                 raise VectorFileError(f"argument {name!r}: u32list must be a list of integers")
             out[name] = list(value)
         elif kind in ("ip", "str"):
             if not isinstance(value, str):
                 raise VectorFileError(f"argument {name!r}: {kind} must be a string")
             out[name] = value
-        else:
-            raise VectorFileError(f"argument {name!r}: unknown argType {kind!r}")
     return out
 
 
