@@ -156,29 +156,51 @@ def nginx() -> dict[str, str]:
     }
 
 
-def _kernel_deb() -> tuple[Path, str]:
-    pin = ""
+def _pinned_kernel() -> str:
+    """The Debian version conformance/kernel/versions.txt pins for KERNEL_SERIES ("" if none)."""
     versions = KERNEL_DIR / "versions.txt"
     if versions.is_file():
         for line in versions.read_text().splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[0] == KERNEL_SERIES:
-                pin = parts[1]
-    pkg = f"linux-source-{KERNEL_SERIES}"
+                return parts[1]
+    return ""
+
+
+def _find_deb(pkg: str, version: str) -> tuple[Path, str] | None:
+    """A downloaded .deb of *pkg* (at *version*, or any when empty), with its version."""
     for folder in (KERNEL_DIR / "_work" / "debs", WORK / "debs"):
         for deb in sorted(folder.glob(f"{pkg}_*.deb")) if folder.is_dir() else []:
-            version = subprocess.run(
+            found = subprocess.run(
                 ["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, check=True
             ).stdout.strip()
-            if not pin or version == pin:
-                return deb, version
+            if not version or found == version:
+                return deb, found
+    return None
+
+
+def _kernel_deb() -> tuple[Path, str]:
+    """linux-source-<series> at the pinned version, reusing fetch-kernel-source.sh's download;
+    when the archive no longer has the pinned version, the current one, with a warning (as
+    fetch-kernel-source.sh does)."""
+    pin = _pinned_kernel()
+    pkg = f"linux-source-{KERNEL_SERIES}"
+    found = _find_deb(pkg, pin)
+    if found is not None:
+        return found
     folder = WORK / "debs"
     folder.mkdir(parents=True, exist_ok=True)
-    _say(f"downloading {pkg}={pin}")
-    subprocess.run(
-        ["apt-get", "download", "-q", f"{pkg}={pin}" if pin else pkg], cwd=folder, check=True
-    )
-    return _kernel_deb()
+    for wanted in [f"{pkg}={pin}", pkg] if pin else [pkg]:
+        _say(f"downloading {wanted}")
+        if subprocess.run(
+            ["apt-get", "download", "-q", wanted], cwd=folder, check=False
+        ).returncode:
+            _say(f"WARNING: apt-get download {wanted} failed")
+            continue
+        found = _find_deb(pkg, pin if wanted != pkg else "")
+        if found is not None:
+            return found
+    raise SystemExit(f"testbench-build: no {pkg} .deb could be downloaded")
 
 
 def selftests() -> dict[str, str]:

@@ -150,8 +150,8 @@ class _Btf:
                 if ptr.kind != _PTR:
                     raise TestbenchError(f"map {name!r}: member 'values' is not __array()")
                 inner = self.map_def(f"{name}.inner", ptr.ref, depth + 1)
-            elif member == "pinning":
-                continue
+            elif member in ("pinning", "numa_node"):
+                continue  # where the map lives, not what it holds
             else:
                 raise TestbenchError(f"map {name!r}: unknown BTF map member {member!r}")
         if "type" not in fields:

@@ -239,6 +239,8 @@ def load_c_arrays(
     ``.license`` and ``.type`` fields the program's licence and kind. Elsewhere the kind comes
     from the one ``BPF_PROG_TYPE_*`` the file names (the selftests set ``prog_type`` next to
     their arrays), else *kind*, else SK_REUSEPORT for bpf_insn and classic for sock_filter.
+    Without a ``.license`` the licence is "GPL", the one the kernel selftests load theirs
+    with; classic programs carry none.
     """
     src = _strip_comments(text)
     names = dict(defines or {})
