@@ -237,13 +237,21 @@ def selftests() -> dict[str, str]:
     }
 
 
-def misroute() -> dict[str, str]:
-    src = HERE / "programs" / "misroute_off_by_one.c"
-    obj = WORK / "misroute_off_by_one.o"
-    if not _fresh(obj, src):
-        WORK.mkdir(parents=True, exist_ok=True)
-        _clang(["-g", "-c", str(src), "-o", str(obj)])
-    return {"misroute_object": str(obj)}
+def own_programs() -> dict[str, str]:
+    """sidkit's own test programs (conformance/testbench/programs): the planted off-by-one
+    and the global-data one."""
+    out = {}
+    for key, stem in (
+        ("misroute_object", "misroute_off_by_one"),
+        ("global_data_object", "global_data"),
+    ):
+        src = HERE / "programs" / f"{stem}.c"
+        obj = WORK / f"{stem}.o"
+        if not _fresh(obj, src):
+            WORK.mkdir(parents=True, exist_ok=True)
+            _clang(["-g", "-c", str(src), "-o", str(obj)])
+        out[key] = str(obj)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"missing {m}")
         return 1 if missing else 0
     WORK.mkdir(parents=True, exist_ok=True)
-    built = {**nginx(), **selftests(), **misroute()}
+    built = {**nginx(), **selftests(), **own_programs()}
     manifest.write_text(json.dumps(built, indent=1) + "\n")
     _say(f"built: {', '.join(k for k in built if k.endswith('_object'))}")
     return 0

@@ -384,3 +384,24 @@ def test_vectors_verify_program(
     bad = main(["vectors", "verify", "--program", built["misroute_object"]])
     out = capsys.readouterr().out
     assert bad == 1 and "DISAGREE" not in out and "expected socket" in out
+
+
+# --- global data ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("modulus", [3, 5])
+def test_global_data_sections_become_maps(live: None, built: dict[str, str], modulus: int) -> None:
+    """conformance/testbench/programs/global_data.c reads its modulus from .rodata (at offset
+    4, behind a padding word) and counts in .bss: the loader patches both references
+    (BPF_PSEUDO_MAP_VALUE and the offset). --set on .rodata changes the modulus before the
+    load, as a libbpf skeleton sets rodata."""
+    program = load_program(built["global_data_object"])
+    assert {m.name for m in program.maps} == {"sockets", ".rodata", ".bss"}
+    values = {}
+    if modulus != 3:
+        values[".rodata"] = {struct.pack("=I", 0): struct.pack("=II", 0xDEADBEEF, modulus)}
+    feed = [struct.pack("!I", d) for d in range(12)]
+    policy = SteeringPolicy(FixedOffset(0, 4), "modulo", modulus)
+    report = check(program, 6, feed, policy_model(policy), values=values)
+    assert report.ok, [r.describe() for r in report.disagreements]
+    assert [r.socket for r in report.rows] == [d % modulus for d in range(12)]
