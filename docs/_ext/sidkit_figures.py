@@ -27,6 +27,8 @@ ROW_INCHES = 0.12
 
 
 def _draw(app: Sphinx) -> None:
+    if app.builder.format != "html":  # only pages show pictures (the doctest build needs none)
+        return
     try:
         import matplotlib  # noqa: F401, PLC0415
     except ImportError as exc:
