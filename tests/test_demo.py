@@ -212,9 +212,30 @@ def test_cli_demo_json_has_the_issue_shape(
         assert names[0] == "5-tuple hash (default)"
 
 
-def test_cli_demo_restart_table_and_plot_refusal(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--restart", "--model-only", "--sessions", "8"]) == 0
+def test_cli_demo_restart_table_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
+    out_png = tmp_path / "restart.png"
+    args = ["demo", "--restart", "--model-only", "--sessions", "20", "--plot", str(out_png)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "MODEL ONLY" in out and "SID session table" in out and "orphaned" in out
-    assert main(["demo", "--restart", "--model-only", "--plot", "x.png"]) != 0
-    assert "--restart" in capsys.readouterr().err
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_restart_plot_rows_change_colour_exactly_for_broken_sessions(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
+    from sidkit.demo import plot_restart, run_restart_demo  # noqa: PLC0415
+
+    result = run_restart_demo(sessions=30, model_only=True)
+    fig = plot_restart(result, str(tmp_path / "r.png"), rows=30)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 4
+    for ax, m in zip(panels, result.modes, strict=True):
+        grid = ax.images[0].get_array()
+        assert grid.shape[0] == 30 + 15
+        changed = sum(len(set(row.compressed())) > 1 for row in grid)
+        # a row changes colour when the session broke or its socket crashed under it
+        assert m.broken <= changed <= m.broken + m.orphaned
+        assert str(m.broken) in ax.get_title()

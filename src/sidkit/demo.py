@@ -343,6 +343,10 @@ class RestartModeResult:
     datagrams: int
     agreed: int
     counters: tuple[tuple[str, int], ...] = ()
+    #: per session, per time slot (send phase x datagram): the socket, or None where the
+    #: session sent nothing (or the datagram was lost) -- what ``--plot`` draws
+    timeline: tuple[tuple[int | None, ...], ...] = ()
+    crashed: int | None = None
 
 
 @attrs.frozen
@@ -588,22 +592,30 @@ def _restart_mode(
 ) -> RestartModeResult:
     run = _RestartRun(mode, proto, n, seed, old, sids, lab)
     per_session: dict[int, list[int | None]] = {}
-    after_crash: dict[int, bool] = {}
-    crashed_yet = False
+    phases = sum(step.kind == "send" for step in steps)
+    width = max(
+        (step.sessions.count(step.sessions[0]) for step in steps if step.sessions), default=1
+    )
+    timeline = [[None] * (phases * width) for _ in sids]  # type: list[list[int | None]]
+    phase = -1
     lost = total = agreed = 0
     try:
         for step in steps:
             if step.kind != "send":
                 run.event(step.kind)
-                crashed_yet = crashed_yet or step.kind == "crash"
                 continue
+            phase += 1
             got, predicted = run.send(step)
+            slot: dict[int, int] = {}
             for owner, g, p in zip(step.sessions, got, predicted, strict=True):
                 total += 1
                 agreed += g == p
                 lost += g is None
                 per_session.setdefault(owner, []).append(g)
-                after_crash.setdefault(owner, crashed_yet)
+                j = slot.get(owner, 0)
+                slot[owner] = j + 1
+                if j < width:
+                    timeline[owner][phase * width + j] = g
     finally:
         counters = run.close()
     broken = orphaned = new_on_working = 0
@@ -626,6 +638,8 @@ def _restart_mode(
         total,
         agreed,
         counters,
+        tuple(tuple(row) for row in timeline),
+        run.crashed,
     )
 
 
@@ -754,3 +768,66 @@ def to_json(result: DemoResult | RestartResult) -> dict[str, Any]:
             for m in result.modes
         ],
     }
+
+
+RESTART_EVENTS: Final = ("new port", "restart", "address change", "crash", "retire")
+
+
+def plot_restart(result: RestartResult, path: str, *, rows: int = 40) -> Any:
+    """Draw the restart scenario: one panel per mode, one row per session (the first *rows*
+    old sessions and the first *rows* // 2 new ones), one cell per datagram in time, coloured
+    by the socket that received it -- generation 0 in blues, generation 1 in oranges --
+    white where the session sent nothing. A row that changes colour is a broken session; a
+    cross marks the socket that crashed. Needs matplotlib; returns the Figure."""
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+        import numpy  # noqa: PLC0415
+        from matplotlib.colors import ListedColormap  # noqa: PLC0415
+    except ImportError as exc:
+        from sidkit._errors import InputValueError  # noqa: PLC0415
+
+        raise InputValueError("--plot needs matplotlib: pip install 'sidkit[plot]'") from exc
+    n = result.sockets
+    blues = plt.get_cmap("Blues")(numpy.linspace(0.45, 0.95, n))
+    oranges = plt.get_cmap("Oranges")(numpy.linspace(0.35, 0.9, n))
+    cmap = ListedColormap(numpy.vstack([blues, oranges])).with_extremes(bad="white")
+    old = result.old_sessions
+    pick = list(range(min(rows, old))) + list(range(old, old + min(rows // 2, result.new_sessions)))
+    fig, axes = plt.subplots(
+        1, len(result.modes), figsize=(3.2 * len(result.modes) + 0.8, 6), squeeze=False
+    )
+    for ax, m in zip(axes[0], result.modes, strict=True):
+        grid = numpy.array(
+            [[numpy.nan if s is None else s for s in m.timeline[i]] for i in pick], dtype=float
+        )
+        ax.imshow(
+            numpy.ma.masked_invalid(grid),
+            aspect="auto",
+            interpolation="nearest",
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=2 * n - 0.5,
+        )
+        width = grid.shape[1] // 6
+        for k, label in enumerate(RESTART_EVENTS, start=1):
+            ax.axvline(k * width - 0.5, color="black", linewidth=1, linestyle="--")
+            ax.text(k * width - 0.5, -1, label, rotation=90, ha="center", va="bottom", fontsize=7)
+        ax.axhline(min(rows, old) - 0.5, color="black", linewidth=1)
+        if m.crashed is not None:
+            ys, xs = numpy.nonzero(grid == m.crashed)
+            ax.scatter(xs, ys, marker="x", s=6, color="black", linewidths=0.6)
+        ax.set_title(f"{m.mode}\n{m.broken} broken, {m.orphaned} orphaned", fontsize=9, pad=58)
+        ax.set_xlabel("datagram, in time")
+        ax.set_yticks([])
+    axes[0][0].set_ylabel(f"old sessions (top {min(rows, old)}), new sessions (below)")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as exc:
+        from sidkit._errors import InputValueError  # noqa: PLC0415
+
+        raise InputValueError(f"cannot write the plot to {path}: {exc}") from exc
+    return fig
