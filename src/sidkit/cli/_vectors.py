@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import platform
 import sys
@@ -30,17 +31,33 @@ __all__ = ["DEFAULT_DIR", "register"]
 
 DEFAULT_DIR = "conformance/vectors"
 _FIRST_FAILURES = 5
+_DIR_HELP = (
+    f"folder of *.json vector files (default ./{DEFAULT_DIR} if there is one, "
+    "else the copy installed with sidkit)"
+)
+
+
+def installed_vectors() -> Path:
+    """The vector files installed with sidkit (package data of :mod:`sidkit.conformance`).
+
+    ``pip install .`` puts a copy in the wheel; in a checkout (and an editable install)
+    ``src/sidkit/conformance/vectors`` is a symlink to ``conformance/vectors``, so both
+    read the same files. The package is a plain directory on disk (sidkit is not zip-safe
+    to begin with: plugins are found through entry points of installed distributions).
+    """
+    found = importlib.resources.files("sidkit.conformance") / "vectors"
+    return Path(str(found))
 
 
 def _root(args: argparse.Namespace) -> Path:
-    """--dir, else ./conformance/vectors, else the source checkout's (an editable install)."""
+    """--dir, else ./conformance/vectors (a checkout), else the installed copy -- so the
+    command works from anywhere, a kernel tree included."""
     if args.dir is not None:
         return Path(args.dir)
     here = Path(DEFAULT_DIR)
     if here.is_dir():
         return here
-    checkout = Path(__file__).resolve().parents[2] / DEFAULT_DIR
-    return checkout if checkout.is_dir() else here
+    return installed_vectors()
 
 
 def _select(args: argparse.Namespace) -> list[tuple[VectorFile, TestGroup]]:
@@ -236,7 +253,7 @@ def _filters(p: argparse.ArgumentParser, verb: str) -> None:
     p.add_argument(
         "--dir",
         default=argparse.SUPPRESS,
-        help=f"folder of *.json vector files (default {DEFAULT_DIR})",
+        help=_DIR_HELP,
     )
     p.add_argument(
         "--function",
@@ -274,7 +291,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "sidkit vectors emit --format kunit --function jhash --kernel 6.18 -o jhash_kunit.c",
     )
     v.add_argument(
-        "--dir", default=None, help=f"folder of *.json vector files (default {DEFAULT_DIR})"
+        "--dir",
+        default=None,
+        help=_DIR_HELP,
     )
     v.set_defaults(run=_cmd_verify, function=None, kernel=None, live=False)
     vsub = v.add_subparsers(dest="vectors_command", metavar="{list,verify,emit}")
