@@ -259,6 +259,40 @@ def test_sid_table_keeps_every_session_that_has_a_socket() -> None:
     assert "stale" in r["outcomes"] and "expired" not in r["outcomes"]
 
 
+def _ipv6_tuple(lab: Lab) -> dict[str, Any]:
+    """The 3-tuple key's IPv6 branch: a 16-byte address from the network header."""
+    spec = SPECS["3-tuple"]
+    run = _Run(lab, spec, capacity=256)
+    group = netns.open_group(4, netns.SERVER_V6, PORT)
+    for s in group:
+        run.socks[run._next] = s
+        run._next += 1
+    run.set_working(run.add_generation(group))
+    run.table.attach(group[0])
+    rng = random.Random(6)
+    dgrams = []
+    for i in range(40):
+        src = netns.CLIENT_V6[i % 2]
+        for _ in range(2):
+            payload = b"\x40" + rng.randbytes(16)
+            dgrams.append(Datagram(src, 12000 + i, netns.SERVER_V6, PORT, payload))
+    run.send(dgrams)
+    return {
+        "got": run.got,
+        "predicted": run.predicted,
+        "counters": run.table.counters(),
+        "model_counters": run.model.counters,
+    }
+
+
+def test_three_tuple_table_reads_ipv6_sources() -> None:
+    r = netns.run_in_lab(_ipv6_tuple)
+    assert None not in r["got"]
+    assert r["got"] == r["predicted"]
+    assert r["counters"] == r["model_counters"]
+    assert r["counters"]["miss"] == 40 and r["counters"]["hit"] == 40
+
+
 # --- eviction, flood, pinning ----------------------------------------------------------------
 
 

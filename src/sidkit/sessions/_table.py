@@ -105,7 +105,12 @@ class SessionTable:
         pinned_capacity = capacity if pinned_capacity is None else pinned_capacity
         if type(pinned_capacity) is not int or not 1 <= pinned_capacity <= 1 << 24:
             raise SessionError(f"pinned_capacity must be 1..2**24, got {pinned_capacity!r}")
-        if not 1 <= generations <= 256 or not 1 <= per_generation <= 4096:
+        if (
+            type(generations) is not int
+            or type(per_generation) is not int
+            or not 1 <= generations <= 256
+            or not 1 <= per_generation <= 4096
+        ):
             raise SessionError("generations must be 1..256 and per_generation 1..4096")
         self.spec = spec
         self.generations = generations
