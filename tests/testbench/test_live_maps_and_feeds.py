@@ -25,7 +25,9 @@ from sidkit.testbench import (
     check,
     from_cbpf,
     from_insns,
+    model_from_spec,
 )
+from sidkit.testbench._text import load_c_arrays
 
 pytestmark = pytest.mark.oracle
 
@@ -136,3 +138,22 @@ def test_capture_feed_and_json(
 def test_probe_sources_are_checked() -> None:
     with pytest.raises(ValueError, match="source must be one of"):
         check(from_cbpf([cbpf.SockFilter(0x06, 0, 0, 0)]), 2, [Probe(b"x", src="192.0.2.1")])
+
+
+@pytest.mark.parametrize(("index", "verdict"), [(99, "pass"), (1, "selected")])
+def test_socket_filter_verdicts(live: None, index: int, verdict: str) -> None:
+    """A socket filter's return value is its choice (an index past the group: the kernel's
+    hash decides); the bench reads it by BPF_PROG_TEST_RUN, so even a choice that equals the
+    default socket is "selected"."""
+    src = (
+        "struct bpf_insn p[] = { { BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, INDEX },"
+        " { BPF_JMP | BPF_EXIT, 0, 0, 0, 0 } }; /* BPF_PROG_TYPE_SOCKET_FILTER */"
+    )
+    program = load_c_arrays(src, defines={"INDEX": index})
+    assert program.kind == "sk_reuseport"  # the comment is not code: no type named
+    program = load_c_arrays(src.replace("/*", "").replace("*/", ""), defines={"INDEX": index})
+    assert program.kind == "socket_filter"
+    model = (lambda payload, ctx: index) if index < 3 else model_from_spec("default")
+    report = check(program, 3, [b"a", b"b", b"c", b"d"], model)
+    assert report.ok, [r.describe() for r in report.disagreements]
+    assert {r.verdict for r in report.rows} == {verdict}

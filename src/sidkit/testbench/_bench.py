@@ -2,18 +2,20 @@
 # only way it can run: attached to a real group. Everything happens in a throw-away pair of
 # network namespaces (sidkit.bpf.netns): the server side binds N reuseport sockets in order,
 # reads their SO_COOKIEs, builds the datagrams (a callback may mint IDs from the cookies),
-# sends them once with no program -- which socket the kernel's own hash picks for each
-# datagram's tuple, measured, is what "fall back to the default" means on this kernel --
-# then creates and fills the program's maps the way its server would, patches the map
-# references, loads the program through sidkit's bpf(2) layer, attaches it and sends the
-# same datagrams again. Each datagram is recorded at the socket that received it, or as
-# dropped. Nothing outlives the namespaces.
+# sends them once with only a recorder attached (an SK_REUSEPORT program that notes the
+# kernel's hash, ctx->hash, and chooses nothing) -- so the bench learns, per datagram, the
+# socket the kernel's own selection picks and the hash it picked it from, which is what "fall
+# back to the default" means on this kernel -- then creates and fills the program's maps the
+# way its server would, patches the map references, loads the program through sidkit's
+# bpf(2) layer, attaches it and sends the same datagrams again. Each datagram is recorded at
+# the socket that received it, or as dropped. Nothing outlives the namespaces.
 #
 # A verdict is what can be seen from outside: "drop" when no socket received the datagram,
 # "selected" when it arrived anywhere but where the default selection puts it, and for a
 # datagram that did arrive there, a second look: classic programs are run in sidkit's
-# interpreter (sidkit.bpf.cbpf.run, kernel semantics), whose return value says whether they
-# chose an index; for eBPF programs whose socket maps the bench filled, every map entry is
+# interpreter (sidkit.bpf.cbpf.run, kernel semantics) and eBPF socket filters by the kernel's
+# BPF_PROG_TEST_RUN, whose return value says whether they chose an index; for SK_REUSEPORT
+# programs whose socket maps the bench filled, every map entry is
 # moved to the next socket and those datagrams are sent again -- a selection moves with the
 # entry, the default selection does not. Only an eBPF program that chooses sockets without
 # the bench's maps (none known) choosing its default socket would read as "pass".
@@ -63,7 +65,7 @@ BPF_PROG_TYPE_SOCKET_FILTER: Final = 1
 DEFAULT_PORT: Final = 4433
 MAX_SOCKETS: Final = 256
 MAX_DATAGRAMS: Final = 100_000
-MAX_PAYLOAD: Final = 65_507  # IPv4 UDP
+MAX_PAYLOAD: Final = 65_507  # IPv4 UDP (IPv6 allows 20 more; one limit for both families)
 _HHBBI: Final = struct.Struct("=HBBI")
 _FIRST_SPORT: Final = 20_000
 _MAP_IN_MAP: Final = (BPF_MAP_TYPE_ARRAY_OF_MAPS, 13)  # ARRAY_OF_MAPS, HASH_OF_MAPS
@@ -167,6 +169,16 @@ def _map_create(spec: MapSpec, inner_fd: int = 0) -> int:
             f"map {spec.name!r} ({spec.type_name}, key {spec.key_size}, value {spec.value_size}, "
             f"{spec.max_entries} entries): {exc}"
         ) from exc
+
+
+def _update(name: str, fd: int, key: bytes, value: bytes) -> None:
+    """map_update whose refusal names the map (EBUSY, E2BIG, a wrong key size ...)."""
+    try:
+        _syscall.map_update(fd, key, value)
+    except KernelOracleError as exc:
+        err = KernelOracleError(f"map {name!r}: storing key {key.hex()}: {exc}")
+        err.errno = exc.errno
+        raise err from exc
 
 
 def _fd_value(spec: MapSpec, fd: int) -> bytes:
@@ -297,13 +309,13 @@ class _Maps:
                 if fill == "sockarray":
                     for i, s in enumerate(socks):
                         key = struct.pack("=I", i)
-                        _syscall.map_update(inner, key, _fd_value(spec.inner, s.fileno()))
+                        _update(spec.inner.name, inner, key, _fd_value(spec.inner, s.fileno()))
                         self.entries.append((inner, key, spec.inner, i))
-                    _syscall.map_update(fd, struct.pack("=I", 0), struct.pack("=I", inner))
+                    _update(spec.name, fd, struct.pack("=I", 0), struct.pack("=I", inner))
             else:
                 fd = self._own(_map_create(spec))
                 if spec.data is not None and spec.map_type == BPF_MAP_TYPE_ARRAY:
-                    _syscall.map_update(fd, struct.pack("=I", 0), spec.data)
+                    _update(spec.name, fd, struct.pack("=I", 0), spec.data)
                 for i, s in enumerate(socks):
                     if fill == "sockarray":
                         key = struct.pack("=I", i)
@@ -313,10 +325,10 @@ class _Maps:
                         key = fill[i]
                     else:
                         break
-                    _syscall.map_update(fd, key, _fd_value(spec, s.fileno()))
+                    _update(spec.name, fd, key, _fd_value(spec, s.fileno()))
                     self.entries.append((fd, key, spec, i))
             for key, value in values.get(declared.name, {}).items():
-                _syscall.map_update(fd, key, value)
+                _update(declared.name, fd, key, value)
             self.fds[declared.name] = fd
 
     def rotate(self, socks: Sequence[socket.socket]) -> None:
@@ -433,6 +445,49 @@ def _source_key(probe: Probe) -> bytes:
     return socket.inet_pton(family, probe.src) + probe.sport.to_bytes(2, "big") + b"\0\0"
 
 
+_BPF_PROG_TEST_RUN: Final = 10
+_ETH_HLEN: Final = 14
+
+
+class _TestRunAttr(ctypes.Structure):
+    """The BPF_PROG_TEST_RUN member of ``union bpf_attr`` (uapi/linux/bpf.h, Linux 6.18)."""
+
+    _fields_ = (
+        ("prog_fd", ctypes.c_uint32),
+        ("retval", ctypes.c_uint32),
+        ("data_size_in", ctypes.c_uint32),
+        ("data_size_out", ctypes.c_uint32),
+        ("data_in", ctypes.c_uint64),
+        ("data_out", ctypes.c_uint64),
+        ("repeat", ctypes.c_uint32),
+        ("duration", ctypes.c_uint32),
+        ("ctx_size_in", ctypes.c_uint32),
+        ("ctx_size_out", ctypes.c_uint32),
+        ("ctx_in", ctypes.c_uint64),
+        ("ctx_out", ctypes.c_uint64),
+        ("flags", ctypes.c_uint32),
+        ("cpu", ctypes.c_uint32),
+        ("batch_size", ctypes.c_uint32),
+        ("_pad", ctypes.c_uint8 * 44),
+    )
+
+
+def _socket_filter_index(prog_fd: int, payload: bytes) -> int:
+    """What a SOCKET_FILTER program returns for *payload*, by BPF_PROG_TEST_RUN: the kernel
+    test-runs socket filters (not SK_REUSEPORT programs) on an skb whose first 14 input bytes
+    are taken as the Ethernet header (net/bpf/test_run.c, eth_type_trans), so 14 zero bytes
+    go first and the program sees the payload at offset 0 -- as in reuseport, where
+    run_bpf_filter pulls the UDP header before running it (net/core/sock_reuseport.c)."""
+    data = ctypes.create_string_buffer(bytes(_ETH_HLEN) + payload, _ETH_HLEN + len(payload))
+    attr = _TestRunAttr()
+    attr.prog_fd = prog_fd
+    attr.data_in = ctypes.addressof(data)
+    attr.data_size_in = len(data)
+    attr.repeat = 1
+    _syscall.bpf(_BPF_PROG_TEST_RUN, attr)
+    return int(attr.retval)
+
+
 def _cbpf_index(program: Program, payload: bytes) -> int:
     filters = [
         cbpf.SockFilter(*_HHBBI.unpack_from(program.insns, 8 * i)) for i in range(program.count)
@@ -507,7 +562,7 @@ def _experiment(
             i for i, (d, g) in enumerate(zip(default, got, strict=True)) if g is not None and g == d
         ]
         moved: dict[int, int | None] = {}
-        if same and maps.entries and n > 1 and program.kind != "cbpf":
+        if same and maps.entries and n > 1 and program.kind == "sk_reuseport":
             maps.rotate(socks)
             again = lab.exchange([dgrams[i] for i in same], socks)
             moved = dict(zip(same, again, strict=True))
@@ -518,6 +573,8 @@ def _experiment(
                 verdict = "drop"
             elif program.kind == "cbpf":
                 verdict = "selected" if _cbpf_index(program, p.payload) < n else "pass"
+            elif program.kind == "socket_filter" and prog_fd is not None:
+                verdict = "selected" if _socket_filter_index(prog_fd, p.payload) < n else "pass"
             elif g != d or (i in moved and moved[i] == (g + 1) % n):
                 verdict = "selected"
             else:
