@@ -224,6 +224,12 @@ def test_cli_demo_restart_table_and_plot(
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_demo_restart_needs_two_sockets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--restart", "--model-only", "--sockets", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "at least 2" in err and "Traceback" not in err
+
+
 def test_restart_plot_rows_change_colour_exactly_for_broken_sessions(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
     from sidkit.demo import plot_restart, run_restart_demo  # noqa: PLC0415

@@ -672,6 +672,13 @@ def run_restart_demo(
 ) -> RestartResult:
     """Run the restart scenario: *sessions* start on generation 0 (*sockets* sockets),
     half as many new ones after the restart; every mode live (or on the model alone)."""
+    if type(sockets) is not int or sockets < 2:
+        from sidkit._errors import InputValueError  # noqa: PLC0415
+
+        raise InputValueError(
+            "the restart scenario crashes one socket of the new generation and keeps the "
+            f"rest working: --sockets must be at least 2, got {sockets!r}"
+        )
     proto = PROTOCOLS[protocol]
     new = max(1, sessions // 2)
     steps, sids = _restart_steps(proto, sessions, new, per_phase, seed)
