@@ -2,7 +2,10 @@
 
 * Fuzz: any bytes -- random, or a valid packet cut short or with a byte changed -- give a
   SessionId, None, or a sidkit error; never another exception. Checked on each plugin's
-  hook function directly (no wrapper to hide a bug) and through an Extractor.
+  hook function directly (no wrapper to hide a bug) and through an Extractor. Every ID
+  returned lies inside the payload (its bytes are a slice of it, at most 255 long -- a
+  SidLocation's bound), and the Extractor's exact-location shortcut gives what the plugins
+  give (the same ID or error, the same details, read lazily).
 * The SidLocation contract: where a plugin's locations apply and its parser returns an ID,
   both give the same bytes; and on valid packets with a session ID a location applies
   (except QUIC long headers whose DCID is not of the configured length, by design).
@@ -35,6 +38,31 @@ PROTOCOLS = sorted(PROTOCOL_PACKETS)
 @functools.cache
 def _extractor(protocol: str) -> Extractor:
     return Extractor([protocol], PROTOCOL_OPTIONS.get(protocol, {}))
+
+
+@functools.cache
+def _reference(protocol: str) -> Extractor:
+    return Extractor([protocol], PROTOCOL_OPTIONS.get(protocol, {}), exact=False)
+
+
+def _outcome(extractor: Extractor, payload: bytes) -> object:
+    """What extract() gives: the ID with its details, None, or the error's class."""
+    try:
+        sid = extractor.extract(payload)
+    except SidkitError as exc:
+        return type(exc)
+    return sid if sid is None else (sid, dict(sid.details))
+
+
+def check_invariants(sid: object, payload: bytes) -> None:
+    """A returned ID is a SessionId whose bytes are a slice of the payload, 0..255 long."""
+    if sid is None:
+        return
+    assert isinstance(sid, SessionId)
+    assert type(sid.value) is bytes
+    assert len(sid.value) <= min(len(payload), 255)
+    assert sid.value in payload
+    assert sid.protocol and isinstance(sid.details, Mapping)
 
 
 @functools.cache
@@ -71,6 +99,10 @@ def _check(protocol: str, payload: bytes) -> SessionId | None:
         via = SidkitError  # type: ignore[assignment]
     if payload and payload[0] in default_host().spec(protocol).first_bytes:
         assert via == direct
+    check_invariants(direct if isinstance(direct, SessionId) else None, payload)
+    check_invariants(via if isinstance(via, SessionId) else None, payload)
+    # the exact-location shortcut (the default) == every payload through the plugin
+    assert _outcome(_extractor(protocol), payload) == _outcome(_reference(protocol), payload)
     return via if isinstance(via, SessionId) else None
 
 

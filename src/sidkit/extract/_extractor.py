@@ -12,7 +12,11 @@
 # fail loudly instead of producing a program that silently steers less than Python does.
 # A location a plugin marks ``exact`` also promises that its parser, wherever the location
 # applies, returns exactly those bytes; exact_table() turns that promise into a per-first-
-# byte shortcut that lets a bulk caller (sidkit flows) skip the plugin call.
+# byte shortcut that lets a bulk caller (sidkit flows) skip the plugin call, and extract()
+# takes the same shortcut itself: where an exact location applies, the answer is a slice and
+# a SessionId built without checks (sidkit.keys.trusted_session_id), whose details -- the
+# plugin's parse -- are computed only if someone reads them. Extractor(exact=False) turns
+# the shortcut off: the reference the tests hold it to.
 """Session-ID extraction from UDP payloads, and its kernel-compilable description."""
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ from sidkit.extract._contract import PluginError, ProtocolSpec, resolve_options
 from sidkit.extract._host import PluginHost, default_host
 from sidkit.extract._location import SidLocation
 from sidkit.keys import FiveTuple, SessionId
+
+# The slot writers trusted_session_id() uses (sidkit.keys), for the inlined shortcut.
+_new = object.__new__
+_set_protocol = SessionId.__dict__["protocol"].__set__
+_set_value = SessionId.__dict__["value"].__set__
+_set_lazy = SessionId.__dict__["_lazy"].__set__
 
 __all__ = [
     "RFC9443_RANGES",
@@ -89,6 +99,28 @@ def rfc9443_class(first_byte: int) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 _Bound = Callable[[bytes, FiveTuple | None], object]
+_Shortcut = tuple[int, int, int, tuple[tuple[int, int, int], ...], str, str, _Bound]
+
+
+def _exact_details(
+    name: str, fn: _Bound, data: bytes, ft: FiveTuple | None, value: bytes
+) -> Mapping[str, object]:
+    """The details of an ID extract() took from an exact location: the plugin's own parse
+    of the payload, run when they are first read. A plugin that breaks its exactness
+    promise (another answer, an exception) is a plugin bug, said here."""
+    try:
+        sid = fn(data, ft)
+    except Exception as exc:
+        raise PluginError(
+            f"{name}: plugin raised {exc!r} where its exact location gave {value.hex()}"
+        ) from exc
+    if not isinstance(sid, SessionId) or sid.value != value:
+        raise PluginError(
+            f"{name}: an exact location gave {value.hex()} but the parser returned {sid!r}"
+        )
+    return sid.details
+
+
 _CANONICAL: Final = ("protocol", "payload", "five_tuple", "options")
 
 
@@ -135,6 +167,11 @@ class Extractor:
     built-in ones are) and returns the first :class:`~sidkit.keys.SessionId` found, or
     ``None``. A :class:`MalformedPacketError` from the protocol that owns the first byte
     propagates: the datagram claims to be that protocol and is broken.
+
+    *exact* (the default) lets :meth:`extract` answer from the protocols' exact locations
+    (:meth:`exact_table`) without calling the plugin where one applies; the ID's
+    ``details`` are then the plugin's, computed when first read. ``exact=False`` asks the
+    plugins every time (the reference; the tests hold the two to the same answers).
     """
 
     def __init__(
@@ -143,6 +180,7 @@ class Extractor:
         options: Mapping[str, object] | None = None,
         *,
         host: PluginHost | None = None,
+        exact: bool = True,
     ) -> None:
         if isinstance(plugins, str | bytes) or not isinstance(plugins, Sequence):
             raise InputTypeError(
@@ -179,8 +217,42 @@ class Extractor:
             table.append(tuple((n, self._bound[n]) for n, c in claims if byte in c))
         self._table = tuple(table)
         self._exact: tuple[tuple[SidLocation, ...], ...] | None = None
+        if not isinstance(exact, bool):
+            raise InputTypeError(f"exact must be a bool, not {exact!r}", code="not-bool")
+        self._shortcut = self._compile_shortcut() if exact else ((),) * 256
 
     # -- construction helpers --
+
+    def _compile_shortcut(self) -> tuple[tuple[_Shortcut, ...], ...]:
+        """Per first byte, the exact locations extract() may answer from, compiled to
+        plain tuples: (offset, length, needed, guards on bytes other than the first,
+        protocol, the claimant whose parser gives the details, its bound function)."""
+        try:
+            table = self.exact_table()
+        except PluginError:  # broken locations: no shortcut, the plugins are asked
+            return ((),) * 256
+        compiled: list[tuple[_Shortcut, ...]] = []
+        for byte, locations in enumerate(table):
+            claimant = self._table[byte][0] if self._table[byte] else None
+            if claimant is None or not locations:
+                compiled.append(())
+                continue
+            name, fn = claimant
+            compiled.append(
+                tuple(
+                    (
+                        loc.offset,
+                        loc.length,
+                        loc.needed,
+                        tuple((g.offset, g.mask, g.value) for g in loc.guards if g.offset),
+                        loc.protocol,
+                        name,
+                        fn,
+                    )
+                    for loc in locations
+                )
+            )
+        return tuple(compiled)
 
     def _split_options(
         self, specs: Sequence[ProtocolSpec], options: Mapping[str, object]
@@ -260,9 +332,26 @@ class Extractor:
             )
         if not data:
             return None
+        first = data[0]
+        claims = self._table[first]
+        if not claims:
+            return None
+        for off, n, needed, guards, protocol, claimant, bound in self._shortcut[first]:
+            if len(data) >= needed:
+                for g, mask, want in guards:
+                    if data[g] & mask != want:
+                        break
+                else:
+                    # trusted_session_id(), inlined: this is the whole cost of the shortcut
+                    value = data[off : off + n]
+                    made: SessionId = _new(SessionId)
+                    _set_protocol(made, protocol)
+                    _set_value(made, value)
+                    _set_lazy(made, (_exact_details, claimant, bound, data, tuple, value))
+                    return made
         name = ""
         try:
-            for name, fn in self._table[data[0]]:
+            for name, fn in claims:
                 sid = fn(data, tuple)
                 if sid is not None:
                     if type(sid) is not SessionId and not isinstance(sid, SessionId):
