@@ -31,7 +31,7 @@ import glob
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -62,9 +62,9 @@ _GLOB_CHARS: Final = frozenset("*?[")
 # --------------------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class PartTuple:
-    """One direction of one 5-tuple in a partial flow; ``first``/``last`` are positions."""
+class PartTuple(NamedTuple):
+    """One direction of one 5-tuple in a partial flow; ``first``/``last`` are positions.
+    A plain tuple: partials travel between processes, and there are many of these."""
 
     src: str
     sport: int
@@ -75,9 +75,6 @@ class PartTuple:
     datagrams: int
     bytes: int
 
-    def key(self) -> tuple[str, int, str, int]:
-        return (self.src, self.sport, self.dst, self.dport)
-
 
 SidEntry = tuple[tuple[int, int, int], str, str]
 """((file rank, flow's place in that file's report, ID's place in the flow), protocol, hex).
@@ -85,15 +82,15 @@ The protocol is ``""`` where the report did not say (a ``by="tuple"`` flow whose
 several protocols)."""
 
 
-@attrs.frozen
-class PartFlow:
+class PartFlow(NamedTuple):
     """A flow of a partial report. ``key`` identifies it among its partial's flows for
-    ordering ties (the smallest (rank, place) of the flows merged into it)."""
+    ordering ties (the smallest (rank, place) of the flows merged into it). A plain tuple,
+    as :class:`PartTuple`."""
 
     kind: str
     sids: tuple[SidEntry, ...]
     mixed: bool
-    first_ns: int
+    first: Position
     last: Position
     tuples: tuple[PartTuple, ...]
     key: tuple[int, int]
@@ -158,7 +155,7 @@ class PartialReport:
                     kind=f.kind,
                     sids=tuple(((rank, place, i), protocol, h) for i, h in enumerate(f.sids)),
                     mixed=mixed,
-                    first_ns=f.first_ns,
+                    first=(rank, f.first_ns),
                     last=(rank, f.last_ns),
                     tuples=tuple(
                         sorted(
@@ -175,7 +172,7 @@ class PartialReport:
                                 )
                                 for t in f.tuples
                             ),
-                            key=PartTuple.key,
+                            key=_tuple_key,
                         )
                     ),
                     key=(rank, place),
@@ -199,40 +196,7 @@ class PartialReport:
 
     def merge(self, other: PartialReport) -> PartialReport:
         """This partial and *other* (of other captures) as one; see the class notes."""
-        if not isinstance(other, PartialReport):
-            raise InputTypeError("can only merge a PartialReport", code="bad-report")
-        if (self.by, self.protocols) != (other.by, other.protocols):
-            raise InputValueError(
-                f"partial reports of different analyses (by {self.by} with "
-                f"{', '.join(self.protocols)} vs by {other.by} with "
-                f"{', '.join(other.protocols)}) do not merge",
-                code="mismatched-partials",
-            )
-        ranks = {r for r, _n, _f in self.captures}
-        if ranks & {r for r, _n, _f in other.captures}:
-            raise InputValueError(
-                "partial reports of the same capture (rank) do not merge: its datagrams "
-                "would count twice",
-                code="mismatched-partials",
-            )
-        return PartialReport(
-            by=self.by,
-            protocols=self.protocols,
-            captures=tuple(sorted(self.captures + other.captures)),
-            flows=_merge_flows(self.flows + other.flows),
-            frames=self.frames + other.frames,
-            udp=self.udp + other.udp,
-            with_sid=self.with_sid + other.with_sid,
-            skipped=_add(self.skipped, other.skipped),
-            no_sid=_add(self.no_sid, other.no_sid),
-            no_sid_by_protocol={
-                p: _add(self.no_sid_by_protocol.get(p, {}), other.no_sid_by_protocol.get(p, {}))
-                for p in sorted({*self.no_sid_by_protocol, *other.no_sid_by_protocol})
-            },
-            linktypes=_add(self.linktypes, other.linktypes),
-            reassembly=_add(self.reassembly, other.reassembly),
-            errors=tuple(sorted(self.errors + other.errors)),
-        )
+        return merge_partials((self, other))
 
     def to_report(self) -> FlowReport:
         """The :class:`FlowReport` of the captures merged so far."""
@@ -266,13 +230,64 @@ class PartialReport:
 
 
 def merge_partials(partials: Iterable[PartialReport]) -> PartialReport:
-    """All *partials* merged (in any order: the merge is associative and commutative)."""
-    result: PartialReport | None = None
-    for p in partials:
-        result = p if result is None else result.merge(p)
-    if result is None:
+    """All *partials* merged in one pass (the merge is associative and commutative, so
+    this equals merging them two by two in any grouping and order; one pass does the
+    union of session IDs once instead of once per partial)."""
+    ps = list(partials)
+    for p in ps:
+        if not isinstance(p, PartialReport):
+            raise InputTypeError("can only merge PartialReport values", code="bad-report")
+    if not ps:
         raise InputValueError("no partial reports to merge", code="nothing-read")
-    return result
+    head = ps[0]
+    for p in ps[1:]:
+        if (p.by, p.protocols) != (head.by, head.protocols):
+            raise InputValueError(
+                f"partial reports of different analyses (by {head.by} with "
+                f"{', '.join(head.protocols)} vs by {p.by} with "
+                f"{', '.join(p.protocols)}) do not merge",
+                code="mismatched-partials",
+            )
+    ranks = [r for p in ps for r, _n, _f in p.captures]
+    if len(set(ranks)) != len(ranks):
+        raise InputValueError(
+            "partial reports of the same capture (rank) do not merge: its datagrams "
+            "would count twice",
+            code="mismatched-partials",
+        )
+    if len(ps) == 1:
+        return head
+    no_sid_by: dict[str, dict[str, int]] = {}
+    for p in ps:
+        for proto, reasons in p.no_sid_by_protocol.items():
+            no_sid_by[proto] = _add(no_sid_by.get(proto, {}), reasons)
+    return PartialReport(
+        by=head.by,
+        protocols=head.protocols,
+        captures=tuple(sorted(c for p in ps for c in p.captures)),
+        flows=_merge_flows([f for p in ps for f in p.flows]),
+        frames=sum(p.frames for p in ps),
+        udp=sum(p.udp for p in ps),
+        with_sid=sum(p.with_sid for p in ps),
+        skipped=_add_all(p.skipped for p in ps),
+        no_sid=_add_all(p.no_sid for p in ps),
+        no_sid_by_protocol=dict(sorted(no_sid_by.items())),
+        linktypes=_add_all(p.linktypes for p in ps),
+        reassembly=_add_all(p.reassembly for p in ps),
+        errors=tuple(sorted(e for p in ps for e in p.errors)),
+    )
+
+
+def _add_all(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _tuple_key(t: PartTuple) -> tuple[str, int, str, int]:
+    return (t.src, t.sport, t.dst, t.dport)
 
 
 def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
@@ -328,7 +343,7 @@ def _merge_group(group: Sequence[PartFlow]) -> PartFlow:
     tuples: dict[tuple[str, int, str, int], PartTuple] = {}
     for f in group:
         for t in f.tuples:
-            k = t.key()
+            k = t[:4]
             old = tuples.get(k)
             tuples[k] = (
                 t
@@ -358,9 +373,9 @@ def _merge_group(group: Sequence[PartFlow]) -> PartFlow:
         kind=kind,
         sids=tuple(sorted(best.values())),
         mixed=any(f.mixed for f in group),
-        first_ns=min(f.first_ns for f in group),
+        first=min(f.first for f in group),
         last=max(f.last for f in group),
-        tuples=tuple(sorted(tuples.values(), key=PartTuple.key)),
+        tuples=tuple(sorted(tuples.values(), key=_tuple_key)),
         key=min(f.key for f in group),
     )
 
@@ -389,7 +404,7 @@ def _to_flow(f: PartFlow) -> Flow:
         protocol=protocol,
         sid=sids[0] if f.kind == "sid" and sids else None,
         sids=sids,
-        first_ns=f.first_ns,
+        first_ns=f.first[1],
         last_ns=f.last[1],
         datagrams=sum(t.datagrams for t in f.tuples),
         bytes=sum(t.bytes for t in f.tuples),
@@ -592,15 +607,14 @@ def analyze_many(
         for rank, p in enumerate(paths)
     ]
     partials = _run_dask(client, work) if client is not None else _run_processes(jobs, work)
-    merged: PartialReport | None = None
+    collected: list[PartialReport] = []
     done = 0
     for job_size, partial in partials(sizes):
-        merged = partial if merged is None else merged.merge(partial)
+        collected.append(partial)
         done += job_size
         if progress is not None:
             progress(done, total)
-    assert merged is not None  # expand_captures refuses an empty list
-    return _check(merged.to_report())
+    return _check(merge_partials(collected).to_report())
 
 
 def _offset(
