@@ -15,6 +15,9 @@ from fixtures.tshark import write_pcap
 from sidkit.bpf import cbpf, ebpf, netns
 from sidkit.bpf._syscall import bpf_available
 from sidkit.cli import main
+from sidkit.quiclb import Config, steering_policy
+from sidkit.quiclb import encode as quiclb_encode
+from sidkit.steering import compile_cbpf, compile_ebpf
 from sidkit.testbench import (
     MapSpec,
     ModelContext,
@@ -26,6 +29,7 @@ from sidkit.testbench import (
     from_cbpf,
     from_insns,
     model_from_spec,
+    quiclb_model,
 )
 from sidkit.testbench._text import load_c_arrays
 
@@ -157,3 +161,35 @@ def test_socket_filter_verdicts(live: None, index: int, verdict: str) -> None:
     report = check(program, 3, [b"a", b"b", b"c", b"d"], model)
     assert report.ok, [r.describe() for r in report.disagreements]
     assert {r.verdict for r in report.rows} == {verdict}
+
+
+@pytest.mark.parametrize("backend", ["cbpf", "ebpf"])
+def test_quiclb_model_against_the_compiled_policy(live: None, backend: str) -> None:
+    """A QUIC-LB plaintext configuration on one host: sidkit's compiled program
+    (sidkit.quiclb.steering_policy) on the bench, checked against quiclb_model, which decodes
+    every CID with sidkit.quiclb.server_id_index. Server IDs past the group, another config's
+    rotation bits and client-chosen DCIDs of another length fall back."""
+    import random  # noqa: PLC0415
+
+    config = Config(1, 2, 6)
+    n = 4
+    policy = steering_policy(config, n)
+    if backend == "cbpf":
+        program = from_cbpf(compile_cbpf(policy), name="quiclb")
+    else:
+        insns = compile_ebpf(policy, 0)
+        at = next(i for i, x in enumerate(insns) if x.code == 0x18)
+        spec = MapSpec("socks", 20, 4, 8, n)
+        program = from_insns(insns, name="quiclb", maps=(spec,), relocs=(Reloc(at, "socks"),))
+    rng = random.Random(20)
+    feed: list[bytes] = []
+    for sid in (0, 1, 2, 3, 4, 300):
+        cid = quiclb_encode(config, sid.to_bytes(2, "big"), rng.randbytes(6))
+        feed.append(b"\x41" + cid + rng.randbytes(20))  # short header
+        feed.append(bytes([0xC3, 0, 0, 0, 1, len(cid)]) + cid + rng.randbytes(20))  # long
+    other = quiclb_encode(Config(2, 2, 6), b"\x00\x01", rng.randbytes(6))
+    feed += [b"\x41" + other + bytes(20), bytes([0xC3, 0, 0, 0, 1, 8]) + rng.randbytes(30)]
+    report = check(program, n, feed, quiclb_model(config))
+    assert report.ok, [r.describe() for r in report.disagreements]
+    assert [r.socket for r in report.rows[:8]] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert report.verdicts()["selected"] == 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from typing import TypeVar
 
 from sidkit.testbench import (
     DEFAULT_PORT,
@@ -23,6 +24,8 @@ from sidkit.testbench import (
 )
 
 __all__ = ["register", "verify_steering"]
+
+P = TypeVar("P", bound=argparse.ArgumentParser)
 
 _FIRST_DISAGREEMENTS = 20
 
@@ -158,7 +161,7 @@ def verify_steering(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction[P]) -> None:
     """Add the ``testbench`` command to *sub*."""
     t = sub.add_parser(
         "testbench",
@@ -204,7 +207,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument(
         "--expect",
         metavar="SPEC",
-        help="model: default, drop, nginx, envoy[:N], katran[:FIRST_ID], modulo:N[:OFFSET], "
+        help="model: default, drop, nginx, envoy[:N], katran[:FIRST_ID], "
+        "quiclb:CONFIG_ID:SID_LEN:NONCE_LEN[:KEYHEX], modulo:N[:OFFSET], "
         "index:OFFSET[:LENGTH], jhash:OFFSET:LENGTH[:SEED], python:MODULE:FUNCTION",
     )
     t.add_argument("--json", action="store_true", help="one JSON document")

@@ -32,6 +32,7 @@ from sidkit.testbench._check import (
     model_from_spec,
     nginx_model,
     policy_model,
+    quiclb_model,
 )
 from sidkit.testbench._load import from_cbpf, from_insns, load_program
 from sidkit.testbench._program import Kind, MapSpec, Program, Reloc, TestbenchError
@@ -66,4 +67,5 @@ __all__ = [
     "model_from_spec",
     "nginx_model",
     "policy_model",
+    "quiclb_model",
 ]

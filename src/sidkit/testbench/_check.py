@@ -18,7 +18,14 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from sidkit.quiclb import envoy_worker, katran_stable_routing_steering_policy, nginx_socket_cookie
+from sidkit.quiclb import (
+    Config,
+    QuicLbError,
+    envoy_worker,
+    katran_stable_routing_steering_policy,
+    nginx_socket_cookie,
+    server_id_index,
+)
 from sidkit.reuseport import Group
 from sidkit.steering import FixedOffset, IndexField, SteeringError, SteeringPolicy
 from sidkit.testbench._bench import DEFAULT_PORT, Delivery, Family, Feed, Fill, SocketInfo, deliver
@@ -38,6 +45,7 @@ __all__ = [
     "model_from_spec",
     "nginx_model",
     "policy_model",
+    "quiclb_model",
 ]
 
 
@@ -116,6 +124,30 @@ def katran_model(first_id: int = 1) -> Model:
     return model
 
 
+def quiclb_model(config: Config, *, wrap: bool = False) -> Model:
+    """QUIC-LB (draft-ietf-quic-load-balancers-21) on one host: socket i serves server ID i.
+    The DCID is where :func:`sidkit.quiclb.steering_policy` reads it -- a short header's
+    first ``config.cid_length`` octets after the first byte, a long header's DCID when its
+    length octet is ``config.cid_length`` -- and :func:`sidkit.quiclb.server_id_index`
+    decodes it (encrypted configurations included); anything else is the default selection."""
+
+    def model(payload: bytes, ctx: ModelContext) -> Outcome:
+        length = config.cid_length
+        if len(payload) < 1:
+            return None
+        if payload[0] & 0xC0 == 0x40:
+            dcid = payload[1 : 1 + length]
+        elif payload[0] & 0xC0 == 0xC0 and len(payload) > 5 and payload[5] == length:
+            dcid = payload[6 : 6 + length]
+        else:
+            return None
+        if len(dcid) < length:
+            return None
+        return server_id_index(config, dcid, ctx.n, wrap=wrap)
+
+    return model
+
+
 def default_model() -> Model:
     """Every datagram goes where the kernel's default selection puts it."""
 
@@ -136,6 +168,7 @@ def model_from_spec(spec: str) -> Model:
     """A model from the CLI's ``--expect`` text.
 
     ``default`` | ``drop`` | ``nginx`` | ``envoy[:N]`` | ``katran[:FIRST_ID]`` |
+    ``quiclb:CONFIG_ID:SID_LEN:NONCE_LEN[:KEYHEX]`` (socket i serves server ID i) |
     ``modulo:N[:OFFSET]`` (the big-endian u32 at OFFSET modulo N, the kernel selftest's rule) |
     ``index:OFFSET[:LENGTH]`` (a big-endian field is the index) |
     ``jhash:OFFSET:LENGTH[:SEED]`` (sidkit's jhash policy over the group) |
@@ -154,6 +187,15 @@ def model_from_spec(spec: str) -> Model:
             return envoy_model(_int(args[0], "N") if args else None)
         if name == "katran" and len(args) <= 1:
             return katran_model(_int(args[0], "FIRST_ID") if args else 1)
+        if name == "quiclb" and 3 <= len(args) <= 4:
+            key = bytes.fromhex(args[3]) if len(args) > 3 else None
+            config = Config(
+                _int(args[0], "CONFIG_ID"),
+                _int(args[1], "SID_LEN"),
+                _int(args[2], "NONCE_LEN"),
+                key,
+            )
+            return quiclb_model(config)
         if name == "modulo" and 1 <= len(args) <= 2:
             n = _int(args[0], "N")
             off = _int(args[1], "OFFSET") if len(args) > 1 else 0
@@ -177,10 +219,13 @@ def model_from_spec(spec: str) -> Model:
             if not callable(fn):
                 raise TestbenchError(f"--expect {spec}: not a function")
             return fn  # type: ignore[no-any-return]
-    except SteeringError as exc:
+    except (SteeringError, QuicLbError) as exc:
         raise TestbenchError(f"--expect {spec}: {exc}") from None
+    except ValueError:  # bytes.fromhex
+        raise TestbenchError(f"--expect {spec}: the key must be hex") from None
     raise TestbenchError(
         f"--expect {spec!r}: expected default, drop, nginx, envoy[:N], katran[:FIRST_ID], "
+        "quiclb:CONFIG_ID:SID_LEN:NONCE_LEN[:KEYHEX], "
         "modulo:N[:OFFSET], index:OFFSET[:LENGTH], jhash:OFFSET:LENGTH[:SEED] "
         "or python:MODULE:FUNCTION"
     )
