@@ -18,6 +18,7 @@ from sidkit.testbench import (
     Fill,
     Model,
     Probe,
+    TestbenchError,
     check,
     load_program,
     model_from_spec,
@@ -157,6 +158,8 @@ def verify_steering(args: argparse.Namespace) -> int:
         )
         for row in report.disagreements[:5]:
             print(f"    {row.describe()}")
+    if not total:
+        raise TestbenchError(f"no steering vectors in {root} (expected *.json steering files)")
     print(f"{name}: {total - bad} passed, {bad} failed")
     return 1 if bad else 0
 
