@@ -417,3 +417,12 @@ def test_pb_captured_length_up_to_the_block_end() -> None:
     assert records == [] and "corrupt packet block" in errors[0]
     records, errors, _ = _read(_shb() + _idb() + _pb(7, packet + b"\x01\x02", caplen=41))
     assert errors == [] and records[0][2] == (packet + b"\x01")[:41]
+
+
+def test_limits_are_libpcaps() -> None:
+    """The bounds are libpcap's, not ours to tune: sf-pcap.c refuses a record longer than
+    max_snaplen_for_dlt() (MAXIMUM_SNAPLEN, 262144, for every link type sidkit decodes);
+    sf-pcapng.c starts with INITIAL_MAX_BLOCKSIZE (16 MiB) as the largest block."""
+    assert MAX_CAPLEN == 262144
+    assert MAX_BLOCK == 16 * 1024 * 1024
+    assert CHUNK == 1 << 20
