@@ -454,7 +454,10 @@ def run_family(
     if status != "survived":
         raise SystemExit(f"[{fam.name}] the unmutated tests fail; fix them first:\n{out}")
     timeout = max(30.0, 4 * base)
-    print(f"[{fam.name}] tests pass unmutated in {base:.1f} s; timeout per mutant {timeout:.0f} s")
+    print(
+        f"[{fam.name}] tests pass unmutated in {base:.1f} s; timeout per mutant {timeout:.0f} s",
+        flush=True,
+    )
     outcomes = []
     originals: dict[str, bytes] = {}
     for i, m in enumerate(mutants, 1):
@@ -473,7 +476,11 @@ def run_family(
         outcomes.append(Outcome(m, status, secs))
         mark = {"killed": ".", "timeout": "T", "survived": "S"}[status]
         if verbose or status == "survived":
-            print(f"  {mark} {m.id}  (line {m.line}: -> {_compact(m.text)})  {secs:.1f}s")
+            print(
+                f"  {mark} {m.id}  (line {m.line}: -> {_compact(m.text)})  {secs:.1f}s", flush=True
+            )
+        elif i % 10 == 0:
+            print(f"  ... {i} of {len(mutants)}", flush=True)
     return outcomes, base
 
 
@@ -505,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", default=None, help="sampling seed (default: CI run id or date)")
     p.add_argument("--min-score", type=float, default=None, help="fail below this score")
     p.add_argument("--budget", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--ids", type=Path, default=None, help="run exactly the mutant ids in this file")
     p.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     p.add_argument("--verbose", "-v", action="store_true", help="print every mutant")
     args = p.parse_args(argv)
@@ -535,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
             fam.ci_sample if args.ci else (args.sample if args.sample is not None else fam.sample)
         )
         chosen, total, known = _select(fam, equivalents, size, seed, root)
+        if args.ids is not None:
+            wanted = {line.strip() for line in args.ids.read_text().splitlines()}
+            chosen = [m for m in family_mutants(fam, root) if m.id in wanted]
+            if not chosen:
+                continue
         plan.append((fam, chosen, total, known))
     if ws is None:
         for fam, chosen, total, known in plan:

@@ -425,4 +425,3 @@ def test_limits_are_libpcaps() -> None:
     sf-pcapng.c starts with INITIAL_MAX_BLOCKSIZE (16 MiB) as the largest block."""
     assert MAX_CAPLEN == 262144
     assert MAX_BLOCK == 16 * 1024 * 1024
-    assert CHUNK == 1 << 20
