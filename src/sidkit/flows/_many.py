@@ -417,7 +417,7 @@ def _to_flow(f: PartFlow) -> Flow:
 # --------------------------------------------------------------------------------------------
 
 
-def expand_captures(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def expand_captures(items: Iterable[str | Path]) -> list[Path]:
     """Paths of the captures named by *items*: files as given, every regular file of a
     directory (hidden ones left out, not recursive), and the matches of a glob pattern
     (``*``, ``?``, ``[``) that names no existing file. A directory or pattern with no file
@@ -545,7 +545,7 @@ def _check(report: FlowReport) -> FlowReport:
 
 
 def analyze_many(
-    captures: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    captures: Iterable[str | Path] | str | Path,
     protocols: Sequence[str] | None = None,
     options: Mapping[str, object] | None = None,
     *,
@@ -559,8 +559,8 @@ def analyze_many(
     """Group the UDP datagrams of many captures into flows, as one capture.
 
     *captures* are paths, directories (every file in them) or glob patterns
-    (:func:`expand_captures`); they are read in the order of their first timestamps
-    (:func:`order_captures`). *protocols*, *options*, *by*, *fast* and *reassembly* are
+    (:func:`expand_captures`); they are read in the order of their first records'
+    timestamps. *protocols*, *options*, *by*, *fast* and *reassembly* are
     :func:`~sidkit.flows.analyze`'s.
 
     With ``jobs=1`` and no *client* one analyzer reads the files in order: the report is
@@ -568,7 +568,7 @@ def analyze_many(
     and IP fragments carrying from one file into the next. With ``jobs=N`` (N worker
     processes) or a Dask ``distributed.Client`` as *client*, each file is read on its own
     and the :class:`PartialReport` values are merged: the same report, except for what one
-    file cannot know of another (docs/flows-many.rst says exactly what). *progress* is
+    file cannot know of another (:doc:`/flows-many` says exactly what). *progress* is
     called with (bytes read, total bytes) -- per file in the parallel modes.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 1024:
