@@ -45,11 +45,13 @@ def test_releases_before_the_two_pass_lookup_are_refused(release: str) -> None:
         (lambda p: p.connect("a", ("192.0.2.1", 5), local="::1"), "not of the peer's family"),
         (lambda p: p.set_incoming_cpu("a", -2), "cpu must be"),
         (lambda p: p.set_incoming_cpu("a", True), "cpu must be"),
-        (lambda p: p.deliver(("127.0.0.1", 1), ("127.0.0.1", 4433)), "needs initval"),
+        # no initval means the port's own, random one (issue 18); a bad one is refused
+        (lambda p: p.deliver(("127.0.0.1", 1), ("127.0.0.1", 4433), initval=2**32), "initval"),
         (lambda p: p.deliver(("::1", 1), ("127.0.0.1", 4433), initval=1), "different families"),
         (lambda p: p.deliver(("::1", 1), ("::ffff:127.0.0.1", 4433), initval=1), "IPv4-mapped"),
         (lambda p: p.deliver(("127.0.0.1", 1), ("127.0.0.1", 4433), initval=1, cpu=-1), "cpu"),
-        (lambda p: p.flow_hash("::1", 4433, "::1", 1, IV), "addr_secret"),
+        (lambda p: p.flow_hash("::1", 4433, "::1", 1, IV, -1), "ipv6_hash_secret"),
+        (lambda p: Port(addr_secret=2**32), "addr_secret"),
         (lambda p: Port(family="ipx"), "family must be"),  # type: ignore[arg-type]
     ],
 )

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 from sidkit.kernel._eras import ABSENT, ERAS, NOT_MODELLED, Era
+from sidkit.kernel._flowhash import udp_flow_hash, udp_flow_hash_many
 from sidkit.kernel._profile import KernelProfile, profile
+from sidkit.kernel._secrets import Seed, secret_source
 from sidkit.kernel._version import LATEST, KernelVersion
 
 __all__ = [
@@ -20,5 +22,9 @@ __all__ = [
     "Era",
     "KernelProfile",
     "KernelVersion",
+    "Seed",
     "profile",
+    "secret_source",
+    "udp_flow_hash",
+    "udp_flow_hash_many",
 ]

@@ -19,9 +19,20 @@ from typing import Any, Final, Literal
 import attrs
 
 from sidkit._errors import InputValueError, UnknownKernelError
+from sidkit._validate import check_uint
 from sidkit.bpf import cbpf, ebpf
 from sidkit.hashing import jhash
-from sidkit.kernel import LATEST, KernelProfile, KernelVersion, _reuseport, profile
+from sidkit.kernel import (
+    LATEST,
+    KernelProfile,
+    KernelVersion,
+    Seed,
+    _reuseport,
+    profile,
+    secret_source,
+    udp_flow_hash,
+    udp_flow_hash_many,
+)
 from sidkit.steering import (
     FixedOffset,
     SteeringPolicy,
@@ -86,6 +97,11 @@ class Group:
     A group is the piece of the lookup that ``reuseport_select_sock()`` is; which socket of a
     port finally receives a datagram -- with other groups, lone or connected sockets and
     wildcard binds on the port -- is :class:`sidkit.reuseport.Port`'s answer.
+
+    *initval* (the namespace's ``udp_ehash_secret + net_hash_mix``) and *ipv6_hash_secret*
+    (``udp_ipv6_hash_secret``) are what :meth:`flow_hash` hashes with when no call passes
+    its own; like the kernel's they are random unless given, drawn from the operating system
+    or from *seed* for a reproducible run.
     """
 
     def __init__(
@@ -95,8 +111,22 @@ class Group:
         protocol: Literal["udp", "tcp"] = "udp",
         migrate: bool = False,
         seed_patch: SeedPatch | None = None,
+        initval: int | None = None,
+        ipv6_hash_secret: int | None = None,
+        seed: Seed = None,
     ) -> None:
         self.profile = kernel if isinstance(kernel, KernelProfile) else profile(kernel)
+        draw = secret_source(seed, "reuseport secrets")
+        #: ``udp_ehash_secret + net_hash_mix(net)``: given, or drawn at construction.
+        self.initval = check_uint(
+            draw.getrandbits(32) if initval is None else initval, 32, "initval"
+        )
+        #: ``udp_ipv6_hash_secret``: given, or drawn at construction.
+        self.ipv6_hash_secret = check_uint(
+            draw.getrandbits(32) if ipv6_hash_secret is None else ipv6_hash_secret,
+            32,
+            "ipv6_hash_secret",
+        )
         era = self.profile.era("reuseport_select")
         if era.impl is None:
             raise UnknownKernelError(f"no SO_REUSEPORT in {self.profile}: {era.evidence}")
@@ -319,16 +349,120 @@ class Group:
         lport: int,
         faddr: str,
         fport: int,
-        initval: int,
-        ipv6_hash_secret: int = 0,
+        initval: int | None = None,
+        ipv6_hash_secret: int | None = None,
     ) -> int:
         """The UDP flow hash of a datagram from ``faddr:fport`` to ``laddr:lport`` in this era
-        (``udp_ehashfn``/``udp6_ehashfn``, with the v3.9-v3.12 IPv4 source-port quirk).
+        (:func:`sidkit.kernel.udp_flow_hash`: ``udp_ehashfn``/``udp6_ehashfn``, with the
+        v3.9-v3.12 IPv4 source-port quirk).
 
-        *initval* is the namespace's ``udp_ehash_secret + net_hash_mix``; IPv6 also needs
-        ``udp_ipv6_hash_secret``."""
-        if ":" in laddr:
-            fn = self.profile.function("udp6_ehashfn")
-            return int(fn(laddr, lport, faddr, fport, initval, ipv6_hash_secret))
-        sport = self.profile.function("reuseport_udp4_sport")(fport)
-        return int(self.profile.function("udp_ehashfn")(laddr, lport, faddr, sport, initval))
+        *initval* is the namespace's ``udp_ehash_secret + net_hash_mix`` and, for IPv6,
+        *ipv6_hash_secret* is ``udp_ipv6_hash_secret``; each defaults to the group's own
+        (:attr:`initval`, :attr:`ipv6_hash_secret`), never to zero."""
+        return udp_flow_hash(
+            self.profile,
+            laddr,
+            lport,
+            faddr,
+            fport,
+            self.initval if initval is None else initval,
+            self.ipv6_hash_secret if ipv6_hash_secret is None else ipv6_hash_secret,
+        )
+
+    # --- many datagrams ----------------------------------------------------------------------
+
+    def _plain_hash_selection(self, cpu: int) -> bool:
+        """Whether :meth:`select` is ``socks[reciprocal_scale(hash, n)]`` for every datagram
+        now: an era of group hashing with no program, no connected member (so neither a peer
+        nor the skip-connected walk matters) and no SO_INCOMING_CPU preference in play."""
+        if self.score_loop or not self.socks:
+            return False
+        if any(m.connected for m in (*self.outside, *self.socks)):
+            return False
+        if self._select is _reuseport.by_hash_incoming_cpu:
+            return self.cpu_members == 0 or cpu < 0
+        return self._select in (_reuseport.by_hash, _reuseport.by_hash_skip_connected)
+
+    def select_many(
+        self,
+        hashes: Sequence[int] | Any,
+        payloads: Sequence[bytes | None] | None = None,
+        *,
+        peers: Sequence[tuple[str, int] | None] | None = None,
+        cpu: int = -1,
+    ) -> list[Member | _Drop | None]:
+        """:meth:`select` for many datagrams: ``[group.select(h, p, peer=q, cpu=cpu) for h,
+        p, q in ...]``, the same members in the same order.
+
+        *hashes* is a sequence or numpy array of u32 flow hashes (:func:`flow_hash_many`
+        computes them); *payloads* and *peers* are None or one per hash. When the selection
+        is the plain ``reciprocal_scale(hash, n)`` (no program to run, no connected member,
+        no CPU preference) it is computed for all hashes at once with
+        :mod:`sidkit.hashing.batch`; otherwise each datagram goes through :meth:`select`.
+        Needs numpy (``sidkit[bulk]``).
+        """
+        from sidkit.hashing import batch  # noqa: PLC0415  (numpy is an optional extra)
+        from sidkit.hashing._bulk import as_u32  # noqa: PLC0415
+
+        values = as_u32(hashes, "hashes")  # u32 values, one dimension, sidkit errors
+        n = len(values)
+        if payloads is not None and len(payloads) != n:
+            raise InputValueError(f"payloads must be one per hash ({n}), got {len(payloads)}")
+        if peers is not None and len(peers) != n:
+            raise InputValueError(f"peers must be one per hash ({n}), got {len(peers)}")
+        if isinstance(cpu, bool) or not isinstance(cpu, int):
+            raise InputValueError(f"cpu must be an int, got {type(cpu).__name__}")
+        if (payloads is None or self._program is None) and self._plain_hash_selection(cpu):
+            socks = self.socks
+            index = batch.reciprocal_scale(values, len(socks)).tolist()
+            return [socks[i] for i in index]
+        return [
+            self.select(
+                int(values[i]),
+                None if payloads is None else payloads[i],
+                peer=None if peers is None else peers[i],
+                cpu=cpu,
+            )
+            for i in range(n)
+        ]
+
+    def index_many(
+        self,
+        hashes: Sequence[int] | Any,
+        payloads: Sequence[bytes | None] | None = None,
+        **kw: Any,
+    ) -> list[int | None]:
+        """:meth:`index` for many datagrams (see :meth:`select_many`)."""
+        where = {id(m): i for i, m in enumerate(self.socks)}
+        return [
+            where.get(id(m)) if isinstance(m, Member) else None
+            for m in self.select_many(hashes, payloads, **kw)
+        ]
+
+    def flow_hash_many(
+        self,
+        laddr: Any,
+        lport: Any,
+        faddr: Any,
+        fport: Any,
+        initval: int | None = None,
+        ipv6_hash_secret: int | None = None,
+    ) -> Any:
+        """:meth:`flow_hash` of many datagrams of one family as a uint32 numpy array: each of
+        *laddr*, *lport*, *faddr*, *fport* is one value or a sequence (addresses may be
+        ``(n, 4|16)`` uint8 arrays of packed addresses). Needs numpy."""
+        from sidkit.hashing._bulk import as_addresses  # noqa: PLC0415  (numpy: optional)
+
+        _packed, versions = as_addresses(laddr, "laddr", None)
+        if len(set(versions.tolist())) > 1:
+            raise InputValueError("flow_hash_many hashes one family at a time: laddr mixes them")
+        return udp_flow_hash_many(
+            self.profile,
+            laddr,
+            lport,
+            faddr,
+            fport,
+            self.initval if initval is None else initval,
+            self.ipv6_hash_secret if ipv6_hash_secret is None else ipv6_hash_secret,
+            ipv6=bool(len(versions)) and int(versions[0]) == 6,
+        )

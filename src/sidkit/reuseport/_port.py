@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
 from sidkit._errors import InputValueError, UnknownKernelError
+from sidkit._validate import check_uint
 from sidkit.bpf import cbpf
-from sidkit.kernel import LATEST, KernelProfile, KernelVersion, profile
+from sidkit.kernel import (
+    LATEST,
+    KernelProfile,
+    KernelVersion,
+    Seed,
+    profile,
+    secret_source,
+    udp_flow_hash,
+    udp_flow_hash_many,
+)
 from sidkit.reuseport._group import DROP, Group, Member, _Drop
 from sidkit.steering import SteeringPolicy
 
@@ -112,6 +122,12 @@ class Port:
     SO_BINDTODEVICE, sk_lookup BPF programs, two addresses whose secondary hash slots collide
     (a socket that rehashes between them keeps its chain position; the chance is about one
     in ``udp_hash_entries`` per address pair and namespace).
+
+    The namespace's secrets -- *initval* (``udp_ehash_secret`` + ``net_hash_mix``, for both
+    families; give a recorded ``ctx->hash`` through ``deliver(flow_hash=...)`` where the two
+    differ) and *addr_secret* (``udp_ipv6_hash_secret``) -- are random unless given, as the
+    kernel's are, drawn from the operating system or from *seed*; :meth:`deliver` and
+    :meth:`flow_hash` use them when a call passes none.
     """
 
     def __init__(
@@ -119,8 +135,20 @@ class Port:
         kernel: str | KernelVersion | KernelProfile = LATEST,
         *,
         family: Literal["ipv4", "ipv6"] | None = None,
+        initval: int | None = None,
+        addr_secret: int | None = None,
+        seed: Seed = None,
     ) -> None:
         self.profile = kernel if isinstance(kernel, KernelProfile) else profile(kernel)
+        draw = secret_source(seed, "reuseport secrets")
+        #: The namespace's ``udp_ehash_secret + net_hash_mix(net)``: given, or drawn.
+        self.initval = check_uint(
+            draw.getrandbits(32) if initval is None else initval, 32, "initval"
+        )
+        #: ``udp_ipv6_hash_secret``: given, or drawn.
+        self.addr_secret = check_uint(
+            draw.getrandbits(32) if addr_secret is None else addr_secret, 32, "addr_secret"
+        )
         lookup = self.profile.era("udp_lookup2")
         if lookup.impl is None:
             raise UnknownKernelError(
@@ -200,13 +228,17 @@ class Port:
                 and (other.rcv4, other.rcv6) == (sock.rcv4, sock.rcv6)
             ):
                 if other.group is None:  # reuseport_add_sock() gives sk2 a group first
-                    other.group = Group(self.profile)
+                    other.group = self._new_group()
                     other.group.join(other.member)
                 sock.group = other.group
                 sock.group.join(sock.member)
                 return
-        sock.group = Group(self.profile)
+        sock.group = self._new_group()
         sock.group.join(sock.member)
+
+    def _new_group(self) -> Group:
+        """A group of this port's namespace: it hashes with the port's secrets."""
+        return Group(self.profile, initval=self.initval, ipv6_hash_secret=self.addr_secret)
 
     def _sock(self, name: Hashable) -> _Sock:
         try:
@@ -393,22 +425,25 @@ class Port:
         lport: int,
         faddr: str,
         fport: int,
-        initval: int,
+        initval: int | None = None,
         addr_secret: int | None = None,
     ) -> int:
-        """``udp_ehashfn``/``udp6_ehashfn`` of this release for a lookup pass at *laddr*.
+        """``udp_ehashfn``/``udp6_ehashfn`` of this release for a lookup pass at *laddr*
+        (:func:`sidkit.kernel.udp_flow_hash`).
 
         *initval* is the namespace's initval for the datagram's family
-        (``udp_ehash_secret``/``udp6_ehash_secret`` + ``net_hash_mix``); IPv6 also needs
-        *addr_secret* (``udp_ipv6_hash_secret``) -- there is no default, as the kernel's is
-        random."""
-        if ":" in laddr:
-            if addr_secret is None:
-                raise InputValueError("an IPv6 flow hash needs addr_secret (udp_ipv6_hash_secret)")
-            fn = self.profile.function("udp6_ehashfn")
-            return int(fn(laddr, lport, faddr, fport, initval, addr_secret))
-        sport = self.profile.function("reuseport_udp4_sport")(fport)
-        return int(self.profile.function("udp_ehashfn")(laddr, lport, faddr, sport, initval))
+        (``udp_ehash_secret``/``udp6_ehash_secret`` + ``net_hash_mix``); IPv6 also hashes
+        with *addr_secret* (``udp_ipv6_hash_secret``). Each defaults to the port's own
+        (:attr:`initval`, :attr:`addr_secret`: random unless given), never to zero."""
+        return udp_flow_hash(
+            self.profile,
+            laddr,
+            lport,
+            faddr,
+            fport,
+            self.initval if initval is None else initval,
+            self.addr_secret if addr_secret is None else addr_secret,
+        )
 
     def deliver(
         self,
@@ -430,8 +465,8 @@ class Port:
         is that CPU; None: no socket's). *payload* is what an attached program reads.
         *flow_hash* ``(laddr, lport, faddr, fport) -> hash`` replaces the computed hash (a
         recorded ``ctx->hash``, say); otherwise :meth:`flow_hash` with *initval* and
-        *addr_secret*. As in the kernel, a connected socket that receives takes *cpu* as its
-        ``sk_incoming_cpu``.
+        *addr_secret* (default: the port's own). As in the kernel, a connected socket that
+        receives takes *cpu* as its ``sk_incoming_cpu``.
         """
         sip, sport = _endpoint(src, "src")
         dip, dport = _endpoint(dst, "dst")
@@ -442,8 +477,6 @@ class Port:
         if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int) or cpu < 0):
             raise InputValueError(f"cpu must be a CPU number or None, got {cpu!r}")
         if flow_hash is None:
-            if initval is None:
-                raise InputValueError("deliver needs initval (or a flow_hash function)")
             iv, secret = initval, addr_secret
 
             def computed(laddr: str, lport: int, faddr: str, fport: int) -> int:
@@ -462,6 +495,97 @@ class Port:
                 chosen.member.incoming_cpu = cpu
             return chosen.member
         return chosen
+
+    def deliver_many(
+        self,
+        srcs: Sequence[tuple[str, int]],
+        dsts: Sequence[tuple[str, int]],
+        *,
+        initval: int | None = None,
+        addr_secret: int | None = None,
+        cpu: int | None = None,
+        payloads: Sequence[bytes] | None = None,
+    ) -> list[Member | _Drop | None]:
+        """:meth:`deliver` for many datagrams in order: ``[port.deliver(s, d, initval=...,
+        addr_secret=..., cpu=cpu, payload=p) for s, d, p in ...]``, the same sockets (and the
+        same ``sk_incoming_cpu`` updates, which is why the order matters).
+
+        The flow hashes of both lookup passes (at the destination address and at the
+        wildcard) are computed first for all datagrams with :mod:`sidkit.hashing.batch`; the
+        lookups then run one by one. Needs numpy (``sidkit[bulk]``).
+        """
+        if isinstance(srcs, str | bytes) or not isinstance(srcs, Sequence):
+            raise InputValueError("srcs must be a sequence of (address, port) pairs")
+        if isinstance(dsts, str | bytes) or not isinstance(dsts, Sequence):
+            raise InputValueError("dsts must be a sequence of (address, port) pairs")
+        n = len(srcs)
+        if len(dsts) != n:
+            raise InputValueError(f"srcs and dsts must be as long: {n} and {len(dsts)}")
+        if payloads is not None and (isinstance(payloads, bytes | bytearray) or len(payloads) != n):
+            raise InputValueError(f"payloads must be None or one per datagram ({n})")
+        parsed = []
+        for i in range(n):
+            sip, sport = _endpoint(srcs[i], f"srcs[{i}]")
+            dip, dport = _endpoint(dsts[i], f"dsts[{i}]")
+            if sip.version != dip.version:
+                raise InputValueError(
+                    f"srcs[{i}] {sip} and dsts[{i}] {dip} are of different families"
+                )
+            parsed.append((sip, sport, dip, dport))
+        iv = self.initval if initval is None else check_uint(initval, 32, "initval")
+        secret = (
+            self.addr_secret if addr_secret is None else check_uint(addr_secret, 32, "addr_secret")
+        )
+        at_dst = [0] * n
+        at_any = [0] * n
+        for version, width, any_ip in ((4, 4, _ANY4), (6, 16, _ANY6)):
+            rows = [i for i, p in enumerate(parsed) if p[2].version == version]
+            if not rows:
+                continue
+            import numpy as np  # noqa: PLC0415  (numpy is an optional extra)
+
+            def packed(k: int, rows: list[int] = rows, width: int = width) -> Any:
+                raw = b"".join(parsed[i][k].packed for i in rows)  # type: ignore[union-attr]
+                return np.frombuffer(raw, np.uint8).reshape(len(rows), width)
+
+            dst, src = packed(2), packed(0)
+            dports = [parsed[i][3] for i in rows]
+            sports = [parsed[i][1] for i in rows]
+            six = version == 6
+            h_dst = udp_flow_hash_many(self.profile, dst, dports, src, sports, iv, secret, ipv6=six)
+            h_any = udp_flow_hash_many(
+                self.profile, str(any_ip), dports, src, sports, iv, secret, ipv6=six
+            )
+            for j, i in enumerate(rows):
+                at_dst[i] = int(h_dst[j])
+                at_any[i] = int(h_any[j])
+        out: list[Member | _Drop | None] = []
+        for i in range(n):
+            sip, sport, dip, dport = parsed[i]
+            known = {str(dip): at_dst[i], str(_ANY4 if dip.version == 4 else _ANY6): at_any[i]}
+
+            def hashed(
+                laddr: str,
+                lport: int,
+                faddr: str,
+                fport: int,
+                known: dict[str, int] = known,
+            ) -> int:
+                h = known.get(laddr)
+                if h is None:  # not a pass the lookup makes; computed as deliver would
+                    h = self.flow_hash(laddr, lport, faddr, fport, iv, secret)
+                return h
+
+            out.append(
+                self.deliver(
+                    srcs[i],
+                    dsts[i],
+                    cpu=cpu,
+                    payload=b"" if payloads is None else payloads[i],
+                    flow_hash=hashed,
+                )
+            )
+        return out
 
     def _lookup(
         self,
