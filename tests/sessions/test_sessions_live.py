@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import oracle_unavailable
+from sessions.sessions_lab import pin_lab_to_one_cpu
 
 from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available, socket_cookie
@@ -128,23 +129,7 @@ class _Run:
         self.labels += [d.payload[1:9] for d in dgrams]  # the SID of the QUIC packets
         return where
 
-    cpu = 0
-
-
-def _pin_lab_to_cpu0() -> None:
-    """Pin this (server) process and the client agent it forked to CPU 0."""
-    me = os.getpid()
-    os.sched_setaffinity(0, {0})
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            os.sched_setaffinity(int(entry), {0})
+    cpu = 0  # the CPU the lab is pinned to, where eviction matters
 
 
 def _dgrams(
@@ -297,10 +282,11 @@ def test_three_tuple_table_reads_ipv6_sources() -> None:
 
 
 def _pressure(lab: Lab, record: str) -> dict[str, Any]:
-    _pin_lab_to_cpu0()
+    cpu = pin_lab_to_one_cpu()
     spec = SessionSpec("sid", SteeringPolicy(QUIC, "jhash", 4, seed=3), record=record)  # type: ignore[arg-type]
     cpus = possible_cpus()
     run = _Run(lab, spec, capacity=32 * cpus, pinned_capacity=32 * cpus)
+    run.cpu = cpu
     g0 = run.bind(4)
     gen0 = run.add_generation(g0)
     run.set_working(gen0)
@@ -313,7 +299,8 @@ def _pressure(lab: Lab, record: str) -> dict[str, Any]:
         assert key is not None
         cookie = socket_cookie(g0[0]) if record == "assure" else None
         run.table.pin(key, cookie, now_ns=kernel_clock_ns())
-        run.model.pin(key, kernel_clock_ns(), None if cookie is None else run.name(g0[0]))
+        sock = None if cookie is None else run.name(g0[0])
+        run.model.pin(key, kernel_clock_ns(), sock, cpu=cpu)
     # 400 new SIDs from one source, interleaved with the established sessions' traffic
     flood = [rng.randbytes(8) for _ in range(400)]
     for chunk in range(0, 400, 50):
@@ -369,9 +356,10 @@ def test_record_on_assure_keeps_the_flood_out_of_the_table() -> None:
 def _lru_steps(lab: Lab, seed: int) -> dict[str, Any]:
     """Hits (which set the reference bit) and new sessions in random order on a small table;
     the kernel's keys after every step."""
-    _pin_lab_to_cpu0()
+    cpu = pin_lab_to_one_cpu()
     spec = SessionSpec("sid", SteeringPolicy(QUIC, "jhash", 2, seed=seed))
     run = _Run(lab, spec, capacity=8 * possible_cpus())
+    run.cpu = cpu
     g0 = run.bind(2)
     run.set_working(run.add_generation(g0))
     run.table.attach(g0[0])

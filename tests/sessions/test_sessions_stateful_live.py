@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import oracle_unavailable
+from sessions.sessions_lab import pin_lab_to_one_cpu
 
 from sidkit._errors import KernelOracleError
 from sidkit.bpf import netns
@@ -49,22 +50,6 @@ def _live() -> None:
         oracle_unavailable(f"live kernel: {reason}")
 
 
-def _pin_to_cpu0() -> None:
-    import os  # noqa: PLC0415
-
-    me = os.getpid()
-    os.sched_setaffinity(0, {0})
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if ppid == me:
-                os.sched_setaffinity(int(entry), {0})
-
-
 def _attach(table: SessionTable, sock: Any) -> None:
     for _ in range(50):  # EBUSY for ~20 ms after the recorder's detach (KERNEL-NOTES)
         try:
@@ -78,7 +63,7 @@ def _attach(table: SessionTable, sock: Any) -> None:
 
 
 def _run(lab: Lab, seed: int) -> dict[str, Any]:
-    _pin_to_cpu0()
+    cpu = pin_lab_to_one_cpu()
     rng = random.Random(seed)
     sources = [(CLIENT_V4[i % 2], 10000 + i) for i in range(24)]
     socks: dict[int, Any] = {}
@@ -144,7 +129,7 @@ def _run(lab: Lab, seed: int) -> dict[str, Any]:
             now = kernel_clock_ns()
             for d in batch:
                 predicted.append(
-                    model.deliver(d.payload, now, cpu=0, hash=hashes[(d.src, d.sport)]).sock
+                    model.deliver(d.payload, now, cpu=cpu, hash=hashes[(d.src, d.sport)]).sock
                 )
             log.append(f"send {len(batch)}")
         elif roll < 0.63 and len(gens) < 4:
@@ -168,7 +153,7 @@ def _run(lab: Lab, seed: int) -> dict[str, Any]:
                 key = rng.choice(keys)
                 now = kernel_clock_ns()
                 table.pin(key, now_ns=now)
-                model.pin(key, now, cpu=0)
+                model.pin(key, now, cpu=cpu)
                 log.append("pin")
         elif roll < 0.9:
             keys = [k for k, _v, _p in model.sessions()]
