@@ -408,3 +408,44 @@ def test_global_data_sections_become_maps(live: None, built: dict[str, str], mod
     report = check(program, 6, feed, policy_model(policy), values=values)
     assert report.ok, [r.describe() for r in report.disagreements]
     assert [r.socket for r in report.rows] == [d % modulus for d in range(12)]
+
+
+# --- a real capture ---------------------------------------------------------------------------
+
+
+def test_real_quic_capture_through_nginx(
+    live: None, built: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Wireshark's quic_follow_multistream capture (905 datagrams of a real QUIC connection,
+    from the sha256-pinned corpus that conformance/captures/fetch.py brings) through nginx's
+    helper with the CLI: no DCID in it is a cookie of these sockets, so every datagram -- of
+    both directions, sent from the lab's clients -- takes the kernel's default selection,
+    and sidkit's Group model names the socket of each."""
+    manifest = json.loads((ROOT / "conformance" / "captures" / "manifest.json").read_text())
+    name = "wireshark/quic_follow_multistream.pcapng"
+    entry = next(c for c in manifest["captures"] if c["name"] == name)
+    path = ROOT / "conformance" / "captures" / "_work" / name
+    stamp = path.with_name(path.name + ".sha256")
+    if not stamp.is_file() or stamp.read_text().strip() != entry["sha256"]:
+        oracle_unavailable(
+            f"corpus capture {name} is missing (python3 conformance/captures/fetch.py)"
+        )
+    code = main(
+        [
+            "testbench",
+            built["nginx_helper_object"],
+            "--sockets",
+            "4",
+            "--map",
+            "ngx_quic_sockmap=cookie",
+            "--capture",
+            str(path),
+            "--expect",
+            "nginx",
+            "--json",
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["summary"] == {"agree": 905, "total": 905}
+    assert {d["verdict"] for d in doc["datagrams"]} == {"pass"}
