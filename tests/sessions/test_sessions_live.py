@@ -32,6 +32,7 @@ from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available, socket_cookie
 from sidkit.bpf.netns import CLIENT_V4, SERVER_V4, Datagram, Lab
 from sidkit.sessions import (
+    SessionError,
     SessionSpec,
     SessionTable,
     SessionTableModel,
@@ -490,6 +491,11 @@ def _handover(lab: Lab) -> dict[str, Any]:
     mark = len(run.got)
     run.send(_dgrams(run, rng, old, CLIENT_V4[1], 30000))
     run.send(_dgrams(run, rng, new, CLIENT_V4[1], 40000))
+    try:
+        SessionTable.open(path, SessionSpec("sid", spec.policy, timeout_ns=1))
+        refused = ""
+    except SessionError as exc:
+        refused = str(exc)
     third = SessionTable.open(path, spec)  # anyone can read the state back
     counters = third.counters()
     work = third.working
@@ -501,6 +507,7 @@ def _handover(lab: Lab) -> dict[str, Any]:
         "counters": counters,
         "model_counters": run.model.counters,
         "working": work,
+        "refused": refused,
         "gen1": gen1,
         "g0": [run.name(s) for s in g0],
         "g1": [run.name(s) for s in g1],
@@ -513,5 +520,6 @@ def test_a_new_process_takes_over_the_table_from_bpffs() -> None:
     assert r["got"] == r["predicted"]
     assert r["counters"] == r["model_counters"]
     assert r["working"] == r["gen1"]
+    assert "timeout" in r["refused"]  # a spec that is not the attached program's
     assert set(r["after"][:100]) <= set(r["g0"])  # old sessions stayed with the old server
     assert set(r["after"][100:]) <= set(r["g1"])  # new ones went to the new server

@@ -53,8 +53,9 @@ _C: Final = {name: i for i, name in enumerate(COUNTERS)}
 
 # value: cookie u64, last_ns u64, generation u32, flags u32
 VALUE_SIZE: Final = 24
-# config: base slot u32, n u32, generation u32, flags u32, timeout_ns u64
-CONFIG_SIZE: Final = 24
+# config: base slot u32, n u32, generation u32, flags u32, timeout_ns u64, and for the next
+# process (the program does not read them): generations u32, per_generation u32
+CONFIG_SIZE: Final = 32
 CONFIG_RECORD: Final = 1  # flags bit: record misses in the recent table
 CONFIG_PINNED: Final = 2  # flags bit: the pinned table may hold entries (else skip its lookup)
 

@@ -38,7 +38,7 @@ __all__ = ["Entry", "SessionTable", "kernel_clock_ns", "possible_cpus"]
 
 _MAPS: Final = ("pinned", "recent", "sockets", "slots", "config", "counters")
 _ENTRY: Final = struct.Struct("=QQII")
-_CONFIG: Final = struct.Struct("=IIIIQ")
+_CONFIG: Final = struct.Struct("=IIIIQII")
 _PERCPU_ARRAY: Final = 6  # BPF_MAP_TYPE_PERCPU_ARRAY
 _EXCLUSIVE: Final = ("no_key", "hit", "miss", "expired", "stale")
 
@@ -184,7 +184,7 @@ class SessionTable:
     def _config(self) -> tuple[int, int, int, int, int]:
         raw = self.maps["config"].lookup(bytes(4))
         assert raw is not None
-        base, n, gen, flags, timeout = _CONFIG.unpack(raw)
+        base, n, gen, flags, timeout, _g, _p = _CONFIG.unpack(raw)
         return base, n, gen, flags, timeout
 
     def _write_config(self, base: int, n: int, gen: int, pinned: bool | None = None) -> None:
@@ -194,7 +194,10 @@ class SessionTable:
             pinned = raw is not None and bool(_CONFIG.unpack(raw)[3] & CONFIG_PINNED)
         flags |= CONFIG_PINNED if pinned else 0
         self.maps["config"].update(
-            bytes(4), _CONFIG.pack(base, n, gen, flags, self.spec.timeout_ns)
+            bytes(4),
+            _CONFIG.pack(
+                base, n, gen, flags, self.spec.timeout_ns, self.generations, self.per_generation
+            ),
         )
 
     @property
@@ -412,17 +415,13 @@ class SessionTable:
             _syscall.obj_pin(self.maps[name].fd, os.path.join(directory, name))
 
     @classmethod
-    def open(
-        cls,
-        directory: str,
-        spec: SessionSpec,
-        *,
-        generations: int = 16,
-        per_generation: int = 64,
-    ) -> SessionTable:
+    def open(cls, directory: str, spec: SessionSpec) -> SessionTable:
         """Take over a table whose maps an earlier process pinned in *directory*. The program
         stays attached to the group; the new process adds its generation and makes it working.
-        """
+
+        The table's shape (generations, sockets per generation) comes from its config map;
+        *spec* must say what the attached program was generated from -- its timeout and
+        recording policy are checked against the map, a mismatch is a SessionError."""
         shapes = {
             "pinned": (_syscall.BPF_MAP_TYPE_LRU_HASH, KEY_SIZE, VALUE_SIZE),
             "recent": (_syscall.BPF_MAP_TYPE_LRU_HASH, KEY_SIZE, VALUE_SIZE),
@@ -437,6 +436,16 @@ class SessionTable:
                 fd = _syscall.obj_get(os.path.join(directory, name))
                 kind, ks, vs = shapes[name]
                 maps[name] = _syscall.Map.adopt(fd, kind, ks, vs, 0)
+            raw = maps["config"].lookup(bytes(4))
+            if raw is None:
+                raise SessionError(f"{directory}: the config map is empty")
+            _b, _n, _gen, flags, timeout, generations, per_generation = _CONFIG.unpack(raw)
+            record = "first-packet" if flags & CONFIG_RECORD else "assure"
+            if timeout != spec.timeout_ns or record != spec.record:
+                raise SessionError(
+                    f"{directory} holds a table with timeout {timeout} ns and record={record!r}; "
+                    f"the spec says {spec.timeout_ns} ns and {spec.record!r}"
+                )
         except BaseException:
             for m in maps.values():
                 m.close()
