@@ -96,6 +96,12 @@ class LruHash(Generic[V]):
     CPUs: ``max_entries`` is rounded up to a multiple of *cpus* (``htab_map_alloc``) and each
     CPU owns an equal share of the nodes (``bpf_percpu_lru_populate``).
 
+    Kernel-identical with ``kernel/bpf/bpf_lru_list.c`` (per-CPU path: rotate, shrink, pop
+    and push free; PERCPU_FREE_TARGET and PERCPU_NR_SCANS 4, Linux 4.10+) and the LRU parts
+    of ``kernel/bpf/hashtab.c`` (``htab_lru_map_update_elem``, ``..._delete_elem``, lookups
+    setting the reference bit), transcribed from 6.12.117 and held to the live 6.18 kernel by
+    tests/sessions (user-space operations from pinned CPUs, and program lookups).
+
     Operations take the CPU they run on: an SK_REUSEPORT program runs on the CPU that
     processes the datagram, a ``bpf(2)`` update on the calling thread's CPU. ``lookup`` is the
     program's lookup (it sets the node's reference bit); ``peek`` is user space's, which does
