@@ -122,6 +122,16 @@ def _exact_details(
 
 
 _CANONICAL: Final = ("protocol", "payload", "five_tuple", "options")
+_Call = Callable[[str, bytes, FiveTuple | None, Mapping[str, object]], object]
+
+
+def _direct(impl: pluggy.HookImpl, bound: _Bound) -> _Call:
+    """The implementation itself where it takes the four hook arguments in order, else an
+    adapter to its bound form (see :func:`_bind`)."""
+    if tuple(impl.argnames) == _CANONICAL:
+        fn: _Call = impl.function
+        return fn
+    return lambda _protocol, payload, ft, _options: bound(payload, ft)
 
 
 def _bind(impl: pluggy.HookImpl, protocol: str, options: Mapping[str, object]) -> _Bound:
@@ -204,6 +214,7 @@ class Extractor:
         specs = [host.spec(n) for n in names]
         self._options = self._split_options(specs, options or {})
         self._bound: dict[str, _Bound] = {}
+        direct: dict[str, _Call] = {}
         claims: list[tuple[str, frozenset[int]]] = []
         for spec in specs:
             opts = self._options[spec.name]
@@ -211,11 +222,17 @@ class Extractor:
             if impl is None:  # pragma: no cover - PluginHost refuses such plugins
                 raise PluginError(f"protocol {spec.name!r} has no sidkit_extract")
             self._bound[spec.name] = _bind(impl, spec.name, opts)
+            direct[spec.name] = _direct(impl, self._bound[spec.name])
             claims.append((spec.name, self._first_bytes(spec, opts)))
         table: list[tuple[tuple[str, _Bound], ...]] = []
+        calls: list[tuple[tuple[str, _Call, Mapping[str, object]], ...]] = []
         for byte in range(256):
             table.append(tuple((n, self._bound[n]) for n, c in claims if byte in c))
+            calls.append(tuple((n, direct[n], self._options[n]) for n, c in claims if byte in c))
         self._table = tuple(table)
+        # extract()'s view of the same table: each implementation called with all four
+        # hook arguments positionally, so that the common signature costs no frame of ours
+        self._calls = tuple(calls)
         self._exact: tuple[tuple[SidLocation, ...], ...] | None = None
         if not isinstance(exact, bool):
             raise InputTypeError(f"exact must be a bool, not {exact!r}", code="not-bool")
@@ -333,7 +350,7 @@ class Extractor:
         if not data:
             return None
         first = data[0]
-        claims = self._table[first]
+        claims = self._calls[first]
         if not claims:
             return None
         for off, n, needed, guards, protocol, claimant, bound in self._shortcut[first]:
@@ -351,8 +368,8 @@ class Extractor:
                     return made
         name = ""
         try:
-            for name, fn in claims:
-                sid = fn(data, tuple)
+            for name, fn, opts in claims:
+                sid = fn(name, data, tuple, opts)
                 if sid is not None:
                     if type(sid) is not SessionId and not isinstance(sid, SessionId):
                         raise PluginError(
