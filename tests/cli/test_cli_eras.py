@@ -24,7 +24,9 @@ def _rows(out: str) -> dict[str, list[str]]:
     output, read by its fixed columns (a variant may contain a space: "not modelled")."""
     cols = ((0, 22), (23, 51), (52, 79), (80, 92), (94, None))
     return {
-        line[:22].strip(): [line[a:b].strip() for a, b in cols[1:]]
+        line[:22].strip(): [
+            line[a:b].strip().removesuffix("<- new in this release").strip() for a, b in cols[1:]
+        ]
         for line in out.splitlines()[1:]
         if line[:1] != " "
     }
@@ -95,7 +97,9 @@ def test_table_view_unchanged_and_verbose_adds_provenance(
     code, out, _ = _run(capsys, "reuseport_select")
     assert code == 0
     rows = [e for e in ERAS if e.function == "reuseport_select"]
-    assert [line.split()[1] for line in out.splitlines()] == [f"{e.since}+" for e in rows]
+    header, *lines = out.splitlines()  # a header names the columns (issue 18)
+    assert header.split() == ["function", "since", "form", "source"]
+    assert [line.split()[1] for line in lines] == [f"{e.since}+" for e in rows]
     _, out, _ = _run(capsys, "reuseport_select", "-v")
-    assert len(out.splitlines()) == 3 * len(rows)
+    assert len(out.splitlines()) == 1 + 3 * len(rows)
     assert "commit acdcecc61285; mainline 5.4; stable 5.3.1, 5.2.17, 4.19.75" in out

@@ -132,13 +132,13 @@ def test_list_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert f.path.name in out
     code, out, _ = run(capsys, "vectors", "list", "--dir", str(VECTORS), "--json")
     doc = json.loads(out)
-    assert code == 0 and doc["numberOfTests"] == TOTAL
+    assert code == 0 and doc["number_of_tests"] == TOTAL
     assert [e["file"] for e in doc["files"]] == [str(f.path) for f in FILES]
     listed = [g for e in doc["files"] for g in e["groups"]]
     assert len(listed) == groups
     for g in listed:
         assert ("c" in g["emittable"]) == (g["function"] in EMITTABLE)
-        assert g["liveOracle"] == LIVE_ORACLES.get(g["function"])
+        assert g["live_oracle"] == LIVE_ORACLES.get(g["function"])
         assert g["oracle"] in ("kernel-c", "published", "live-kernel")
 
 

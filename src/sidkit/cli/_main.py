@@ -9,16 +9,57 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import re
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from sidkit import SidkitError, UnknownKernelError, hashing
+from sidkit import SidkitError, UnknownKernelError, __version__, hashing
 from sidkit.cli import _flows, _socket, _testbench, _vectors
 from sidkit.kernel import ERAS, Era, KernelProfile, profile
 
 __all__ = ["main"]
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help text as written where it is laid out, reflowed where it is prose.
+
+    argparse reflows every description and epilog into one paragraph, which ran example
+    commands into each other. Here a paragraph (text between blank lines) whose lines after
+    the first are indented is printed exactly as written -- examples, tables -- and any
+    other paragraph is filled to the terminal width, as before.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in re.split(r"\n\s*\n", text.strip("\n")):
+            lines = para.splitlines()
+            if any(line[:1].isspace() for line in lines[1:]):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                flat = " ".join(para.split())
+                out.append(
+                    textwrap.fill(flat, width, initial_indent=indent, subsequent_indent=indent)
+                )
+        return "\n\n".join(out)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose subcommands inherit :class:`_Formatter` (``add_parser`` builds
+    them with the parser's own class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
+def _print_json(doc: object) -> None:
+    """One JSON document on stdout. Keys are snake_case in every command (``flows`` keeps
+    tshark's own field names where it reports tshark's fields)."""
+    print(json.dumps(doc, indent=2))
 
 
 def _int(text: str) -> int:
@@ -40,22 +81,34 @@ def _prof(args: argparse.Namespace) -> KernelProfile:
     return profile(args.kernel, byteorder=args.byteorder)
 
 
-def _cmd_jhash(args: argparse.Namespace) -> int:
-    fn = _prof(args).function("jhash")
-    print(f"0x{fn(args.data, args.initval):08x}")
+def _hash_out(
+    args: argparse.Namespace, function: str, value: int, width: int, **inputs: Any
+) -> int:
+    """Print a hash in hex, or with --json ``{"function", "kernel", "inputs", "hash"}``."""
+    text = f"0x{value:0{width}x}"
+    if not args.json:
+        print(text)
+        return 0
+    kernel = str(_prof(args).version) if "kernel" in args else None
+    shown = {k: v.hex() if isinstance(v, bytes) else v for k, v in inputs.items()}
+    _print_json({"function": function, "kernel": kernel, "inputs": shown, "hash": text})
     return 0
+
+
+def _cmd_jhash(args: argparse.Namespace) -> int:
+    value = _prof(args).function("jhash")(args.data, args.initval)
+    return _hash_out(args, "jhash", value, 8, data=args.data, initval=args.initval)
 
 
 def _cmd_siphash(args: argparse.Namespace) -> int:
-    fn = _prof(args).function("hsiphash" if args.half else "siphash")
-    width = 8 if args.half else 16
-    print(f"0x{fn(args.data, args.key):0{width}x}")
-    return 0
+    name = "hsiphash" if args.half else "siphash"
+    value = _prof(args).function(name)(args.data, args.key)
+    return _hash_out(args, name, value, 8 if args.half else 16, data=args.data, key=args.key)
 
 
 def _cmd_toeplitz(args: argparse.Namespace) -> int:
-    print(f"0x{hashing.toeplitz(args.data, args.key):08x}")
-    return 0
+    value = hashing.toeplitz(args.data, args.key)
+    return _hash_out(args, "toeplitz", value, 8, data=args.data, key=args.key)
 
 
 def _cmd_sid(args: argparse.Namespace) -> int:
@@ -76,8 +129,10 @@ def _cmd_sid(args: argparse.Namespace) -> int:
 
     options = parse_option_assignments(args.option)
     host = default_host()
-    if args.protocol:
-        extractors = [Extractor(args.protocol, options)]
+    # -p quic,wireguard as well as -p quic -p wireguard, as `sidkit flows --protocol` takes
+    protocols = [name.strip() for item in args.protocol for name in item.split(",") if name]
+    if protocols:
+        extractors = [Extractor(protocols, options)]
     else:
         # Unknown traffic: ask every protocol that needs no options on its own. The IDs
         # found are listed by the evidence behind them: first those whose parser says the
@@ -97,53 +152,117 @@ def _cmd_sid(args: argparse.Namespace) -> int:
             per = options.get(name, {})
             extractors.append(Extractor([name], {**mine, **(per if isinstance(per, dict) else {})}))
     results: list[tuple[Extractor, SessionId]] = []
+    malformed: list[tuple[str, str]] = []
     for ex in extractors:
         try:
             sid = ex.extract(args.payload)
         except MalformedPacketError as exc:
             # The payload claims this protocol and is broken: a router would drop it or
             # fall back to the tuple. Say so and let the other candidates speak.
-            print(f"{exc.protocol or ex.protocols[0]:10} malformed: {exc}")
+            malformed.append((exc.protocol or ex.protocols[0], str(exc)))
+            if not args.json:
+                print(f"{exc.protocol or ex.protocols[0]:10} malformed: {exc}")
             continue
         if sid is None:
             continue
         results.append((ex, sid))
-        if args.protocol:
+        if protocols:
             break
     # stable: equal evidence keeps the claim order above
     results.sort(key=lambda r: r[1].details.get(DETAIL_VALIDATED) is not True)
-    found = 0
+    found: list[dict[str, Any]] = []
     for ex, sid in results:
-        found += 1
+        entry: dict[str, Any] = {"protocol": sid.protocol, "sid": sid.hex()}
         where = ""
         try:
             hit = locate(ex.sid_locations(), args.payload)
+            entry["steerable"] = True
         except NotSteerableError:
             hit = None
+            entry["steerable"] = False
             where = "  (not at a fixed place: kernel steering cannot read it)"
         if hit is not None:
             loc, _value = hit
+            entry["offset"], entry["length"] = loc.offset, len(sid)
             where = f"  ({len(sid)} bytes at payload offset {loc.offset})"
         claim = len(host.spec(sid.protocol).first_bytes)
+        entry["claims_any_first_byte"] = claim >= 256
+        entry["structure_validated"] = sid.details.get(DETAIL_VALIDATED) is True
         note = "" if claim < 256 else "  [claims any first byte]"
-        if sid.details.get(DETAIL_VALIDATED) is True:
+        if entry["structure_validated"]:
             note += "  [structure validated]"
-        print(f"{sid.protocol:10} {sid.hex() or '(empty)'}{where}{note}")
-        for key, value in sid.details.items():
-            shown = (value.hex() or "(empty)") if isinstance(value, bytes) else value
-            print(f"{'':10}   {key} = {shown}")
+        details = {
+            k: (
+                v.hex()
+                if isinstance(v, bytes)
+                else v
+                if isinstance(v, int | str | bool)
+                else str(v)
+            )
+            for k, v in sid.details.items()
+        }
+        entry["details"] = details
+        if not args.json:
+            print(f"{sid.protocol:10} {sid.hex() or '(empty)'}{where}{note}")
+            for key, value in sid.details.items():
+                shown = (value.hex() or "(empty)") if isinstance(value, bytes) else value
+                print(f"{'':10}   {key} = {shown}")
         if args.sockets and hit is not None:
             policy = SteeringPolicy(AnyOf([hit[0]]), "jhash", args.sockets, seed=args.seed)
             index = policy.select(args.payload)
-            print(
-                f"{'':10}   jhash steering -> socket {index} of {args.sockets} "
-                f"(seed {args.seed:#x})"
-            )
-    if not found:
-        tried = ", ".join(p for ex in extractors for p in ex.protocols)
-        print(f"no session ID found (tried {tried})")
-        return 1
-    return 0
+            entry["steering"] = {
+                "method": "jhash",
+                "sockets": args.sockets,
+                "seed": args.seed,
+                "socket": index,
+            }
+            if not args.json:
+                print(
+                    f"{'':10}   jhash steering -> socket {index} of {args.sockets} "
+                    f"(seed {args.seed:#x})"
+                )
+        found.append(entry)
+    tried = [p for ex in extractors for p in ex.protocols]
+    hints = [] if found else _missing_options(host, tried, options, args.payload)
+    if args.json:
+        _print_json(
+            {
+                "payload": args.payload.hex(),
+                "tried": tried,
+                "session_ids": found,
+                "malformed": [{"protocol": p, "error": e} for p, e in malformed],
+                "hints": hints,
+            }
+        )
+    elif not found:
+        print(f"no session ID found (tried {', '.join(tried)})")
+        for hint in hints:
+            print(f"  {hint}")
+    return 0 if found else 1
+
+
+def _missing_options(
+    host: Any, tried: Sequence[str], options: dict[str, Any], payload: bytes
+) -> list[str]:
+    """What the user may have left out: for each protocol tried that claims this payload's
+    first byte, its options without a default that were not given. The Extractor only says
+    None -- a QUIC short header names no connection-ID length, so without ``cid_length``
+    there is nothing to read, and that is worth saying."""
+    hints = []
+    for name in tried:
+        spec = host.spec(name)
+        if payload and payload[0] not in spec.first_bytes:
+            continue
+        per = options.get(name, {})
+        given = {k for k, v in options.items() if not isinstance(v, dict)}
+        given |= set(per) if isinstance(per, dict) else set()
+        for opt in spec.options:
+            if opt.default is None and opt.name not in given:
+                hints.append(
+                    f"{name}: option {opt.name} is not set -- {opt.doc}; "
+                    f"try -o {name}.{opt.name}=VALUE"
+                )
+    return hints
 
 
 def _era_provenance(e: Era) -> str:
@@ -160,12 +279,48 @@ def _era_provenance(e: Era) -> str:
     return "; ".join(parts) + (f" -- {e.note}" if e.note else "")
 
 
+_RELEASE = re.compile(r"v?\d+\.\d+")
+
+
+def _era_json(e: Era) -> dict[str, Any]:
+    return {
+        "function": e.function,
+        "since": str(e.since),
+        "variant": e.variant,
+        "source": e.source,
+        "evidence": e.evidence,
+        "status": e.status,
+        "commit": e.commit,
+        "mainline": None if e.mainline is None else str(e.mainline),
+        "backports": [str(v) for v in e.backports],
+        "not_in": [str(v) for v in e.not_in],
+        "note": e.note,
+    }
+
+
 def _cmd_eras(args: argparse.Namespace) -> int:
-    rows = [e for e in ERAS if args.function in (None, e.function)]
+    function, release = None, args.release
+    for word in args.what:
+        if _RELEASE.match(word):
+            if release is not None:
+                raise SidkitError(f"two releases given: {release} and {word}", code="usage")
+            release = word
+        elif function is None:
+            function = word
+        else:
+            raise SidkitError(f"two functions given: {function} and {word}", code="usage")
+    rows = [e for e in ERAS if function in (None, e.function)]
     if not rows:
-        raise SidkitError(f"no function {args.function!r} in the eras table", code="unknown")
-    if args.release is not None:
-        return _eras_release(args.release, rows, verbose=args.verbose)
+        known = ", ".join(sorted({e.function for e in ERAS}))
+        raise SidkitError(
+            f"no function {function!r} in the eras table (functions: {known})", code="unknown"
+        )
+    if release is not None:
+        return _eras_release(release, rows, verbose=args.verbose, as_json=args.json)
+    if args.json:
+        _print_json({"eras": [_era_json(e) for e in rows]})
+        return 0
+    print(f"{'function':22} {'since':>9}  {'form':28} source")
     for e in rows:
         print(f"{e.function:22} {e.since!s:>8}+  {e.variant:28} {e.source}")
         if args.verbose:
@@ -174,24 +329,45 @@ def _cmd_eras(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eras_release(release: str, rows: list[Era], *, verbose: bool) -> int:
-    """``sidkit eras --release V``: the row in force in V for each function of *rows*."""
+def _eras_release(release: str, rows: list[Era], *, verbose: bool, as_json: bool) -> int:
+    """``sidkit eras V``: the row in force in V for each function of *rows*; rows that V
+    itself (or its stable series, by a backport) brought are marked."""
     prof = profile(release)  # a bad release string is an UnknownKernelError: one line, exit 2
     functions = list(dict.fromkeys(e.function for e in rows))
-    print(f"Linux {prof.version}: the form of each function (a stable backport counts)")
+    out: list[dict[str, Any]] = []
+    if not as_json:
+        print(f"Linux {prof.version}: the form of each function (a stable backport counts)")
     for fn in functions:
         try:
             e = prof.era(fn)
         except UnknownKernelError:
             first = next(r.since for r in rows if r.function == fn)
-            print(f"{fn:22} {'-':28} (none before {first})")
+            out.append({"function": fn, "variant": None, "first_release": str(first)})
+            if not as_json:
+                print(f"{fn:22} {'-':28} (none before {first})")
             continue
         via = e.backport_for(prof.version)
+        v, s_ = prof.version, e.since
+        # a row V brought: V is its mainline release, or the stable release its backport
+        # landed in (6.1.192 did not bring the rows of 6.1)
+        here = (via or s_) == v
+        out.append(
+            {
+                **_era_json(e),
+                "backport": None if via is None else str(via),
+                "new_in_this_release": here,
+            }
+        )
+        if as_json:
+            continue
         since = f"{e.since}+" if via is None else f"{via}+ (backport of {e.since})"
-        print(f"{fn:22} {e.variant:28} {since:27} {e.commit or '-':12}  {e.status or '-'}")
+        new = "  <- new in this release" if here else ""
+        print(f"{fn:22} {e.variant:28} {since:27} {e.commit or '-':12}  {e.status or '-'}{new}")
         if verbose:
             print(f"{'':23}{e.evidence}")
             print(f"{'':23}{_era_provenance(e)}")
+    if as_json:
+        _print_json({"release": str(prof.version), "functions": out})
     return 0
 
 
@@ -276,13 +452,33 @@ def _positive(text: str) -> int:
     return value
 
 
+#: The examples ``sidkit sid --help`` shows; tests run each one.
+SID_EXAMPLES = (
+    "sidkit sid 41a1b2c3d4e5f60708aabbcc -o quic.cid_length=8",
+    "sidkit sid 04000000112233440000000000000000" + "00" * 16 + " -p wireguard --sockets 4",
+    "sidkit sid 00112233445566 -p fixed -o offset=1 -o offlen=4",
+)
+
+
+def _cmd_completion(parser: argparse.ArgumentParser) -> int:
+    """Print a bash completion function generated from *parser*'s tree of subcommands."""
+    from sidkit.cli._completion import bash_script  # noqa: PLC0415
+
+    sys.stdout.write(bash_script(parser))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p: argparse.ArgumentParser = _Parser(
         prog="sidkit",
         description="How Linux identifies a UDP flow and which socket gets it, exactly.",
-        epilog="Each subcommand has its own --help with an example.",
+        epilog="Each subcommand has its own --help with examples. Shell completion: "
+        'eval "$(sidkit completion bash)" (in ~/.bashrc; zsh: autoload bashcompinit && '
+        "bashcompinit first).",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"sidkit {__version__}")
+    p.set_defaults(run=None, help_of=p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
@@ -292,38 +488,50 @@ def _parser() -> argparse.ArgumentParser:
             "--byteorder", choices=["little", "big"], default="little", help="host byte order"
         )
 
-    hp = sub.add_parser("hash", help="compute one kernel hash", description="Compute one hash.")
-    hsub = hp.add_subparsers(dest="function", required=True)
+    hp = sub.add_parser(
+        "hash",
+        help="compute one kernel hash",
+        description="Compute one hash the way the kernel does, or the socket a datagram hits.",
+    )
+    hp.set_defaults(run=None, help_of=hp)
+    hsub = hp.add_subparsers(dest="function", metavar="FUNCTION")
+
+    def as_json(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--json", action="store_true", help="one JSON object instead of text")
 
     j = hsub.add_parser(
         "jhash",
         help="the kernel's jhash of hex bytes",
-        epilog="example: sidkit hash jhash 616263  ->  0x0e397631 (lookup3); "
-        "add --kernel 2.6.36 for lookup2",
+        epilog="examples:\n"
+        "  sidkit hash jhash 616263                     ->  0x0e397631 (lookup3)\n"
+        "  sidkit hash jhash 616263 --kernel 2.6.36     ->  lookup2's value",
     )
     j.add_argument("data", type=_hex, help="key bytes in hex")
     j.add_argument("--initval", type=_int, default=0, help="u32 seed (default 0)")
     common(j)
+    as_json(j)
     j.set_defaults(run=_cmd_jhash)
 
     s = hsub.add_parser(
         "siphash",
         help="the kernel's siphash / hsiphash of hex bytes",
-        epilog="example: sidkit hash siphash 00 --key 000102030405060708090a0b0c0d0e0f",
+        epilog="example:\n  sidkit hash siphash 00 --key 000102030405060708090a0b0c0d0e0f",
     )
     s.add_argument("data", type=_hex, help="bytes to hash, in hex")
     s.add_argument("--key", type=_hex, required=True, help="16 key bytes in hex")
     s.add_argument("--half", action="store_true", help="hsiphash instead of siphash")
     common(s)
+    as_json(s)
     s.set_defaults(run=_cmd_siphash)
 
     t = hsub.add_parser(
         "toeplitz",
         help="RSS Toeplitz hash of hex bytes",
-        epilog="example: sidkit hash toeplitz 420995bba18e6450  ->  0x323e8fc2",
+        epilog="example:\n  sidkit hash toeplitz 420995bba18e6450  ->  0x323e8fc2",
     )
     t.add_argument("data", type=_hex, help="input bytes in hex (e.g. addresses and ports)")
     t.add_argument("--key", type=_hex, default=hashing.MICROSOFT_RSS_KEY, help="RSS key in hex")
+    as_json(t)
     t.set_defaults(run=_cmd_toeplitz)
 
     _socket.register(hsub, common)
@@ -386,9 +594,14 @@ def _parser() -> argparse.ArgumentParser:
         "the datagram, marked [structure validated]), then the narrowest first-byte claim; "
         "protocols that need options (fixed offset, DTLS connection-ID length) must be "
         "named.",
-        epilog="examples: sidkit sid 41a1b2c3d4e5f60708aabbcc -o quic.cid_length=8;  "
-        "sidkit sid 0400000011223344 --protocol wireguard --sockets 4;  "
-        "sidkit sid 00112233445566 --protocol fixed -o offset=1 -o offlen=4. "
+        epilog="examples:\n"
+        f"  {SID_EXAMPLES[0]}\n"
+        "      a QUIC short header: its DCID length is not on the wire, so say it\n"
+        f"  {SID_EXAMPLES[1]}\n"
+        "      WireGuard transport data (type 4, 32 bytes at least); which of 4 sockets\n"
+        f"  {SID_EXAMPLES[2]}\n"
+        "      the seed's fixed offset: 4 bytes from payload offset 1\n"
+        "\n"
         "Exit status 1 when no protocol finds an ID.",
     )
     sid.add_argument("payload", type=_hex, help="the UDP payload in hex (no IP/UDP header)")
@@ -397,7 +610,8 @@ def _parser() -> argparse.ArgumentParser:
         "--protocol",
         action="append",
         default=[],
-        help="protocol to use (repeat for several, tried in order); see `sidkit sid --help`",
+        metavar="NAME",
+        help="protocol to use (repeatable or comma-separated, tried in order)",
     )
     sid.add_argument(
         "-o",
@@ -414,21 +628,34 @@ def _parser() -> argparse.ArgumentParser:
         help="also show which of N sockets jhash SID steering picks",
     )
     sid.add_argument("--seed", type=_int, default=0, help="jhash seed for --sockets (default 0)")
+    sid.add_argument("--json", action="store_true", help="one JSON object instead of text")
     sid.set_defaults(run=_cmd_sid)
 
     e = sub.add_parser(
         "eras",
         help="which algorithm each kernel function used, by release",
-        description="Print the eras table: for each kernel function, the release from which "
-        "each form holds. With --release, print instead the one row in force in that exact "
-        "release -- stable backports count, so 6.1.192 shows forms that mainline got in 6.2 "
-        "or 6.5 -- with the commit that introduced it and how that is known (verified, "
-        "unverified, baseline for the oldest modelled form, external for non-kernel code).",
-        epilog="examples: sidkit eras hash_conntrack_raw -v;  sidkit eras --release 6.1.192;  "
-        "sidkit eras reuseport_select --release 4.19.75 -v (the 5.4 skip-connected form, "
-        "backported to 4.19.75).",
+        description="The eras table: the kernel computes a flow's hashes and picks its socket "
+        "with functions that changed over the years (jhash lookup2 -> lookup3, the "
+        "conntrack hash, reuseport selection ...). sidkit models each form and this table "
+        "says which one holds from which release: one row per (function, first release), "
+        "with the kernel source it follows. Give a release (sidkit eras 6.13) to see instead "
+        "the one row in force in that exact release -- stable backports count, so 6.1.192 "
+        "shows forms that mainline got in 6.2 or 6.5 -- with the commit that introduced it, "
+        "how that is known (verified, unverified, baseline for the oldest modelled form, "
+        "external for non-kernel code) and which rows that release itself brought.",
+        epilog="examples:\n"
+        "  sidkit eras                              every row\n"
+        "  sidkit eras 6.13                         what Linux 6.13 does, function by function\n"
+        "  sidkit eras hash_conntrack_raw -v        one function, with evidence\n"
+        "  sidkit eras reuseport_select 4.19.75 -v  the 5.4 skip-connected form, backported",
     )
-    e.add_argument("function", nargs="?", default=None, help="only this function's rows")
+    e.add_argument(
+        "what",
+        nargs="*",
+        metavar="FUNCTION|RELEASE",
+        help="only this function's rows, and/or the rows in force in this release (6.13, "
+        "6.1.192, uname -r output)",
+    )
     e.add_argument(
         "-v", "--verbose", action="store_true", help="show the evidence and provenance of each row"
     )
@@ -436,12 +663,25 @@ def _parser() -> argparse.ArgumentParser:
         "--release",
         metavar="VERSION",
         default=None,
-        help="show the row in force in this release (e.g. 6.1.192, 5.15.86, uname -r output)",
+        help="the same as giving RELEASE as an argument",
     )
+    e.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     e.set_defaults(run=_cmd_eras)
 
     _vectors.register(sub)
     _testbench.register(sub)
+
+    c = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description="Print a bash completion script for sidkit (zsh reads it too after "
+        "autoload bashcompinit && bashcompinit). It is generated from this parser, so it "
+        "completes every subcommand and option of the installed version, and it runs no "
+        "Python on TAB.",
+        epilog='example:\n  eval "$(sidkit completion bash)"      # in ~/.bashrc',
+    )
+    c.add_argument("shell", choices=["bash"], help="the shell (bash; zsh via bashcompinit)")
+    c.set_defaults(run=lambda args: _cmd_completion(p))
     return p
 
 
@@ -455,6 +695,10 @@ def _drop_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sidkit`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.run is None:
+        # bare `sidkit` or `sidkit hash`: the help, on stdout, and argparse's usage status
+        args.help_of.print_help()
+        return 2
     try:
         code: int = args.run(args)
         # Output still buffered is written here, inside the handlers below: left to the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 from collections.abc import Callable
 
 import attrs
@@ -57,7 +58,10 @@ examples, each added to  {EXAMPLE_BASE}:
       v3.10: score loop over the hash chain, destination hashed, source port byte-swapped.
 The initval is what udp_ehashfn/udp6_ehashfn receive: udp_ehash_secret + net_hash_mix for
 IPv4, udp6_ehash_secret + net_hash_mix for IPv6 (udp_ipv6_hash_secret + net_hash_mix before
-the 6.5 typo fix), random per boot and namespace."""
+the 6.5 typo fix), random per boot and namespace. To learn this machine's value:
+  sudo sidkit hash initval
+      records the kernel's own hashes of a few loopback datagrams and searches the 2^32
+      initvals for the one that explains them (root or CAP_BPF, and a C compiler)."""
 
 
 def _int(text: str) -> int:
@@ -88,7 +92,8 @@ def register(
         "--initval",
         type=_int,
         required=True,
-        help="u32 initval of udp_ehashfn/udp6_ehashfn (ehash secret + net_hash_mix)",
+        help="u32 initval of udp_ehashfn/udp6_ehashfn (ehash secret + net_hash_mix), random "
+        "per boot and namespace: `sidkit hash initval` finds this machine's",
     )
     so.add_argument(
         "--addr-secret",
@@ -110,6 +115,7 @@ def register(
         default=4,
         help=f"sockets in the group, 1..{MAX_SOCKETS} (default 4)",
     )
+    so.add_argument("--json", action="store_true", help="one JSON object instead of text")
     common(so)
     so.set_defaults(run=run)
 
@@ -281,11 +287,36 @@ def _row(prof: KernelProfile, function: str) -> str:
     return f"{function} {era.variant} ({since})"
 
 
+def _json(prof: KernelProfile, q: Query, a: Answer) -> int:
+    v4 = q.laddr.version == 4
+    fport = prof.function("reuseport_udp4_sport")(q.fport) if v4 and a.hash is not None else q.fport
+    doc: dict[str, object] = {
+        "kernel": str(prof.version),
+        "laddr": str(q.laddr),
+        "lport": q.lport,
+        "faddr": str(q.faddr),
+        "fport": q.fport,
+        "bind": str(q.bind),
+        "sockets": q.sockets,
+        "socket": a.index,
+        "hash": None if a.hash is None else f"0x{a.hash:08x}",
+        "hash_function": "udp_ehashfn" if v4 else "udp6_ehashfn",
+        "hashed_laddr": a.hashed,
+        "hashed_fport": fport,
+        "lookup": list(a.found),
+        "model": "sidkit.reuseport.Port" if a.by_port else "sidkit.reuseport.Group",
+    }
+    print(json.dumps(doc, indent=2))
+    return 1 if a.index is None else 0
+
+
 def run(args: argparse.Namespace) -> int:
     """``sidkit hash socket``: print the model's answer; exit 1 when no socket receives."""
     prof = profile(args.kernel, byteorder=args.byteorder)
     q = _query(args)
     a = answer(prof, q)
+    if args.json:
+        return _json(prof, q, a)
     if a.index is None:
         print(
             f"no socket receives it: the {q.sockets} sockets are bound to {q.bind}, the "

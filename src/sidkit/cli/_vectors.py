@@ -64,6 +64,11 @@ def _select(args: argparse.Namespace) -> list[tuple[VectorFile, TestGroup]]:
     return select_groups(_root(args), functions=args.function or (), kernel=args.kernel)
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 vector``, ``2 vectors``: every count the command prints agrees with its noun."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _safe(text: object) -> str:
     """*text* as a terminal line may show it: a vector file is input, and an ESC or a
     newline in its strings (or its file name) must not reach the terminal as itself.
@@ -97,16 +102,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
                     "oracle": g.oracle,
                     "source": dict(g.source),
                     "comment": g.comment,
-                    "numberOfTests": len(g.tests),
+                    "number_of_tests": len(g.tests),
                     "emittable": sorted(
                         ("json", "c", "kunit") if g.function in EMITTABLE else ("json",)
                     ),
-                    "liveOracle": LIVE_ORACLES.get(g.function),
+                    "live_oracle": LIVE_ORACLES.get(g.function),
                 }
             )
         doc = {
             "dir": str(_root(args)),
-            "numberOfTests": sum(len(g.tests) for _, g in selection),
+            "number_of_tests": sum(len(g.tests) for _, g in selection),
             "files": list(files.values()),
         }
         print(json.dumps(doc, indent=2))
@@ -123,7 +128,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         )
     n_files = len({f.path for f, _ in selection})
     total = sum(len(g.tests) for _, g in selection)
-    print(f"{total} vectors in {len(selection)} groups of {n_files} files")
+    print(f"{_n(total, 'vector')} in {_n(len(selection), 'group')} of {_n(n_files, 'file')}")
     return 0
 
 
@@ -142,7 +147,7 @@ def _live_line(r: LiveResult) -> str:
         else f"{bad} DISAGREE" + (f", {len(r.problems)} problems" if r.problems else "")
     )
     return (
-        f"    live kernel {r.release}: {r.checked} vectors compared ({r.bits} hash bits), "
+        f"    live kernel {r.release}: {_n(r.checked, 'vector')} compared ({r.bits} hash bits), "
         f"{r.not_visible} not visible to the map oracle  {state}"
     )
 
@@ -167,7 +172,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         status = "ok" if not failures else f"{len(failures)} FAILED"
         print(
             f"{_safe(f.path.name):34} {group.function:22} kernel {group.kernel or '-':8} "
-            f"{len(group.tests):5} vectors  {group.oracle:10} {status}"
+            f"{len(group.tests):5} {'vector ' if len(group.tests) == 1 else 'vectors'}  "
+            f"{group.oracle:10} {status}"
         )
         for failure in failures[:_FIRST_FAILURES]:
             print(f"    {_safe(failure)}")
