@@ -102,6 +102,10 @@ def test_expect_specs() -> None:
         model_from_spec("nope")
     with pytest.raises(TestbenchError, match="N must be an integer"):
         model_from_spec("modulo:x")
+    with pytest.raises(TestbenchError, match="the key must be hex"):
+        model_from_spec("quiclb:0:2:6:zz")
+    with pytest.raises(TestbenchError, match="nonce_length"):
+        model_from_spec("quiclb:0:2:2")
 
 
 def test_program_map_lookup_names_the_maps() -> None:

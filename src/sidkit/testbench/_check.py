@@ -188,7 +188,10 @@ def model_from_spec(spec: str) -> Model:
         if name == "katran" and len(args) <= 1:
             return katran_model(_int(args[0], "FIRST_ID") if args else 1)
         if name == "quiclb" and 3 <= len(args) <= 4:
-            key = bytes.fromhex(args[3]) if len(args) > 3 else None
+            try:
+                key = bytes.fromhex(args[3]) if len(args) > 3 else None
+            except ValueError:
+                raise TestbenchError(f"--expect {spec}: the key must be hex") from None
             config = Config(
                 _int(args[0], "CONFIG_ID"),
                 _int(args[1], "SID_LEN"),
@@ -221,8 +224,6 @@ def model_from_spec(spec: str) -> Model:
             return fn  # type: ignore[no-any-return]
     except (SteeringError, QuicLbError) as exc:
         raise TestbenchError(f"--expect {spec}: {exc}") from None
-    except ValueError:  # bytes.fromhex
-        raise TestbenchError(f"--expect {spec}: the key must be hex") from None
     raise TestbenchError(
         f"--expect {spec!r}: expected default, drop, nginx, envoy[:N], katran[:FIRST_ID], "
         "quiclb:CONFIG_ID:SID_LEN:NONCE_LEN[:KEYHEX], "
