@@ -428,6 +428,7 @@ def test_idle_sessions_expire_and_move_to_the_working_generation() -> None:
 _CLONE_NEWNS = 0x0002_0000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
+_MNT_DETACH = 2
 
 
 def _private_bpffs() -> str:
@@ -454,6 +455,15 @@ def _new_server(path: str, spec: SessionSpec, chan: socket.socket) -> None:
 
 def _handover(lab: Lab) -> dict[str, Any]:
     path = _private_bpffs()
+    try:
+        return _handover_in(lab, path)
+    finally:
+        # the mount dies with the namespace process; the directory is on the shared /tmp
+        ctypes.CDLL(None, use_errno=True).umount2(os.fsencode(path), _MNT_DETACH)
+        os.rmdir(path)
+
+
+def _handover_in(lab: Lab, path: str) -> dict[str, Any]:
     spec = SPECS["sid-jhash"]
     run = _Run(lab, spec, capacity=1024)
     g0 = run.bind(4)
