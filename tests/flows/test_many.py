@@ -269,6 +269,11 @@ def test_quic_learned_in_an_earlier_file_is_what_differs(tmp_path: Path) -> None
     quic = [f for f in one.flows if f.protocol == "quic"]
     assert len(quic) == 1 and quic[0].datagrams == 11
     assert two.summary.no_sid == {"quic-cid-length-unknown": 8}
+    # ... and says so
+    assert one.summary.notes == ()
+    (note,) = two.summary.notes
+    assert note.startswith("8 QUIC datagrams in captures after the first")
+    assert two.summary.to_json()["notes"] == [note] and "notes" not in one.summary.to_json()
     assert two.summary.with_sid == one.summary.with_sid - 8
     assert (two.summary.udp, two.summary.frames) == (one.summary.udp, one.summary.frames)
     (lost,) = [f for f in two.flows if f.kind == "tuple"]

@@ -261,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     for message in report.summary.errors:
         print(f"sidkit: warning: {message}", file=sys.stderr)
+    for message in report.summary.notes:
+        print(f"sidkit: note: {message}", file=sys.stderr)
     out = sys.stdout
     try:
         if args.format == "json":

@@ -614,7 +614,36 @@ def analyze_many(
         done += job_size
         if progress is not None:
             progress(done, total)
-    return _check(merge_partials(collected).to_report())
+    report = _check(merge_partials(collected).to_report())
+    note = _cross_file_note(collected)
+    if note:
+        report = attrs.evolve(
+            report, summary=attrs.evolve(report.summary, notes=(*report.summary.notes, note))
+        )
+    return report
+
+
+_CROSS_FILE_REASONS: Final = ("quic-cid-length-unknown", "quic-empty-cid")
+
+
+def _cross_file_note(partials: Sequence[PartialReport]) -> str:
+    """The note a per-file report carries when a capture after the first has QUIC
+    datagrams whose grouping may rest on an earlier capture (:doc:`/flows-many`): short
+    headers of unknown CID length, datagrams with an empty DCID. Empty if none."""
+    count = sum(
+        p.no_sid.get(reason, 0)
+        for p in partials
+        if min(r for r, _n, _f in p.captures) > 0
+        for reason in _CROSS_FILE_REASONS
+    )
+    if not count:
+        return ""
+    return (
+        f"{count} QUIC datagrams in captures after the first had no connection-ID length or "
+        "path of their own there (quic-cid-length-unknown, quic-empty-cid): read in one "
+        "pass (jobs=1), or with quic.cid_length given, they may join connections begun in "
+        "an earlier capture"
+    )
 
 
 def _offset(

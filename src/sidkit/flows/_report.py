@@ -136,7 +136,9 @@ class Summary:
     handshake message), ``malformed``, ``cid-length-unknown`` and ``empty-cid`` (QUIC),
     ``unclaimed`` (``-``); ``reassembly``: IP fragments and what became of them (see
     :class:`~sidkit.flows.Reassembler`); ``errors``: capture problems that stopped the
-    reading.
+    reading; ``notes``: what the reader should know about how the report was made (many
+    captures read in parallel: datagrams that a single pass might have grouped
+    differently), in the JSON only when there are any.
     """
 
     capture: str
@@ -155,6 +157,7 @@ class Summary:
     tuple_flows: int
     no_sid_by_protocol: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
     reassembly: Mapping[str, int] = attrs.field(factory=dict)
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The JSON ``summary`` object."""
@@ -175,7 +178,7 @@ class Summary:
             "errors": list(self.errors),
             "sid_flows": self.sid_flows,
             "tuple_flows": self.tuple_flows,
-        }
+        } | ({"notes": list(self.notes)} if self.notes else {})
 
 
 @attrs.frozen
