@@ -185,6 +185,29 @@ class Chains:
         ez = e.zone
         return (ez.id if ez.dir >> d & 1 else 0) == (zone.id if zone.dir >> d & 1 else 0)
 
+    @staticmethod
+    def inverse_equal_node(node: Entry | _ReplyNode, o: FiveTuple, zone: Zone) -> bool:
+        """:meth:`key_equal_node` of ``o.reversed()`` without building the inverse tuple
+        (confirmation compares a new entry's plain REPLY key with every node of its chain)."""
+        e = entry_of(node)
+        d = 0 if node is e else 1
+        if e._skm >> d & 1:
+            return False  # a SID-keyed node never equals a tuple
+        t = e._reply if d else e.original
+        if t is None:  # the node's key is the inverse of e.original: equal iff the originals are
+            if e.original != o:
+                return False
+        elif not (
+            t.src == o.dst
+            and t.sport == o.dport
+            and t.dst == o.src
+            and t.dport == o.sport
+            and t.protocol == o.protocol
+        ):
+            return False
+        ez = e.zone
+        return (ez.id if ez.dir >> d & 1 else 0) == (zone.id if zone.dir >> d & 1 else 0)
+
     def resize(self, size: int) -> None:
         """``nf_conntrack_hash_resize``: move every node to *size* chains (old chains in
         order, each from its head, added at the new chains' heads)."""

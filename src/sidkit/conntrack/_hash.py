@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from sidkit._errors import InputTypeError
 from sidkit._validate import check_key, check_uint
@@ -21,6 +21,17 @@ from sidkit.keys import FiveTuple, FlowKey, SessionId
 __all__ = ["TableHash"]
 
 _M32: Final = 0xFFFFFFFF
+
+
+def _packed(np: Any, values: list[int], six: bool) -> Any:
+    """Addresses given as ints (``int(ipaddress)``) as an ``(n, 4|16)`` uint8 array of their
+    network-order bytes, without a bytes object per address."""
+    if not six:
+        return np.array(values, np.uint32).astype(">u4").view(np.uint8).reshape(-1, 4)
+    hi = np.array([v >> 64 for v in values], np.uint64)
+    lo = np.array([v & 0xFFFFFFFFFFFFFFFF for v in values], np.uint64)
+    words = np.stack([hi, lo], axis=1).astype(">u8")  # big-endian after the stack
+    return words.view(np.uint8).reshape(-1, 16)
 
 
 class TableHash:
@@ -131,32 +142,38 @@ class TableHash:
         """Announce the REPLY hash of the next entry made for *original* (None: forget it)."""
         self._pending = None if original is None else (original, zone_id, raw)
 
-    def hash_many(self, keys: Sequence[FiveTuple], zone_id: int, reverse: bool) -> list[int]:
-        """:meth:`hash` of every tuple in *keys* (of their inverses when *reverse*), in one
-        numpy batch (sidkit.hashing.batch, the era's form bound like the scalar one). Not
-        cached; the caller primes what it needs."""
+    def hash_many(
+        self, keys: Sequence[FiveTuple], zone_id: int, reply_zone_id: int
+    ) -> tuple[list[int], list[int]]:
+        """:meth:`hash` of every tuple in *keys* with *zone_id*, and of its inverse with
+        *reply_zone_id*, in numpy batches (sidkit.hashing.batch, the era's form bound as the
+        scalar one is). Nothing is cached; the caller primes what it needs."""
         import numpy as np  # noqa: PLC0415  (numpy is an optional extra: imported on use)
 
         from sidkit.hashing import batch  # noqa: PLC0415
 
         fn = batch.function(self._profile, "hash_conntrack_raw")
-        out = np.zeros(len(keys), np.uint32)
-        v4 = np.fromiter((k.src.version == 4 for k in keys), bool, len(keys))
-        for mask, width in ((v4, 4), (~v4, 16)):
+        n = len(keys)
+        out0 = np.zeros(n, np.uint32)
+        out1 = np.zeros(n, np.uint32)
+        v4 = np.fromiter((k.src.version == 4 for k in keys), bool, n)
+        for mask, six in ((v4, False), (~v4, True)):
             idx = np.flatnonzero(mask)
             if not len(idx):
                 continue
             sel = [keys[i] for i in idx.tolist()]
-            src = np.frombuffer(b"".join(k.src.packed for k in sel), np.uint8).reshape(-1, width)
-            dst = np.frombuffer(b"".join(k.dst.packed for k in sel), np.uint8).reshape(-1, width)
-            sport = np.fromiter((k.sport for k in sel), np.uint64, len(sel))
-            dport = np.fromiter((k.dport for k in sel), np.uint64, len(sel))
-            proto = np.fromiter((k.protocol for k in sel), np.uint64, len(sel))
-            if reverse:
-                src, dst, sport, dport = dst, src, dport, sport
-            out[idx] = fn(src, sport, dst, dport, proto, zone_id, self._net_mix, self._secret)
-        hashes: list[int] = out.tolist()
-        return hashes
+            m = len(sel)
+            src = _packed(np, [int(k.src) for k in sel], six)
+            dst = _packed(np, [int(k.dst) for k in sel], six)
+            sport = np.fromiter((k.sport for k in sel), np.uint64, m)
+            dport = np.fromiter((k.dport for k in sel), np.uint64, m)
+            proto = np.fromiter((k.protocol for k in sel), np.uint64, m)
+            mix, sec = self._net_mix, self._secret
+            out0[idx] = fn(src, sport, dst, dport, proto, zone_id, mix, sec)
+            out1[idx] = fn(dst, dport, src, sport, proto, reply_zone_id, mix, sec)
+        raw0: list[int] = out0.tolist()
+        raw1: list[int] = out1.tolist()
+        return raw0, raw1
 
     def hash(self, key: FlowKey, zone_id: int, cache: bool = True) -> int:
         """The raw u32 of *key* hashed with *zone_id*: the cached one when *key* carries

@@ -227,7 +227,8 @@ def confirm(
     # may have hashed the plain inverse ahead, and an empty chain compares nothing.
     key1: FlowKey | None = None
     raw1 = None
-    if entry._reply is None and not entry._skm & 2:
+    plain = entry._reply is None and not entry._skm & 2
+    if plain:
         raw1 = hasher.pending_reply(entry.original, rid)
     if raw1 is None:
         key1 = entry.key(1)
@@ -235,16 +236,17 @@ def confirm(
     size = chains.size
     clash: Entry | None = None
     limit = -1
+    original = entry.original
     for raw, d in ((raw0, 0), (raw1, 1)):
         chain = chains.buckets[(raw * size) >> 32]
         if not chain:
             continue
-        if d and key1 is None:
-            key1 = entry.key(1)
-        key = key1 if d else key0
-        assert key is not None
         for chainlen, node in enumerate(reversed(chain)):
-            if chains.key_equal_node(node, key, zone):
+            if (
+                chains.inverse_equal_node(node, original, zone)
+                if d and plain
+                else chains.key_equal_node(node, key1 if d else key0, zone)  # type: ignore[arg-type]
+            ):
                 clash = entry_of(node)
                 break
             if chainlen > floor:

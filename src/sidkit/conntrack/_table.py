@@ -94,6 +94,8 @@ _INF: Final = float("inf")
 def _check_now(now: object) -> float:
     """A clock reading: a finite number of seconds. NaN would compare false with every
     timeout (entries that never expire), infinity would expire everything at once."""
+    if type(now) is float and -_INF < now < _INF:  # the common case, first
+        return now
     if isinstance(now, bool) or not isinstance(now, int | float):
         raise InputTypeError(
             f"now must be a number of seconds, not {type(now).__name__}", code="bad-time"
@@ -722,8 +724,7 @@ class Table:
         zid = z.id if z.dir & 1 else 0
         rid = z.id if z.dir & 2 else 0
         try:
-            raw0 = self._hasher.hash_many(keys, zid, reverse=False)
-            raw1 = self._hasher.hash_many(keys, rid, reverse=True)
+            raw0, raw1 = self._hasher.hash_many(keys, zid, rid)
         except ImportError:  # sidkit.hashing.batch's BulkUnavailableError: no numpy
             return [self.packet(k, now=now, zone=zone) for k in keys]
         hasher = self._hasher
