@@ -208,6 +208,24 @@ REFUSED = {
     "ancillary load": [_i(cbpf.LD | cbpf.W | cbpf.ABS, 0xFFFFF000), RET0],
     "ancillary ind load": [_i(cbpf.LD | cbpf.B | cbpf.IND, 0xFFFFF004), RET0],
     "ldx M before st": [_i(cbpf.LDX | cbpf.MEM, 3), RET0],
+    # the kernel carries memvalid from a RET into the next instruction (check_load_and_stores
+    # resets it only after jumps): M[3] is not valid after the RET at pc 3, so neither at pc 4
+    "read after a ret": [
+        _i(cbpf.JMP | cbpf.JEQ | cbpf.K, 0, 0, 2),
+        _i(cbpf.ST, 3),
+        _i(cbpf.JMP | cbpf.JA, 1),
+        _i(cbpf.RET | cbpf.K, 0),
+        _i(cbpf.LD | cbpf.MEM, 3),
+        RET_A,
+    ],
+    # a ja joins a path that stored M[2] with one that did not
+    "ja joins an unstored path": [
+        _i(cbpf.JMP | cbpf.JEQ | cbpf.K, 0, 0, 2),
+        _i(cbpf.ST, 2),
+        _i(cbpf.JMP | cbpf.JA, 0),
+        _i(cbpf.LD | cbpf.MEM, 2),
+        RET_A,
+    ],
     "st on the skipped path": [
         _i(cbpf.JMP | cbpf.JA, 1),
         _i(cbpf.ST, 2),
@@ -240,6 +258,13 @@ ACCEPTED = {
     ],
     "highest plain load": [_i(cbpf.LD | cbpf.W | cbpf.ABS, 0xFFFFEFFF), RET0],
     "ret after ret": [RET0, RET0],
+    "read after a ret on a path that stored": [
+        _i(cbpf.ST, 3),
+        _i(cbpf.JMP | cbpf.JEQ | cbpf.K, 0, 1, 0),
+        _i(cbpf.RET | cbpf.K, 0),
+        _i(cbpf.LD | cbpf.MEM, 3),
+        RET_A,
+    ],
 }
 
 

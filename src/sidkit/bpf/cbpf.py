@@ -242,7 +242,10 @@ def _check_scratch(program: Sequence[SockFilter]) -> None:
             masks[pc + 1 + insn.jt] &= memvalid
             masks[pc + 1 + insn.jf] &= memvalid
             continue
-        if code & 0x07 != RET and pc + 1 < len(program):
+        # Not only after ordinary instructions: the kernel's loop carries memvalid from a RET
+        # into the next instruction too (only jumps reset it), so code placed after a RET
+        # and reached by a jump must also be valid for the RET's path (live kernel: EINVAL).
+        if pc + 1 < len(program):
             masks[pc + 1] &= memvalid
 
 
