@@ -120,3 +120,22 @@ def test_expressions_are_bounded() -> None:
     for row in ("(" * 200 + "1" + ")" * 200, "-" * 300 + "1", "1 << 100000", "1 >> -1"):
         with pytest.raises(TestbenchError):
             load_c_arrays("struct sock_filter p[] = { {" + row + ", 0, 0, 0} };")
+
+
+def test_vendor_models_name_sockets() -> None:
+    """The models wrap sidkit.quiclb's readers with the group's size: Katran's stable-routing
+    header names socket ID - FIRST_ID, Envoy's worker octet (short header) a worker, nginx's
+    cookie the socket that has it."""
+    from sidkit.quiclb import katran_stable_routing_header  # noqa: PLC0415
+    from sidkit.testbench import SocketInfo, envoy_model, katran_model, nginx_model  # noqa: PLC0415
+
+    ctx = ModelContext(tuple(SocketInfo(i, 1000 + i) for i in range(4)))
+    header = katran_stable_routing_header(7 + 2, b"\0" * 4)
+    assert katran_model(first_id=7)(header + b"data", ctx) == 2
+    assert katran_model(first_id=7)(b"\x40" + bytes(20), ctx) is None
+    # Envoy quic_lb short header: worker octet at 2 + (packet[1] & 0x1f)
+    assert envoy_model()(bytes([0x40, 0x03, 0, 0, 0, 3]) + bytes(10), ctx) == 3
+    assert envoy_model()(bytes([0x40, 0x03, 0, 0, 0, 9]) + bytes(10), ctx) is None
+    cid = (1002).to_bytes(8, "big") + bytes(12)
+    assert nginx_model()(b"\x40" + cid, ctx) == 2
+    assert nginx_model()(b"\x40" + (5).to_bytes(8, "big") + bytes(12), ctx) is None
