@@ -12,12 +12,17 @@ ways, a NAT rebinding in one connection in ten, 10% datagrams without an ID) of
 first. The analysis is given ``quic.cid_length=8`` (the servers' CID length), with which
 per-file reading gives the sequential report (docs/flows-many.rst); ``--learn`` leaves it
 out, to show what per-file reading then loses (short headers whose CID length was learned
-in an earlier file). Rows: (a) one process reading the files in order (``jobs=1``, the exact single
-pass), (b) ``jobs=N`` worker processes, each file read by its own analyzer and the partial
-reports merged, (c) the merge alone (the serial part of (b)), (d) Dask. Each row prints its
-wall-clock time and its speed-up over (a); the script also checks that (b) and (d) gave
-(a)'s report. The machine's CPU count and load average are printed: on a shared 2-CPU
-machine the speed-up is bounded by 2 and by whatever else runs.
+in an earlier file).
+
+Rows: (a) one process reading the files in order (``jobs=1``, the exact single pass);
+(b) ``jobs=N`` worker processes, each file read by its own analyzer and the partial
+reports merged, preceded by a calibration -- the speed-up N processes get on a pure
+Python loop on this machine right now, the ceiling for (b); (c) the merge alone (the
+serial part of (b)); (d) Dask. Each row prints its wall-clock time and its speed-up over
+(a); the script also checks that (b) and (d) gave (a)'s report. The machine's CPU count
+and load average are printed: on a shared 2-CPU machine the speed-up is bounded by 2 and
+by whatever else runs. ``--connections`` sets how many QUIC connections the capture
+holds (default 2,000; fewer means more datagrams per flow and less to merge).
 """
 
 from __future__ import annotations
@@ -36,6 +41,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_flows import make_capture  # type: ignore[import-not-found]
 
 from sidkit.flows import FlowReport, PartialReport, analyze, analyze_many, merge_partials
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def headroom(jobs: int, n: int = 5_000_000) -> float:
+    """The speed-up *jobs* processes get on pure Python work here and now (ideal: *jobs*):
+    how much parallel capacity the machine has left, to judge the rows against."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    start = time.perf_counter()
+    for _ in range(jobs):
+        _spin(n)
+    serial = time.perf_counter() - start
+    with ProcessPoolExecutor(jobs) as pool:
+        start = time.perf_counter()
+        list(pool.map(_spin, [n] * jobs))
+        parallel = time.perf_counter() - start
+    return serial / parallel
 
 
 def split(path: Path, folder: Path, files: int) -> list[Path]:
@@ -69,11 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", default="2", help="comma-separated process counts (default 2)")
     ap.add_argument("--dask", action="store_true", help="also time a Dask LocalCluster")
     ap.add_argument("--learn", action="store_true", help="no quic.cid_length: learn it")
+    ap.add_argument(
+        "--connections",
+        type=int,
+        default=2000,
+        help="QUIC connections in the capture (fewer: more datagrams per flow, less to merge)",
+    )
     args = ap.parse_args(argv)
     options = None if args.learn else {"quic": {"cid_length": 8}}
     with tempfile.TemporaryDirectory() as tmp:
         whole = Path(tmp) / "whole.pcap"
-        make_capture(whole, args.files * args.datagrams, connections=2000, seed=1)
+        make_capture(whole, args.files * args.datagrams, connections=args.connections, seed=1)
         paths = split(whole, Path(tmp), args.files)
         whole.unlink()
         size = sum(p.stat().st_size for p in paths)
@@ -86,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         unknown = one.summary.no_sid.get("quic-cid-length-unknown", 0)
         print(f"    {len(one.flows)} flows, {unknown} short headers of unknown CID length")
         for jobs in (int(j) for j in args.jobs.split(",")):
+            print(
+                f"    calibration: {jobs} processes run pure Python {headroom(jobs):4.2f}x "
+                f"as fast as one here now (ideal {jobs}.00x)"
+            )
             t, report = _timed(lambda jobs=jobs: analyze_many(paths, options=options, jobs=jobs))  # type: ignore[misc]
             same = report.flows == one.flows and report.summary.to_json() == one.summary.to_json()
             print(
