@@ -301,6 +301,11 @@ class SessionId:
             return 0
         raise AttributeError(f"'SessionId' object has no attribute {name!r}")
 
+    def __reduce__(self) -> tuple[type[SessionId], tuple[str, bytes, dict[str, object]]]:
+        # Pickled as its constructor call (details read, as a plain dict): the read-only
+        # view and a pending lazy parse do not pickle, and need not.
+        return (SessionId, (self.protocol, self.value, dict(self.details)))
+
     def hex(self) -> str:
         """The ID's bytes as lowercase hex (how tshark and the RFCs print connection IDs)."""
         return self.value.hex()

@@ -12,6 +12,7 @@ frozenness, the conntrack cache slots' defaults).
 from __future__ import annotations
 
 import contextlib
+import pickle
 
 import attrs
 import pytest
@@ -144,3 +145,13 @@ def test_trusted_and_public_session_ids_behave_alike() -> None:
         SessionId("quic", b"\x01", {1: 2})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="protocol name"):
         SessionId("Q!", b"\x01")
+
+
+def test_session_ids_pickle_with_their_details() -> None:
+    # a Dask worker or a process pool ships them: the read-only view and a pending lazy
+    # parse travel as the plain details
+    sid = FAST.extract(bytes([0x41]) + b"12345678" + bytes(30))
+    assert sid is not None
+    for original in (sid, SessionId("wireguard", b"\x01\x02\x03\x04", {"field": "receiver"})):
+        back = pickle.loads(pickle.dumps(original))
+        assert back == original and dict(back.details) == dict(original.details)
