@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from sidkit import SidkitError, UnknownKernelError, __version__, hashing
-from sidkit.cli import _flows, _socket, _testbench, _vectors
+from sidkit.cli import _flows, _initval, _socket, _testbench, _vectors
 from sidkit.kernel import ERAS, Era, KernelProfile, profile
 
 __all__ = ["main"]
@@ -535,6 +535,7 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(run=_cmd_toeplitz)
 
     _socket.register(hsub, common)
+    _initval.register(hsub)
 
     d = sub.add_parser(
         "demo",
