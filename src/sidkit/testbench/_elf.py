@@ -27,7 +27,7 @@ from sidkit.testbench._program import (
     TestbenchError,
 )
 
-__all__ = ["load_elf", "program_sections"]
+__all__ = ["load_elf"]
 
 _EM_BPF: Final = 247
 _SHF_EXECINSTR: Final = 0x4
@@ -76,17 +76,6 @@ def _guarded(name: str, fn: Callable[[], T]) -> T:
         raise TestbenchError(
             f"{name}: malformed ELF object ({type(exc).__name__}: {exc})"
         ) from None
-
-
-def program_sections(data: bytes, name: str = "object") -> list[str]:
-    """The names of the program sections in an ELF object (``.text`` last, if it has code)."""
-
-    def read() -> list[str]:
-        elf = _elffile(data, name)
-        found = [s.name for s in elf.iter_sections() if _is_program(s)]
-        return sorted(found, key=lambda n: n == ".text")
-
-    return _guarded(name, read)
 
 
 def _kind(section: str) -> tuple[Kind, int]:
