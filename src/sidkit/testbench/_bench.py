@@ -39,6 +39,7 @@ from sidkit.bpf import _syscall, cbpf, ebpf, netns
 from sidkit.testbench._program import (
     BPF_MAP_TYPE_ARRAY,
     BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_HASH,
     BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
     BPF_MAP_TYPE_SOCKHASH,
     BPF_MAP_TYPE_SOCKMAP,
@@ -69,7 +70,6 @@ MAX_PAYLOAD: Final = 65_507  # IPv4 UDP (IPv6 allows 20 more; one limit for both
 _HHBBI: Final = struct.Struct("=HBBI")
 _FIRST_SPORT: Final = 20_000
 _MAP_IN_MAP: Final = (BPF_MAP_TYPE_ARRAY_OF_MAPS, 13)  # ARRAY_OF_MAPS, HASH_OF_MAPS
-_BPF_MAP_TYPE_HASH: Final = 1
 _SPORTS: Final = 40_000
 # How long the receiving side waits in silence before it calls the missing datagrams of a
 # batch dropped. Delivery on the veth pair takes microseconds; the margin is for a loaded
@@ -537,7 +537,7 @@ def _experiment(
         # without choosing: the same selection as no program, plus the kernel's hash.
         sources = max(1, len({(p.src, p.sport) for p in probes}))
         key_size = _SADDR[family][1] + 4
-        hashes = _syscall.Map(_BPF_MAP_TYPE_HASH, key_size, 4, sources, name="sidkit_tb_hash")
+        hashes = _syscall.Map(BPF_MAP_TYPE_HASH, key_size, 4, sources, name="sidkit_tb_hash")
         try:
             recorder = _syscall.prog_load(
                 _syscall.BPF_PROG_TYPE_SK_REUSEPORT,
