@@ -33,6 +33,9 @@ def test_bpf_asm_listing_of_udpgrm_matches_its_source_comments() -> None:
 
 def test_ddd_listing_and_count_mismatch() -> None:
     assert load_cbpf_listing("2\n32 0 0 0\n22 0 0 0\n").count == 2
+    # bpf_asm's default output: the count, then each instruction, comma-terminated
+    p = load_cbpf_listing("3,48 0 0 0,84 0 0 128,22 0 0 0,\n")
+    assert struct.unpack_from("=HBBI", p.insns, 8) == (84, 0, 0, 128)
     with pytest.raises(TestbenchError, match="says 3 instructions, holds 2"):
         load_cbpf_listing("3,32 0 0 0,22 0 0 0")
 
