@@ -425,3 +425,10 @@ def test_limits_are_libpcaps() -> None:
     sf-pcapng.c starts with INITIAL_MAX_BLOCKSIZE (16 MiB) as the largest block."""
     assert MAX_CAPLEN == 262144
     assert MAX_BLOCK == 16 * 1024 * 1024
+
+
+def test_an_interface_option_running_past_its_block_stops_with_a_message() -> None:
+    body = struct.pack("<HHI", RAW, 0, 0) + struct.pack("<HH", 9, 12) + bytes([6, 0, 0, 0])
+    records, errors, _ = _read(_shb() + _block(1, body) + _epb(1, _pkt(1)))
+    assert records == []
+    assert errors and "option 9 of 12 bytes runs past the block" in errors[0]
