@@ -296,3 +296,20 @@ def test_the_parallel_path_imports_without_distributed() -> None:
     import sidkit.flows._many as many  # noqa: PLC0415
 
     assert "distributed" not in many.__dict__
+
+
+def test_an_interrupt_stops_the_workers(four: list[Path]) -> None:
+    # Ctrl-C in the parent (here: raised by the progress callback once the first file is
+    # done) stops the worker processes at once and propagates; none is left behind
+    import multiprocessing  # noqa: PLC0415
+
+    calls: list[int] = []
+
+    def interrupt(done: int, total: int | None) -> None:
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        analyze_many(four, options=OPTIONS, jobs=2, progress=interrupt)
+    assert len(calls) == 1
+    assert multiprocessing.active_children() == []

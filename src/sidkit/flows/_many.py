@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -665,14 +666,29 @@ def first_format(path: Path) -> str:
 _Results = Callable[[Sequence[int]], Iterable[tuple[int, PartialReport]]]
 
 
+def _quiet_worker() -> None:
+    """Worker processes leave Ctrl-C to the parent (which stops them), so that one
+    interrupt gives one message, not a traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_processes(jobs: int, work: Sequence[_Job]) -> _Results:
     def results(sizes: Sequence[int]) -> Iterable[tuple[int, PartialReport]]:
         from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
 
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), initializer=_quiet_worker)
+        try:
             futures = {pool.submit(analyze_one, job): i for i, job in enumerate(work)}
             for future in as_completed(futures):
                 yield sizes[futures[future]], future.result()
+        except BaseException:
+            # an error in one file or an interrupt: stop the others now, not after their
+            # files (the executor would wait for them)
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     return results
 
