@@ -422,8 +422,9 @@ class Extractor:
         protocol is only asked when the first finds nothing, which no location can tell),
         as far as their guards on offset 0 accept the byte. If one of them applies to a
         payload, :meth:`extract` returns ``SessionId(location.protocol, the location's
-        bytes)`` (with the plugin's details, which a caller taking this shortcut does not
-        get); if none applies, only :meth:`extract` can tell. A protocol without
+        bytes)`` -- it takes this shortcut itself, the plugin's details computed only when
+        read; a caller slicing for itself gets no details -- and if none applies, only
+        :meth:`extract` can tell. A protocol without
         locations under its options contributes none (no error, unlike
         :meth:`sid_locations`).
         """
