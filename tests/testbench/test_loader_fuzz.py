@@ -92,3 +92,36 @@ def test_c_arrays_and_listings(text: str) -> None:
     ):
         with contextlib.suppress(TestbenchError):
             loader(text)
+
+
+def test_core_relocations_are_refused_by_name(objects: list[bytes], tmp_path: Path) -> None:
+    """A program with a CO-RE relocation (bpf_core_field_exists) would load wrong without
+    them applied: the loader refuses it, naming why. (The objects fixture ensures clang.)"""
+    src = tmp_path / "core.c"
+    src.write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_core_read.h>\n"
+        "struct foo { int a; int b; } __attribute__((preserve_access_index));\n"
+        'SEC("sk_reuseport") int p(struct sk_reuseport_md *md) {\n'
+        "  struct foo *f = (void *)md->data;\n"
+        "  return bpf_core_field_exists(f->b) ? SK_PASS : SK_DROP;\n}\n"
+        'char _license[] SEC("license") = "GPL";\n'
+    )
+    arch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True, check=True)
+    obj = tmp_path / "core.o"
+    subprocess.run(
+        [
+            "clang",
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            f"-I/usr/include/{arch.stdout.strip()}",
+            "-c",
+            str(src),
+            "-o",
+            str(obj),
+        ],
+        check=True,
+    )
+    with pytest.raises(TestbenchError, match="CO-RE relocations"):
+        load_elf(obj.read_bytes(), name="core.o")
