@@ -137,12 +137,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def verify_steering(args: argparse.Namespace) -> int:
     """``sidkit vectors verify --program FILE``: the steering vectors through a program."""
+    from sidkit.cli._vectors import _root  # noqa: PLC0415 (the vectors folder, as verify finds it)
     from sidkit.testbench._vectors import (  # noqa: PLC0415 (only for --program)
         load_steering_vectors,
         run_steering_group,
     )
 
-    root = args.steering_dir
+    root = args.steering_dir if args.steering_dir is not None else _root(args) / "steering"
     total = bad = 0
     name = args.program
     for group in load_steering_vectors(root):

@@ -347,9 +347,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     ve.add_argument(
         "--steering-dir",
-        default=f"{DEFAULT_DIR}/steering",
+        default=None,
         metavar="DIR",
-        help="with --program: folder of steering vector files",
+        help="with --program: folder of steering vector files (default: steering/ in the "
+        "vectors folder)",
     )
     ve.set_defaults(run=_cmd_verify)
 
