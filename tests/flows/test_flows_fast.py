@@ -617,3 +617,57 @@ def test_a_greased_header_that_is_also_dtls_goes_by_the_configured_order(
         assert got == {("quic", "0a" * 8): 4, stray: 1}
     else:
         assert got == {("quic", "0a" * 8): 3, ("dtls", "05" * 8): 1, stray: 1}
+
+
+# --- the empty-DCID cache of the fused loop (PathIndex.empty) -------------------------------
+
+
+def test_empty_dcid_short_headers_follow_their_path_through_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that chose zero-length CIDs: the server's short headers carry no DCID and
+    join the flow of their path. After the first, the fused loop counts them from its cache;
+    the cache must follow the path when it changes without a long header: a NAT rebinding
+    (a new tuple), then an active migration on the rebound port (a CID nobody saw in a long
+    header starts a new SID flow there, so the server's empty-DCID packets after it go to
+    that flow, as the reference path puts them), then the old connection's server packets
+    to the old port again."""
+    c1, c2, s = (CLIENT1, 5000), (CLIENT1, 5001), (SERVER, 443)
+    cid2 = b"\x0d" * 8
+
+    def to_client(c: tuple[bytes, int], i: int) -> tuple[bytes, int, bytes, int, bytes]:
+        return (*s, *c, pk.quic_short(b"", b"r%02d" % i + b"x" * 20))
+
+    datagrams = [
+        (*c1, *s, pk.quic_long(pk.QUIC_V1, "initial", ORIG, b"", b"ch" * 20)),
+        (*s, *c1, pk.quic_long(pk.QUIC_V1, "initial", b"", CID, b"sh" * 20)),
+        (*c1, *s, pk.quic_short(CID, b"q" * 30)),
+        *(to_client(c1, i) for i in range(6)),
+        (*c2, *s, pk.quic_short(CID, b"rebound" * 3)),  # NAT rebinding
+        *(to_client(c2, i) for i in range(6)),
+        # the client switches to a CID issued behind encryption (an active migration, no
+        # long header): a new SID flow starts using the tuple, and is its path now
+        (*c2, *s, pk.quic_short(cid2, b"migrated" * 3)),
+        *(to_client(c2, 10 + i) for i in range(6)),
+        *(to_client(c1, 20 + i) for i in range(3)),
+    ]
+    data = _capture(datagrams)
+    _both(data, None, {}, "sid")
+    calls = []
+    slow = FlowAnalyzer._slow
+
+    def counting(self: FlowAnalyzer, *args: Any) -> Any:
+        calls.append(args[0])
+        return slow(self, *args)
+
+    monkeypatch.setattr(FlowAnalyzer, "_slow", counting)
+    report = analyze(io.BytesIO(data))
+    got = sorted((f.datagrams, f.paths, set(f.sids)) for f in report.flows)
+    assert got == [
+        (7, 1, {cid2.hex()}),
+        (19, 2, {ORIG.hex(), CID.hex()}),
+    ]
+    assert report.summary.no_sid == {"quic-empty-cid": 21}
+    # the handshake, the first short header on each new path, and the first empty-DCID one
+    # after each change; the rest came from the cache
+    assert len(calls) < len(datagrams) - 12

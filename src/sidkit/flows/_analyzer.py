@@ -82,10 +82,12 @@ from sidkit.flows._state import (
     By,
     ExactLocation,
     FlowState,
+    PathIndex,
     SidKey,
     TupleCounter,
     pair_counter,
 )
+from sidkit.flows._state import reverse_key as _reverse
 from sidkit.keys import FiveTuple, SessionId
 from sidkit.plugin import PluginError, PluginHost, default_host
 
@@ -189,12 +191,6 @@ def quic_empty_dcid_scid(
     return payload[7 : 7 + n]
 
 
-def _reverse(tk: bytes) -> bytes:
-    """The tuple key of the other direction."""
-    a = (len(tk) - 4) >> 1
-    return tk[a : a + a] + tk[:a] + tk[a + a + 2 :] + tk[a + a : a + a + 2]
-
-
 def _endpoints(tk: bytes) -> tuple[bytes, bytes]:
     """(source address + port, destination address + port) of a tuple key."""
     a = (len(tk) - 4) >> 1
@@ -280,7 +276,7 @@ class FlowAnalyzer:
         # Per directional tuple key, the counters of the SID flow that last started using it:
         # a datagram to an endpoint that chose zero-length CIDs has no ID, and joins the
         # flow of its path (what that endpoint itself does, RFC 9000 section 5.2).
-        self._path: dict[bytes, TupleCounter] = {}
+        self._path = PathIndex()
         # flows: every state in creation order; per protocol, SID -> the state of its flow
         # (kept pointing at the surviving flow when two merge); per tuple key, a tuple
         # flow's counters; per canonical tuple key, the tuple flow.
@@ -398,6 +394,7 @@ class FlowAnalyzer:
             return
         if gone.order < keep.order:
             keep, gone = gone, keep
+        self._path.empty.clear()  # counters move: see PathIndex
         keep.first = min(keep.first, gone.first)
         keep.issued.update(gone.issued)
         keep.sids.extend(gone.sids)
@@ -460,6 +457,7 @@ class FlowAnalyzer:
         length too), so short headers *to* it carry that many; link DCID and SCID."""
         src, dst = _endpoints(tk)
         n = len(scid)
+        self._path.empty.clear()  # lengths and links may change: see PathIndex
         self._issued[src] = n
         self._peer[dst] = n
         self._fixed = 0
@@ -521,7 +519,7 @@ class FlowAnalyzer:
         lengths = {n for e, n in c.state.issued.items() if e != src}
         return lengths.pop() if len(lengths) == 1 else None
 
-    def _empty_cid(self, ts: int, tk: bytes, length: int, scid: bytes) -> None:
+    def _empty_cid(self, ts: int, tk: bytes, length: int, scid: bytes, short: bool = False) -> None:
         """A QUIC datagram with an empty DCID (to an endpoint that chose zero-length CIDs):
         no ID of its own, so it joins the flow of its path -- the SID flow that last started
         using this tuple or its reverse -- and a long header's SCID is linked into it."""
@@ -548,6 +546,8 @@ class FlowAnalyzer:
             c.n += 1
             c.size += length
             c.seq = self._seq
+            if short:  # the next short header on this tuple without a known CID too
+                self._path.empty[tk] = c
 
     # -- feeding --
 
@@ -630,7 +630,7 @@ class FlowAnalyzer:
             self.no_sid[reason] = self.no_sid.get(reason, 0) + 1
             self._count_reason(reason, payload[0] if payload else -1)
             if reason == "quic-empty-cid":
-                self._empty_cid(ts, tk, length, empty_scid or b"")
+                self._empty_cid(ts, tk, length, empty_scid or b"", empty_scid is None)
             else:
                 self._tuple_datagram(ts, tk, length, None)
             return None

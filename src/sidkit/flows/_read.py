@@ -41,6 +41,7 @@ from sidkit.flows._state import (
     By,
     ExactLocation,
     FlowState,
+    PathIndex,
     SidKey,
     TupleCounter,
     pair_counter,
@@ -71,7 +72,7 @@ class _AnalyzerLike(Protocol):
     _known_flows: dict[bytes, FlowState]
     _known_lengths: tuple[int, ...]
     _fixed: int
-    _path: dict[bytes, TupleCounter]
+    _path: PathIndex
     _cells: dict[str, dict[bytes, FlowState]]
     no_sid_by: dict[str, dict[str, int]]
     reassembler: Reassembler
@@ -176,6 +177,7 @@ def read_pcap(
     longest = lengths[0] if len(lengths) == 1 else 0  # the one learned length, or 0
     fixed = analyzer._fixed  # the configured length while no long header was seen, or 0
     path = analyzer._path
+    empty = path.empty  # cleared in place, never replaced
     cells = analyzer._cells.setdefault("quic", {})
     tcount = analyzer._tcount
     slow, fast, tuple_datagram = analyzer._slow, analyzer._fast, analyzer._tuple_datagram
@@ -185,6 +187,7 @@ def read_pcap(
     seq = first_seq = analyzer._seq  # datagram sequence numbers: one per record
     others = 0  # records this loop did not count itself (skipped, _fast, _slow)
     nones = 0  # datagrams no protocol claims, counted here
+    empties = 0  # QUIC short headers with an empty DCID, counted here
     buffers = capture.pcap_buffers()
     buf = next(buffers)
     while buf:
@@ -256,6 +259,17 @@ def read_pcap(
                                 value = key[:fixed]
                                 st = cells.get(value) or new_sid("quic", value, ts)
                                 c = pair(st, quic, key, tk, ts, path)
+                        if c is None and empty:
+                            # an empty DCID, as the last short header on this tuple had
+                            # (sidkit.flows._state.PathIndex): no ID, its path's flow
+                            c = empty.get(tk)
+                            if c is not None:
+                                c.last = ts
+                                c.n += 1
+                                c.size += n
+                                c.seq = seq
+                                empties += 1
+                                continue
                     elif k == KIND_EXACT:
                         p0 = f + 42
                         for off, idlen, needed, guards, ids, pairs, protocol in exact[first]:
@@ -321,14 +335,19 @@ def read_pcap(
         buf = buffers.send(pos)
     analyzer._seq = seq
     frames = seq - first_seq
-    hits = frames - others - nones  # datagrams with an ID, counted here
+    hits = frames - others - nones - empties  # datagrams with an ID, counted here
     analyzer.frames += frames
-    analyzer.udp += hits + nones
+    analyzer.udp += hits + nones + empties
     analyzer.with_sid += hits
     if nones:
         analyzer.no_sid["none"] = analyzer.no_sid.get("none", 0) + nones
         counts = analyzer.no_sid_by.setdefault("-", {})
         counts["unclaimed"] = counts.get("unclaimed", 0) + nones
+    if empties:
+        no_sid = analyzer.no_sid
+        no_sid["quic-empty-cid"] = no_sid.get("quic-empty-cid", 0) + empties
+        counts = analyzer.no_sid_by.setdefault("quic", {})
+        counts["empty-cid"] = counts.get("empty-cid", 0) + empties
     analyzer.linktypes[linktype] = analyzer.linktypes.get(linktype, 0) + frames
 
 

@@ -22,9 +22,11 @@ __all__ = [
     "By",
     "ExactLocation",
     "FlowState",
+    "PathIndex",
     "SidKey",
     "TupleCounter",
     "pair_counter",
+    "reverse_key",
 ]
 
 By = Literal["sid", "tuple"]
@@ -108,13 +110,43 @@ class FlowState:
         self.issued: dict[bytes, int] = {}
 
 
+class PathIndex(dict[bytes, "TupleCounter"]):
+    """The analyzer's path index (tuple key -> the counters of the SID flow that last
+    started using that tuple), which also owns ``empty``: per tuple key, the counters a
+    QUIC short header with an empty DCID on that tuple was last counted in. What put a
+    datagram there -- the path index, the CID lengths endpoints chose, the flows' merges --
+    changes only on a new path entry for the tuple or its reverse (dropped here), a long header
+    or a merge (the analyzer clears it then), so the fast path may count the next such
+    datagram of the tuple there directly.
+    Reads are plain dict reads; only writes, which are rare, pay for the override."""
+
+    __slots__ = ("empty",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.empty: dict[bytes, TupleCounter] = {}
+
+    def __setitem__(self, key: bytes, value: TupleCounter) -> None:
+        super().__setitem__(key, value)
+        if self.empty:  # a datagram on the tuple or its reverse may now go elsewhere
+            self.empty.pop(key, None)
+            self.empty.pop(reverse_key(key), None)
+
+
+def reverse_key(tk: bytes) -> bytes:
+    """The tuple key of the other direction (the layout of sidkit.flows._decode.tuple_key:
+    source and destination addresses, then source and destination ports)."""
+    a = (len(tk) - 4) >> 1
+    return tk[a : a + a] + tk[:a] + tk[a + a + 2 :] + tk[a + a : a + a + 2]
+
+
 def pair_counter(
     st: FlowState,
     pairs: dict[bytes, TupleCounter],
     key: bytes,
     tk: bytes,
     ts: int,
-    path: dict[bytes, TupleCounter],
+    path: PathIndex,
 ) -> TupleCounter:
     """The counters of tuple *tk* in flow *st*, cached in *pairs* under *key* (SID bytes
     + tuple key); a new tuple's start at zero datagrams and become *path*'s entry for *tk*
