@@ -10,7 +10,11 @@
 # jhash.h ("The new jhash implementation"); jhash_2words and jhash_1word call it with zeros
 # there as they did. The results are written into conformance/vectors/ and committed, so the
 # tests check them on every run without FRR or a compiler (no skip can hide them).
-"""Generate conformance/vectors/kernel-jhash-lookup2.json and kernel-jhash-pre41.json."""
+"""Generate conformance/vectors/frr-jhash-lookup2.json and pre41-jhash-words.json.
+
+(Not ``kernel-*.json``: conformance/kernel/generate.py owns that prefix and its --check
+treats every such file as its own output.)
+"""
 
 from __future__ import annotations
 
@@ -365,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     stale = 0
     for name, make in (
-        ("kernel-jhash-lookup2.json", lookup2_document),
-        ("kernel-jhash-pre41.json", pre41_document),
+        ("frr-jhash-lookup2.json", lookup2_document),
+        ("pre41-jhash-words.json", pre41_document),
     ):
         text = json.dumps(make(), indent=2) + "\n"
         path = VECTORS / name
