@@ -131,6 +131,12 @@ def _cases() -> list[tuple[str, Callable[..., object], dict[str, object], list[s
         ),
         ("SteeringPolicy.select", policy.select, {"payload": bytes(20)}),
         ("steering.mint_cid", steering.mint_cid, {"policy": policy, "index": 1, "length": 8}),
+        ("steering.compile_cbpf", steering.compile_cbpf, {"policy": policy}),
+        (
+            "steering.compile_ebpf",
+            steering.compile_ebpf,
+            {"policy": policy, "map_fd": 3, "on_no_sid": "drop"},
+        ),
         (
             "extract.SidLocation",
             SidLocation,

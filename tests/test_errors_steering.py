@@ -94,3 +94,22 @@ def test_errors_stay_sidkit_errors_for_huge_numbers_everywhere_in_a_policy() -> 
         with pytest.raises(SidkitError) as info:
             make()
         assert "bits" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "map_fd",
+    [2**32, 2**31, -1, "3", 1.0, True, HUGE],
+    ids=["2^32", "2^31", "-1", "str", "float", "bool", "16^5000"],
+)
+def test_a_map_fd_the_program_cannot_carry_is_refused(map_fd: object) -> None:
+    # ld_imm64 with BPF_PSEUDO_MAP_FD carries the fd in a 32-bit immediate
+    policy = SteeringPolicy(FixedOffset(0, 4), "modulo", 4)
+    with pytest.raises(SteeringError, match="map_fd"):
+        compile_ebpf(policy, map_fd)  # type: ignore[arg-type]
+
+
+def test_compilers_refuse_what_is_not_a_policy() -> None:
+    with pytest.raises(SteeringError, match="SteeringPolicy"):
+        compile_cbpf(FixedOffset(0, 4))  # type: ignore[arg-type]
+    with pytest.raises(SteeringError, match="on_no_sid"):
+        compile_ebpf(SteeringPolicy(FixedOffset(0, 4)), 3, on_no_sid="reject")  # type: ignore[arg-type]

@@ -350,6 +350,11 @@ class SteeringPolicy:
         return fops
 
 
+def _check_policy(policy: object) -> None:
+    if not isinstance(policy, SteeringPolicy):
+        raise SteeringError(f"policy must be a SteeringPolicy, not {type(policy).__name__}")
+
+
 def compile_cbpf(policy: SteeringPolicy) -> list[cbpf.SockFilter]:
     """A classic BPF program for SO_ATTACH_REUSEPORT_CBPF that implements *policy*.
 
@@ -358,6 +363,7 @@ def compile_cbpf(policy: SteeringPolicy) -> list[cbpf.SockFilter]:
     tested before any load, because a classic load past the end returns 0 -- socket 0 --
     rather than failing.
     """
+    _check_policy(policy)
     return _ir.to_cbpf(policy.ir())
 
 
@@ -371,6 +377,13 @@ def compile_ebpf(
     the kernel's hash decides -- or SK_DROP with ``on_no_sid="drop"`` (the sender then sees
     ECONNREFUSED).
     """
+    _check_policy(policy)
+    # Both reach the program: the fd as a 32-bit ld_imm64 operand (BPF_PSEUDO_MAP_FD), which
+    # would wrap, and the verdict; an fd is a C int.
+    if type(map_fd) is not int or not 0 <= map_fd <= 0x7FFF_FFFF:
+        raise SteeringError(f"map_fd must be a file descriptor (0..2**31-1), got {show(map_fd)}")
+    if on_no_sid not in ("pass", "drop"):
+        raise SteeringError(f"on_no_sid must be 'pass' or 'drop', got {show(on_no_sid)}")
     return _ir.to_ebpf(policy.ir(), map_fd, on_no_sid=on_no_sid)
 
 
@@ -388,8 +401,7 @@ def mint_cid(
     to the first location's SID length. The bytes are random apart from what the method needs
     (for ``"jhash"`` the search takes about *n* tries).
     """
-    if not isinstance(policy, SteeringPolicy):
-        raise SteeringError(f"policy must be a SteeringPolicy, not {type(policy).__name__}")
+    _check_policy(policy)
     if type(index) is not int or not 0 <= index < policy.n:
         raise SteeringError(f"index must be 0..{policy.n - 1}, got {show(index)}")
     lengths = {loc.length for loc in policy.spec.alternatives}
