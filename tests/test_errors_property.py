@@ -9,18 +9,20 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidkit import SidkitError, conntrack, hashing, keys, quiclb, steering
+from sidkit import SidkitError, conformance, conntrack, hashing, keys, quiclb, steering
 from sidkit.extract import Guard as ExtractGuard
 from sidkit.extract import SidLocation
 from sidkit.quiclb import Config, classify_dcid
 
 HUGE = 16**5000
+VECTORS = Path(__file__).resolve().parents[1] / "conformance" / "vectors"
 
 
 class _BadRepr:
@@ -154,6 +156,36 @@ def _cases() -> list[tuple[str, Callable[..., object], dict[str, object], list[s
         ("conntrack.Table", conntrack.Table, {"htable_size": 1024, "max_entries": 100, "seed": 1}),
         ("conntrack.UdpTimeouts", conntrack.UdpTimeouts, {"unreplied": 30.0, "replied": 120.0}),
         ("Table.packet", conntrack.Table(seed=1).packet, {"tuple": tup, "now": 1.0}),
+    ]
+    vf = conformance.load_vector_file(VECTORS / "published-jhash.json")
+    named += [
+        ("steering.AnyOf", steering.AnyOf, {"alternatives": [steering.FixedOffset(1, 8)]}),
+        (
+            "quiclb.katran_stable_routing_header",
+            quiclb.katran_stable_routing_header,
+            {"server_id": 5},
+        ),
+        (
+            "conformance.load_vector_file",
+            conformance.load_vector_file,
+            {"path": VECTORS / "published-jhash.json"},
+        ),
+        ("conformance.run_group", conformance.run_group, {"group": vf.groups[0], "path": vf.path}),
+        (
+            "conformance.group_applies_to",
+            conformance.group_applies_to,
+            {"group": vf.groups[0], "kernel": "6.12"},
+        ),
+        (
+            "conformance.select_groups",
+            conformance.select_groups,
+            {"root": VECTORS, "functions": ["jhash"], "kernel": "6.12"},
+        ),
+        (
+            "conformance.decode_args",
+            conformance.decode_args,
+            {"arg_types": {"key": "bytes", "initval": "u32"}, "args": {"key": "00", "initval": 1}},
+        ),
     ]
     for label, fn, args in named:
         params = [p for p in _kw_params(fn) if p != "rng"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from sidkit._errors import InputValueError, UnknownKernelError
+from sidkit._errors import InputTypeError, InputValueError, UnknownKernelError
 from sidkit.conformance._vectors import Failure, TestCase, TestGroup, decode_args, same_algorithm
 from sidkit.kernel import profile
 
@@ -121,6 +121,8 @@ def run_group_live(group: TestGroup, path: Path, *, release: str | None = None) 
     :class:`~sidkit.KernelOracleError` when bpf(2) refuses (check
     ``sidkit.bpf._syscall.bpf_available()`` first).
     """
+    if not isinstance(group, TestGroup):
+        raise InputTypeError(f"expected a conformance TestGroup, not {type(group).__name__}")
     if group.function not in LIVE_ORACLES:
         raise InputValueError(
             f"no live-kernel oracle for {group.function} (there is one for "

@@ -289,12 +289,18 @@ def decode_args(arg_types: Mapping[str, str], args: Mapping[str, Any]) -> dict[s
     return out
 
 
+def _check_group(group: object) -> None:
+    if not isinstance(group, TestGroup):
+        raise InputTypeError(f"expected a conformance TestGroup, not {type(group).__name__}")
+
+
 def run_group(group: TestGroup, path: Path) -> list[Failure]:
     """Run every vector of *group*; return the disagreements (empty when all agree).
 
     The callable is the one the eras table puts in force for the group's kernel
     (``sidkit.kernel.profile(group.kernel).function(group.function)``).
     """
+    _check_group(group)
     fn = profile(group.kernel).function(group.function)
     failures = []
     for case in group.tests:
@@ -312,6 +318,8 @@ def run_group(group: TestGroup, path: Path) -> list[Failure]:
 
 def iter_vector_files(root: str | Path) -> Iterator[Path]:
     """Yield the ``*.json`` vector files under *root* in a stable order."""
+    if not isinstance(root, str | Path):
+        raise InputTypeError(f"root must be a str or Path, not {type(root).__name__}")
     yield from sorted(Path(root).glob("*.json"))
 
 
@@ -356,6 +364,7 @@ def group_applies_to(group: TestGroup, kernel: str | KernelProfile) -> bool:
     6.12.117); this is how a 6.18 author finds the groups that apply to 6.18. It rests on
     the eras table, which names its evidence per row (``sidkit eras FUNCTION -v``).
     """
+    _check_group(group)
     return same_algorithm(group.function, group.kernel, kernel)
 
 
@@ -372,6 +381,10 @@ def select_groups(
     groups that apply to that kernel (:func:`group_applies_to`). Raises
     :class:`~sidkit.VectorFileError` when *root* holds no vector file.
     """
+    if isinstance(functions, str | bytes) or not isinstance(functions, Sequence):
+        raise InputTypeError(f"functions must be a list of names, not {show(functions)}")
+    if not all(isinstance(fn, str) for fn in functions):
+        raise InputTypeError("functions must be a list of names (str)")
     paths = list(iter_vector_files(root))
     if not paths:
         raise VectorFileError(f"no vector files (*.json) in {root}", code="no-vectors")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import attrs
 
 from sidkit._errors import InputValueError
-from sidkit._validate import as_bytes
+from sidkit._validate import as_bytes, show
 from sidkit.quiclb._core import CidError
 from sidkit.steering import AnyOf, FixedOffset, IndexField, SteeringError, SteeringPolicy
 
@@ -161,11 +161,13 @@ def katran_stable_routing_header(
     *server_id* must be 1..2**24-1: ID 0 means "no server" and is never looked up.
     """
     if not isinstance(server_id, int) or isinstance(server_id, bool):
-        raise InputValueError(f"server_id must be an int, got {server_id!r}", code="out-of-range")
+        raise InputValueError(
+            f"server_id must be an int, got {show(server_id)}", code="out-of-range"
+        )
     if not 1 <= server_id <= _KATRAN_STABLE_ID_MAX:
         raise InputValueError(
             f"a stable-routing server ID is 1..{_KATRAN_STABLE_ID_MAX} (0 is never routed), "
-            f"got {server_id}",
+            f"got {show(server_id)}",
             code="out-of-range",
         )
     rest = as_bytes(tail, "tail")

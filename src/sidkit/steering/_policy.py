@@ -189,6 +189,8 @@ def _as_location(spec: object) -> FixedOffset:
 
 
 def _locations(alts: Sequence[object]) -> tuple[FixedOffset, ...]:
+    if isinstance(alts, str | bytes | bytearray) or not isinstance(alts, Sequence):
+        raise SteeringError(f"AnyOf takes a sequence of locations, not {show(alts)}")
     return tuple(_as_location(a) for a in alts)
 
 
