@@ -216,3 +216,29 @@ def test_bash_completion_completes_subcommands_options_and_choices(
     )
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["hash", "siphash socket", "json c kunit", "--initval", ""]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("hash", "jhash"),
+        ("hash", "siphash"),
+        ("hash", "toeplitz"),
+        ("hash", "socket"),
+        ("hash", "initval"),
+        ("sid",),
+        ("eras",),
+        ("vectors",),
+        ("vectors", "list"),
+        ("vectors", "verify"),
+        ("vectors", "emit"),
+        ("demo",),
+        ("completion",),
+    ],
+)
+def test_help_examples_stand_one_per_line(
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    text = _help(capsys, *command)
+    assert re.search(r"^examples?\b", text, re.M), "every subcommand's help has examples"
+    assert not re.search(r";\s+sidkit ", text), "examples run together"

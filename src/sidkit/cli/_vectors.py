@@ -293,8 +293,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="list, verify and emit the conformance vectors",
         description="The conformance vectors in conformance/vectors, each group produced by "
         "an oracle sidkit did not write. Without a subcommand: verify.",
-        epilog="examples: sidkit vectors;  sidkit vectors list;  sidkit vectors verify --live;  "
-        "sidkit vectors emit --format kunit --function jhash --kernel 6.18 -o jhash_kunit.c",
+        epilog="examples:\n"
+        "  sidkit vectors\n"
+        "  sidkit vectors list\n"
+        "  sidkit vectors verify --live\n"
+        "  sidkit vectors emit --format kunit --function jhash --kernel 6.18 -o jhash_kunit.c",
     )
     v.add_argument(
         "--dir",
@@ -310,7 +313,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="One line per test group: file, function, kernel, oracle, number of "
         "vectors, whether it can be emitted as C/KUnit and whether the running kernel can be "
         "asked (verify --live), and the oracle's source.",
-        epilog="example: sidkit vectors list --function hsiphash;  sidkit vectors list --json",
+        epilog="examples:\n  sidkit vectors list --function hsiphash\n  sidkit vectors list --json",
     )
     _filters(ls, "list")
     ls.add_argument("--json", action="store_true", help="one JSON document instead of a table")
@@ -325,7 +328,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "CAP_BPF). Exit status: 0 all agree, 1 a disagreement (the first few are printed), "
         "2 an error -- including --live on a machine where bpf(2) is refused, after the "
         "library results are printed.",
-        epilog="example: sidkit vectors verify --function jhash --live",
+        epilog="example:\n  sidkit vectors verify --function jhash --live",
     )
     _filters(ve, "verify")
     ve.add_argument(
@@ -363,7 +366,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "harness. kunit: the same tables as a KUnit suite. Functions that can be emitted as C: "
         + ", ".join(EMITTABLE)
         + ".",
-        epilog="example: sidkit vectors emit --format c --function jhash --function hash_32 "
+        epilog="example:\n  sidkit vectors emit --format c --function jhash --function hash_32 "
         "--kernel 6.18 --limit 20 -o sidkit_vectors.c",
     )
     em.add_argument("--format", choices=["json", "c", "kunit"], required=True)
