@@ -16,7 +16,14 @@ from sidkit import InputValueError
 from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available
 from sidkit.cli import main
-from sidkit.demo import MODE_LABEL, run_demo
+from sidkit.demo import (
+    MAX_DATAGRAMS,
+    MAX_SESSIONS,
+    MAX_SOCKETS,
+    MODE_LABEL,
+    run_demo,
+    run_restart_demo,
+)
 
 
 @pytest.mark.parametrize("protocol", ["quic", "wireguard", "fixed"])
@@ -245,3 +252,96 @@ def test_restart_plot_rows_change_colour_exactly_for_broken_sessions(tmp_path: P
         # a row changes colour when the session broke or its socket crashed under it
         assert m.broken <= changed <= m.broken + m.orphaned
         assert str(m.broken) in ax.get_title()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--sessions", "10001"], "--sessions=10001 must be in 1..10000"),
+        (["--datagrams", "101"], "--datagrams=101 must be in 1..100"),
+        (["--sockets", "65"], "--sockets=65 must be in 1..64"),
+        (["--restart", "--sockets", "65"], "--sockets=65 must be in 1..64"),
+    ],
+)
+def test_cli_demo_bounds_sizes_before_any_work(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too large a size is one error line, and nothing was run: the lab is never asked."""
+
+    def no_lab(*_a: object) -> None:
+        raise AssertionError("the demo ran before its sizes were checked")
+
+    monkeypatch.setattr(netns, "run_in_lab", no_lab)
+    monkeypatch.setattr(netns, "netns_available", no_lab)
+    assert main(["demo", "--model-only", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sidkit: error: ") and says in err and err.count("\n") == 1, err
+
+
+def test_demo_sizes_are_bounded_in_the_library_too() -> None:
+    with pytest.raises(InputValueError, match="--datagrams"):
+        run_demo(per_phase=10**6, model_only=True)
+    with pytest.raises(InputValueError, match="--sessions"):
+        run_restart_demo(sessions=10**6, model_only=True)
+
+
+def test_cli_demo_help_states_the_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    for limit in (
+        f"at most {MAX_SOCKETS})",
+        f"at most {MAX_SESSIONS})",
+        f"at most {MAX_DATAGRAMS})",
+    ):
+        assert limit in helptext
+
+
+def test_cli_demo_plot_without_matplotlib_fails_first(tmp_path: Path) -> None:
+    """A missing plot extra is reported before the demo runs: the demo would print its
+    progress and table first, so an empty stdout and no progress line show nothing ran."""
+    out_png = tmp_path / "demo.png"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from sidkit.cli import main\n"
+        f"sys.exit(main(['demo', '--plot', {str(out_png)!r}, '--sessions', '5']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "sidkit: error: --plot needs matplotlib, which cannot be imported here: "
+        "pip install 'sidkit[plot]'\n"
+    )
+    assert not out_png.exists()
+
+
+def test_cli_demo_without_root_says_why_once() -> None:
+    """As nobody (setpriv drops to uid 65534 with no capabilities) the namespace is refused:
+    the reason appears once, as a sentence, without an exception's class name."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user with setpriv")
+    import shutil  # noqa: PLC0415
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    proc = subprocess.run(
+        [
+            *(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"),
+            *(sys.executable, "-m", "sidkit.cli", "demo", "--sessions", "5", "--datagrams", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HOME": "/nonexistent"},
+    )
+    both = proc.stdout + proc.stderr
+    assert proc.returncode == 0, both
+    assert both.count("EPERM") == 1, both
+    assert "Error" not in both and "Traceback" not in both, both
+    assert "MODEL ONLY (unshare(CLONE_NEWNET): EPERM" in proc.stdout
+    assert proc.stderr == ""

@@ -22,6 +22,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from sidkit._errors import InputValueError
+from sidkit._validate import check_int, show
 from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available
 from sidkit.kernel import LATEST, profile
@@ -29,13 +31,18 @@ from sidkit.reuseport import Group, HashRecorder, Member
 from sidkit.steering import AnyOf, FixedOffset, Guard, SteeringPolicy, attach
 
 __all__ = [
+    "MAX_DATAGRAMS",
+    "MAX_SESSIONS",
+    "MAX_SOCKETS",
     "MODE_LABEL",
     "PROTOCOLS",
     "DemoResult",
     "ModeResult",
     "Protocol",
+    "check_sizes",
     "plot",
     "render",
+    "require_plot",
     "run_demo",
 ]
 
@@ -47,6 +54,14 @@ MODE_LABEL: Final = {
 }
 PORT: Final = 4433
 PHASES: Final = ("start", "new port (NAT rebinding)", "new address (Wi-Fi -> LTE)")
+#: Upper bounds of the demo's sizes, checked before any work (the CLI's --help quotes them).
+#: Each session sends from its own source port in each 10,000-port range (10000+s, 20000+s,
+#: 30000+s, 40000+s), so more sessions would reuse another session's port and merge their
+#: flows; 64 sockets and 100 datagrams per move already take minutes live, and past them the
+#: datagram lists (sessions x moves x datagrams, held in memory) only cost time and RAM.
+MAX_SOCKETS: Final = 64
+MAX_SESSIONS: Final = 10_000
+MAX_DATAGRAMS: Final = 100
 
 
 def _quic_packet(rng: random.Random, sid: bytes) -> bytes:
@@ -224,6 +239,29 @@ def _model_only(
     return results
 
 
+def check_sizes(
+    sockets: object, sessions: object, per_phase: object, *, low_sockets: int = 1
+) -> None:
+    """Refuse demo sizes outside ``1..MAX_*`` with one sidkit error naming the option."""
+    check_int(sockets, low_sockets, MAX_SOCKETS, "--sockets")
+    check_int(sessions, 1, MAX_SESSIONS, "--sessions")
+    check_int(per_phase, 1, MAX_DATAGRAMS, "--datagrams")
+
+
+def require_plot() -> None:
+    """Raise a one-line sidkit error now if ``--plot`` cannot draw: the CLI calls this before
+    the demo runs, so a missing extra does not cost a whole live run first."""
+    try:
+        import matplotlib  # noqa: PLC0415, F401
+        import numpy  # noqa: PLC0415, F401
+    except ImportError as exc:
+        raise InputValueError(
+            f"--plot needs {exc.name or 'matplotlib'}, which cannot be imported here: "
+            "pip install 'sidkit[plot]'",
+            code="no-plot-extra",
+        ) from exc
+
+
 def run_demo(
     *,
     sockets: int = 4,
@@ -235,7 +273,10 @@ def run_demo(
     seed: int = 1,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> DemoResult:
-    """Run the mobility scenario live (or on the model alone) and return the counts."""
+    """Run the mobility scenario live (or on the model alone) and return the counts.
+
+    Sizes beyond ``MAX_SOCKETS``/``MAX_SESSIONS``/``MAX_DATAGRAMS`` are refused first."""
+    check_sizes(sockets, sessions, per_phase)
     proto = PROTOCOLS[protocol]
     policy = SteeringPolicy(proto.spec, "jhash", sockets, seed=seed)
     _, dgrams = _traffic(proto, sessions, per_phase, seed)
@@ -673,12 +714,11 @@ def run_restart_demo(
     """Run the restart scenario: *sessions* start on generation 0 (*sockets* sockets),
     half as many new ones after the restart; every mode live (or on the model alone)."""
     if type(sockets) is not int or sockets < 2:
-        from sidkit._errors import InputValueError  # noqa: PLC0415
-
         raise InputValueError(
             "the restart scenario crashes one socket of the new generation and keeps the "
-            f"rest working: --sockets must be at least 2, got {sockets!r}"
+            f"rest working: --sockets must be at least 2, got {show(sockets)}"
         )
+    check_sizes(sockets, sessions, per_phase, low_sockets=2)
     proto = PROTOCOLS[protocol]
     new = max(1, sessions // 2)
     steps, sids = _restart_steps(proto, sessions, new, per_phase, seed)

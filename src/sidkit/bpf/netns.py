@@ -177,7 +177,10 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
     if kind == "ok":
         return payload  # type: ignore[no-any-return]
     name, message, tb, code = payload
-    err = KernelOracleError(f"{name}: {message}\n--- in the namespace process ---\n{tb}")
+    # A refusal sidkit itself worded (not root: unshare EPERM) reads as that sentence alone;
+    # any other exception keeps its class name, which is then part of what went wrong.
+    head = message if name == KernelOracleError.__name__ else f"{name}: {message}"
+    err = KernelOracleError(f"{head}\n--- in the namespace process ---\n{tb}")
     err.errno = code
     raise err
 

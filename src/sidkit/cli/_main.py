@@ -381,6 +381,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"  ... {msg}", file=sys.stderr, flush=True)
 
+    # Both checks before any work: a live run takes seconds to minutes.
+    demo.check_sizes(args.sockets, args.sessions, args.datagrams)
+    if args.plot:
+        demo.require_plot()
     if args.restart:
         return _cmd_demo_restart(args, progress)
     result = demo.run_demo(
@@ -393,11 +397,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=progress,
     )
-    if result.reason and not args.model_only:
-        print(
-            f"sidkit: the kernel refused ({result.reason}); running on the model alone",
-            file=sys.stderr,
-        )
+    if result.reason and not args.model_only and args.json:
+        # The table says it itself (MODEL ONLY ...); JSON readers get one line here.
+        print(f"sidkit: {result.reason}; running on the model alone", file=sys.stderr)
     if args.json:
         import json  # noqa: PLC0415
 
@@ -427,11 +429,9 @@ def _cmd_demo_restart(args: argparse.Namespace, progress: Callable[[str], None])
         seed=args.seed,
         progress=progress,
     )
-    if result.reason and not args.model_only:
-        print(
-            f"sidkit: the kernel refused ({result.reason}); running on the model alone",
-            file=sys.stderr,
-        )
+    if result.reason and not args.model_only and args.json:
+        # The table says it itself (MODEL ONLY ...); JSON readers get one line here.
+        print(f"sidkit: {result.reason}; running on the model alone", file=sys.stderr)
     if args.json:
         print(json.dumps(demo.to_json(result), indent=2))
     else:
@@ -558,10 +558,20 @@ def _parser() -> argparse.ArgumentParser:
         default="quic",
         help="how clients carry the session ID (default quic: short-header DCID)",
     )
-    d.add_argument("--sockets", type=_positive, default=4, help="reuseport group size (4)")
-    d.add_argument("--sessions", type=_positive, default=200, help="client sessions (200)")
     d.add_argument(
-        "--datagrams", type=_positive, default=3, help="datagrams per session between moves (3)"
+        "--sockets", type=_positive, default=4, help="reuseport group size (default 4, at most 64)"
+    )
+    d.add_argument(
+        "--sessions",
+        type=_positive,
+        default=200,
+        help="client sessions (default 200, at most 10000)",
+    )
+    d.add_argument(
+        "--datagrams",
+        type=_positive,
+        default=3,
+        help="datagrams per session between moves (default 3, at most 100)",
     )
     d.add_argument(
         "--backend",
