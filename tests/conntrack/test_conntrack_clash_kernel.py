@@ -68,7 +68,7 @@ def test_confirm_clashes_match_the_kernel(series: str, seed: int) -> None:
     exe = _exe(series)
     rng = random.Random(seed)
     size = rng.choice([1, 2, 4, 16])
-    t = Table(kernel=series, htable_size=size, max_entries=0, hz=HZ, max_chainlen=10**6)
+    t = Table(kernel=series, htable_size=size, max_entries=0, hz=HZ, max_chainlen=10**6, seed=seed)
     entries: list[Entry] = []
     lines = [f"hz {HZ}", f"size {size}", f"jiffies {round(NOW * HZ)}"]
     for k in range(1, rng.randrange(4, 16)):

@@ -144,7 +144,14 @@ class Chains:
                         continue
                 else:
                     t = e.original
-                    if t is not key and t != key:
+                    if t is not key and not (  # FiveTuple equality, ports first (cheapest)
+                        t.sport == tkey.sport
+                        and t.dport == tkey.dport
+                        and t.src == tkey.src
+                        and t.dst == tkey.dst
+                        and t.protocol == tkey.protocol
+                        and t.__class__ is tkey.__class__  # attrs eq: same class only
+                    ):
                         continue
             ez = e.zone
             if (ez.id if ez.dir >> d & 1 else 0) != (zid if zdir >> d & 1 else 0):
@@ -180,8 +187,17 @@ class Chains:
                     return False
             elif t != key:
                 return False
-        elif e.original != key:
-            return False
+        else:
+            t = e.original
+            if t is not key and not (  # FiveTuple equality, ports first (cheapest)
+                key.__class__ is t.__class__  # attrs eq: same class only
+                and t.sport == key.sport
+                and t.dport == key.dport
+                and t.src == key.src
+                and t.dst == key.dst
+                and t.protocol == key.protocol
+            ):
+                return False
         ez = e.zone
         return (ez.id if ez.dir >> d & 1 else 0) == (zone.id if zone.dir >> d & 1 else 0)
 
@@ -195,14 +211,22 @@ class Chains:
             return False  # a SID-keyed node never equals a tuple
         t = e._reply if d else e.original
         if t is None:  # the node's key is the inverse of e.original: equal iff the originals are
-            if e.original != o:
+            t = e.original
+            if t is not o and not (
+                t.sport == o.sport
+                and t.dport == o.dport
+                and t.src == o.src
+                and t.dst == o.dst
+                and t.protocol == o.protocol
+            ):
                 return False
         elif not (
-            t.src == o.dst
-            and t.sport == o.dport
-            and t.dst == o.src
+            t.sport == o.dport
             and t.dport == o.sport
+            and t.src == o.dst
+            and t.dst == o.src
             and t.protocol == o.protocol
+            and t.__class__ is FiveTuple  # o.reversed() is a plain FiveTuple
         ):
             return False
         ez = e.zone

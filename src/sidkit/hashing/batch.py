@@ -52,6 +52,7 @@ from sidkit.hashing._bulk import (
 )
 
 __all__ = [
+    "Array",
     "BatchWordHashes",
     "BulkUnavailableError",
     "flow_hash_from_keys",
@@ -106,6 +107,11 @@ __all__ = [
     "udp_ehashfn_pre41",
 ]
 
+Array = Any
+"""What the batch functions return: a 1-D numpy array of uint32 (uint64 for the siphash
+family and the pre-4.7 ``hash_64`` forms), one element per input row. (Spelled ``Any`` to the
+type checker and the docs: numpy's stubs type unsigned arithmetic loosely.)"""
+
 M32 = 0xFFFFFFFF
 _JHASH_INITVAL = _jhash.JHASH_INITVAL
 _GOLDEN = _jhash.JHASH_GOLDEN_RATIO
@@ -124,7 +130,7 @@ def _start(n: int, value: U32 | int) -> U32:
 # --- jhash, lookup3 (v2.6.38+) and lookup2 (before) --------------------------------------------
 
 
-def jhash(keys: object, initval: object = 0) -> U32:
+def jhash(keys: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash` (lookup3, ``include/linux/jhash.h``, v2.6.38+) of each key.
 
     *keys* is an ``(n, length)`` uint8 array or a sequence of equal-length bytes; *initval* one
@@ -156,7 +162,7 @@ def _lookup3_words(k: U8, n: int) -> U32:
     return w if len(w) == n else np.broadcast_to(w, (n, w.shape[1]))
 
 
-def jhash_lookup2(keys: object, initval: object = 0) -> U32:
+def jhash_lookup2(keys: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_lookup2` (lookup2, before v2.6.38) of each key."""
     k = as_keys(keys)
     iv = as_u32(initval, "initval")
@@ -182,7 +188,7 @@ def jhash_lookup2(keys: object, initval: object = 0) -> U32:
     return mix2(a, b, c)[2]
 
 
-def jhash2(words: object, initval: object = 0) -> U32:
+def jhash2(words: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash2` (lookup3, v2.6.38+) of each row of u32 *words* (an
     ``(n, length)`` integer array or a sequence of equal-length word sequences)."""
     w = as_words(words)
@@ -207,7 +213,7 @@ def jhash2(words: object, initval: object = 0) -> U32:
     return final3(a, b, c)
 
 
-def jhash2_lookup2(words: object, initval: object = 0) -> U32:
+def jhash2_lookup2(words: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash2_lookup2` (lookup2, before v2.6.38) of each row."""
     w = as_words(words)
     iv = as_u32(initval, "initval")
@@ -235,7 +241,7 @@ def _abc(**args: object) -> tuple[int, list[U32]]:
     return n, [np.broadcast_to(a, (n,)) for a in arrs]
 
 
-def jhash_3words(a: object, b: object, c: object, initval: object = 0) -> U32:
+def jhash_3words(a: object, b: object, c: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_3words` (v4.1+): ``__jhash_final`` of ``(a, b, c) + initval
     + JHASH_INITVAL + 12``. Each argument is one u32 or n of them."""
     _, (a_, b_, c_, iv) = _abc(a=a, b=b, c=c, initval=initval)
@@ -243,50 +249,50 @@ def jhash_3words(a: object, b: object, c: object, initval: object = 0) -> U32:
     return final3(a_ + s, b_ + s, c_ + s)
 
 
-def jhash_2words(a: object, b: object, initval: object = 0) -> U32:
+def jhash_2words(a: object, b: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_2words` (v4.1+)."""
     _, (a_, b_, iv) = _abc(a=a, b=b, initval=initval)
     s = iv + np.uint32(_JHASH_INITVAL + 8)
     return final3(a_ + s, b_ + s, s)
 
 
-def jhash_1word(a: object, initval: object = 0) -> U32:
+def jhash_1word(a: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_1word` (v4.1+)."""
     _, (a_, iv) = _abc(a=a, initval=initval)
     s = iv + np.uint32(_JHASH_INITVAL + 4)
     return final3(a_ + s, s, s)
 
 
-def jhash_3words_pre41(a: object, b: object, c: object, initval: object = 0) -> U32:
+def jhash_3words_pre41(a: object, b: object, c: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_3words_pre41` (v2.6.38 to v4.0)."""
     _, (a_, b_, c_, iv) = _abc(a=a, b=b, c=c, initval=initval)
     g = np.uint32(_JHASH_INITVAL)
     return final3(a_ + g, b_ + g, c_ + iv)
 
 
-def jhash_2words_pre41(a: object, b: object, initval: object = 0) -> U32:
+def jhash_2words_pre41(a: object, b: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_2words_pre41`: ``jhash_3words(a, b, 0, initval)``."""
     return jhash_3words_pre41(a, b, 0, initval)
 
 
-def jhash_1word_pre41(a: object, initval: object = 0) -> U32:
+def jhash_1word_pre41(a: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_1word_pre41`: ``jhash_3words(a, 0, 0, initval)``."""
     return jhash_3words_pre41(a, 0, 0, initval)
 
 
-def jhash_3words_lookup2(a: object, b: object, c: object, initval: object = 0) -> U32:
+def jhash_3words_lookup2(a: object, b: object, c: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_3words_lookup2` (before v2.6.38)."""
     _, (a_, b_, c_, iv) = _abc(a=a, b=b, c=c, initval=initval)
     g = np.uint32(_GOLDEN)
     return mix2(a_ + g, b_ + g, c_ + iv)[2]
 
 
-def jhash_2words_lookup2(a: object, b: object, initval: object = 0) -> U32:
+def jhash_2words_lookup2(a: object, b: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_2words_lookup2`."""
     return jhash_3words_lookup2(a, b, 0, initval)
 
 
-def jhash_1word_lookup2(a: object, initval: object = 0) -> U32:
+def jhash_1word_lookup2(a: object, initval: object = 0) -> Array:
     """:func:`sidkit.hashing.jhash_1word_lookup2`."""
     return jhash_3words_lookup2(a, 0, 0, initval)
 
@@ -295,9 +301,9 @@ class BatchWordHashes(NamedTuple):
     """One era's batch word hashes (the batch twin of ``sidkit.hashing._jhash.WordHashes``):
     the composites below take it as *word_hashes*, and :func:`function` binds the era's."""
 
-    jhash2: Callable[..., U32]
-    jhash_3words: Callable[..., U32]
-    jhash_1word: Callable[..., U32]
+    jhash2: Callable[..., Any]
+    jhash_3words: Callable[..., Any]
+    jhash_1word: Callable[..., Any]
 
 
 WORD_HASHES = BatchWordHashes(jhash2, jhash_3words, jhash_1word)
@@ -312,19 +318,19 @@ def _bits(bits: object, limit: int) -> int:
     return _golden._bits(bits, limit)
 
 
-def hash_32(val: object, bits: int) -> U32:
+def hash_32(val: object, bits: int) -> Array:
     """:func:`sidkit.hashing.hash_32` (v4.7+) of each u32."""
     b = _bits(bits, 32)
     return (as_u32(val, "val") * np.uint32(_golden.GOLDEN_RATIO_32)) >> np.uint32(32 - b)
 
 
-def hash_32_legacy(val: object, bits: int) -> U32:
+def hash_32_legacy(val: object, bits: int) -> Array:
     """:func:`sidkit.hashing.hash_32_legacy` (before v4.7)."""
     b = _bits(bits, 32)
     return (as_u32(val, "val") * np.uint32(_golden.GOLDEN_RATIO_PRIME_32)) >> np.uint32(32 - b)
 
 
-def hash_64(val: object, bits: int, *, bits_per_long: int = 64) -> U32:
+def hash_64(val: object, bits: int, *, bits_per_long: int = 64) -> Array:
     """:func:`sidkit.hashing.hash_64` (v4.7+, a u32) of each u64."""
     v = as_uints(val, 64, "val")
     if bits_per_long == 64:
@@ -337,7 +343,7 @@ def hash_64(val: object, bits: int, *, bits_per_long: int = 64) -> U32:
     raise InputValueError(f"bits_per_long must be 32 or 64, got {bits_per_long!r}")
 
 
-def hash_64_legacy(val: object, bits: int) -> U64:
+def hash_64_legacy(val: object, bits: int) -> Array:
     """:func:`sidkit.hashing.hash_64_legacy` (before v4.6, a u64): the product by
     ``GOLDEN_RATIO_PRIME_64`` that the C wrote as shifts and adds."""
     b = _bits(bits, 64)
@@ -345,13 +351,13 @@ def hash_64_legacy(val: object, bits: int) -> U64:
     return (v * np.uint64(_golden.GOLDEN_RATIO_PRIME_64)) >> np.uint64(64 - b)
 
 
-def hash_64_v46(val: object, bits: int) -> U64:
+def hash_64_v46(val: object, bits: int) -> Array:
     """:func:`sidkit.hashing.hash_64_v46` (v4.6, a u64)."""
     b = _bits(bits, 64)
     return (as_uints(val, 64, "val") * np.uint64(_golden.GOLDEN_RATIO_64)) >> np.uint64(64 - b)
 
 
-def reciprocal_scale(val: object, ep_ro: object) -> U32:
+def reciprocal_scale(val: object, ep_ro: object) -> Array:
     """:func:`sidkit.hashing.reciprocal_scale`: ``(u32)(((u64)val * ep_ro) >> 32)`` of each
     hash; *ep_ro* is one u32 or n of them."""
     v = as_uints(val, 32, "val")
@@ -360,7 +366,7 @@ def reciprocal_scale(val: object, ep_ro: object) -> U32:
     return ((v * r) >> np.uint64(32)).astype(np.uint32)
 
 
-def next_pseudo_random32(seed: object) -> U32:
+def next_pseudo_random32(seed: object) -> Array:
     """:func:`sidkit.hashing.next_pseudo_random32` of each u32."""
     return as_u32(seed, "seed") * np.uint32(1664525) + np.uint32(1013904223)
 
@@ -376,7 +382,7 @@ def _key64(key: object, name: str = "key") -> tuple[U64, U64]:
     )
 
 
-def siphash(keys: object, key: object) -> U64:
+def siphash(keys: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash` (SipHash-2-4, ``lib/siphash.c``, v4.11+) of each key
     (the data); *key* is the one 16-byte ``siphash_key_t`` image."""
     data = as_keys(keys)
@@ -384,7 +390,7 @@ def siphash(keys: object, key: object) -> U64:
     return sip_bytes(data, k0, k1, 2, 4)
 
 
-def hsiphash(keys: object, key: object, *, bits_per_long: int = 64) -> U32:
+def hsiphash(keys: object, key: object, *, bits_per_long: int = 64) -> Array:
     """:func:`sidkit.hashing.hsiphash` of each key: SipHash-1-3 folded to 32 bits on 64-bit
     kernels, HalfSipHash-1-3 with an 8-byte key on 32-bit kernels (*bits_per_long*)."""
     data = as_keys(keys)
@@ -406,22 +412,22 @@ def _sip_words(key: object, **words: object) -> U64:
     return sip(blocks, last, k0, k1, 2, 4)
 
 
-def siphash_1u64(first: object, key: object) -> U64:
+def siphash_1u64(first: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash_1u64` of each u64."""
     return _sip_words(key, first=first)
 
 
-def siphash_2u64(first: object, second: object, key: object) -> U64:
+def siphash_2u64(first: object, second: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash_2u64`."""
     return _sip_words(key, first=first, second=second)
 
 
-def siphash_3u64(first: object, second: object, third: object, key: object) -> U64:
+def siphash_3u64(first: object, second: object, third: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash_3u64`."""
     return _sip_words(key, first=first, second=second, third=third)
 
 
-def siphash_4u64(first: object, second: object, third: object, forth: object, key: object) -> U64:
+def siphash_4u64(first: object, second: object, third: object, forth: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash_4u64` (``forth`` is the kernel's spelling)."""
     return _sip_words(key, first=first, second=second, third=third, forth=forth)
 
@@ -433,13 +439,13 @@ def _u32_bytes(**words: object) -> U8:
     return np.ascontiguousarray(stacked).view(np.uint8).reshape(n, 4 * len(arrs))
 
 
-def siphash_1u32(first: object, key: object) -> U64:
+def siphash_1u32(first: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash_1u32` of each u32."""
     k0, k1 = _key64(key)
     return sip_bytes(_u32_bytes(first=first), k0, k1, 2, 4)
 
 
-def siphash_3u32(first: object, second: object, third: object, key: object) -> U64:
+def siphash_3u32(first: object, second: object, third: object, key: object) -> Array:
     """:func:`sidkit.hashing.siphash_3u32`."""
     k0, k1 = _key64(key)
     return sip_bytes(_u32_bytes(first=first, second=second, third=third), k0, k1, 2, 4)
@@ -467,7 +473,7 @@ def udp_ehashfn(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.udp_ehashfn` (``net/ipv4/udp.c``, v3.13+ with v4.1+ jhash) over
     arrays: each of *laddr*, *lport*, *faddr*, *fport*, *initval* is one value or n of them
     (addresses as a sequence or an ``(n, 4)`` uint8 array of packed addresses)."""
@@ -488,7 +494,7 @@ def udp_ehashfn_pre41(
     initval: object,
     *,
     byteorder: str = "little",
-) -> U32:
+) -> Array:
     """:func:`udp_ehashfn` with v2.6.38-v4.0's ``jhash_3words`` (v3.9 to v4.0)."""
     return udp_ehashfn(laddr, lport, faddr, fport, initval, byteorder=byteorder, word_hashes=_PRE41)
 
@@ -502,7 +508,7 @@ def inet_ehashfn(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.inet_ehashfn` (v6.15+): ``lport + jhash_3words(laddr, faddr,
     fport, initval)``."""
     bo = check_byteorder(byteorder)
@@ -523,7 +529,7 @@ def inet_ehashfn_pre615(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.inet_ehashfn_pre615` (before v6.15)."""
     return udp_ehashfn(
         laddr, lport, faddr, fport, initval, byteorder=byteorder, word_hashes=word_hashes
@@ -536,7 +542,7 @@ def ipv6_addr_jhash(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.ipv6_addr_jhash`: ``jhash2(s6_addr32, 4, initval)`` of each."""
     return word_hashes.jhash2(_v6(addr, "addr", check_byteorder(byteorder)), initval)
 
@@ -547,7 +553,7 @@ def ipv6_addr_jhash_xorfold(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.ipv6_addr_jhash_xorfold`: ``jhash_3words(a[0] ^ a[1], a[2],
     a[3], initval)``."""
     w = _v6(addr, "addr", check_byteorder(byteorder))
@@ -565,7 +571,7 @@ def _inet6(
     xorfold: bool,
     lport_outside: bool,
     word_hashes: BatchWordHashes,
-) -> U32:
+) -> Array:
     bo = check_byteorder(byteorder)
     lhash = _v6(laddr, "laddr", bo)[:, 3]
     secret = as_u32(addr_secret, "ipv6_hash_secret")
@@ -590,7 +596,7 @@ def inet6_ehashfn(
     byteorder: str = "little",
     xorfold: bool = False,
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.inet6_ehashfn` (v6.15+)."""
     args = (laddr, lport, faddr, fport, initval, ipv6_hash_secret)
     return _inet6(*args, byteorder, xorfold, True, word_hashes)
@@ -607,7 +613,7 @@ def inet6_ehashfn_pre615(
     byteorder: str = "little",
     xorfold: bool = False,
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.inet6_ehashfn_pre615` (v3.13 to v6.14)."""
     args = (laddr, lport, faddr, fport, initval, ipv6_hash_secret)
     return _inet6(*args, byteorder, xorfold, False, word_hashes)
@@ -624,7 +630,7 @@ def udp6_ehashfn(
     byteorder: str = "little",
     xorfold: bool = False,
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.udp6_ehashfn` (``net/ipv6/udp.c``, v3.13+)."""
     args = (laddr, lport, faddr, fport, initval, ipv6_hash_secret)
     return _inet6(*args, byteorder, xorfold, False, word_hashes)
@@ -632,7 +638,7 @@ def udp6_ehashfn(
 
 def udp6_ehash_initval(
     udp6_ehash_secret: object, udp_ipv6_hash_secret: object, net_mix: object
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.udp6_ehash_initval` (fixed kernels): ``udp6_ehash_secret +
     net_mix``."""
     _, (secret, _other, mix) = _abc(
@@ -645,7 +651,7 @@ def udp6_ehash_initval(
 
 def udp6_ehash_initval_typo(
     udp6_ehash_secret: object, udp_ipv6_hash_secret: object, net_mix: object
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.udp6_ehash_initval_typo` (v3.13 to v6.4)."""
     _, (_other, secret, mix) = _abc(
         udp6_ehash_secret=udp6_ehash_secret,
@@ -662,7 +668,7 @@ def ipv4_portaddr_hash(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.ipv4_portaddr_hash`: ``jhash_1word(addr, net_mix) ^ port``."""
     a = _v4(addr, "addr", check_byteorder(byteorder))
     mix = as_u32(net_mix, "net_mix")
@@ -678,7 +684,7 @@ def ipv6_portaddr_hash(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.ipv6_portaddr_hash`: per address, the unspecified, v4-mapped or
     general form."""
     packed, _ = as_addresses(addr, "addr", 6)
@@ -766,7 +772,7 @@ def hash_conntrack_raw(
     secret: object,
     *,
     byteorder: str = "little",
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.hash_conntrack_raw` (v6.5+) of each tuple: *src*, *dst* are
     addresses (a sequence, an ``(n, 4|16)`` uint8 array, or one address), the ports,
     *protonum*, *zone_id* and *net_mix* one value or n; *secret* the 16-byte key."""
@@ -790,7 +796,7 @@ def hash_conntrack_raw_combined(
     secret: object,
     *,
     byteorder: str = "little",
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.hash_conntrack_raw_combined` (the 48-byte ``combined`` struct)."""
     key = check_key(secret, 16, "secret")
     bo = check_byteorder(byteorder)
@@ -810,7 +816,7 @@ def hash_conntrack_raw_combined(
     return sip_bytes(data, k0, k1, 2, 4).astype(np.uint32)
 
 
-def _jhash2_tuple(image: U8, seed: U32, bo: str, word_hashes: BatchWordHashes) -> U32:
+def _jhash2_tuple(image: U8, seed: U32, bo: str, word_hashes: BatchWordHashes) -> Array:
     words = _words_of(image, 0, 9, bo)
     dport_raw = _u16_of(image, 36, bo)
     return word_hashes.jhash2(words, seed ^ ((dport_raw << 16) | image[:, 38].astype(np.uint32)))
@@ -828,7 +834,7 @@ def hash_conntrack_raw_jhash2_netmix(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.hash_conntrack_raw_jhash2_netmix` (v4.7 to v5.14)."""
     bo = check_byteorder(byteorder)
     as_uints(zone_id, 16, "zone_id")
@@ -850,7 +856,7 @@ def hash_conntrack_raw_jhash2_zone(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.hash_conntrack_raw_jhash2_zone` (v2.6.34 to v4.2)."""
     bo = check_byteorder(byteorder)
     as_uints(net_mix, 32, "net_mix")
@@ -872,7 +878,7 @@ def hash_conntrack_raw_jhash2(
     *,
     byteorder: str = "little",
     word_hashes: BatchWordHashes = WORD_HASHES,
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.hash_conntrack_raw_jhash2` (v4.3 to v4.6)."""
     bo = check_byteorder(byteorder)
     as_uints(zone_id, 16, "zone_id")
@@ -894,7 +900,7 @@ def hash_conntrack_raw_siphash_4u64(
     secret: object,
     *,
     byteorder: str = "little",
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.hash_conntrack_raw_siphash_4u64` (v6.2 to v6.4)."""
     key = check_key(secret, 16, "secret")
     bo = check_byteorder(byteorder)
@@ -928,7 +934,7 @@ def flow_hash_from_keys(
     *,
     flow_label: object = 0,
     byteorder: str = "little",
-) -> U32:
+) -> Array:
     """:func:`sidkit.hashing.flow_hash_from_keys` (siphash over ``struct flow_keys``) of each
     flow; IPv4 and IPv6 rows may be mixed."""
     k0, k1 = _key64(key)
@@ -996,7 +1002,7 @@ def flow_hash_from_keys(
     return np.where(out == 0, np.uint32(1), out)
 
 
-def toeplitz(keys: object, key: object = _toeplitz.MICROSOFT_RSS_KEY) -> U32:
+def toeplitz(keys: object, key: object = _toeplitz.MICROSOFT_RSS_KEY) -> Array:
     """:func:`sidkit.hashing.toeplitz` (the RSS Toeplitz hash) of each row of *keys* (the data)
     under the one *key*, which must be at least ``length + 4`` bytes."""
     data = as_keys(keys)

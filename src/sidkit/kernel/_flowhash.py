@@ -8,12 +8,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sidkit._errors import InputValueError
 from sidkit.kernel._profile import KernelProfile
 
 __all__ = ["udp_flow_hash", "udp_flow_hash_many"]
+
+
+@functools.lru_cache(maxsize=512)
+def _resolved(prof: KernelProfile, name: str) -> Any:
+    """``prof.function(name)``, resolved once per profile: a lookup per datagram would cost
+    more than the hash."""
+    return prof.function(name)
 
 
 def _needs_secret(addr_secret: int | None) -> int:
@@ -45,10 +53,10 @@ def udp_flow_hash(
     v3.9-v3.12 passed ``htons(sport)`` (the eras row ``reuseport_udp4_sport``).
     """
     if isinstance(laddr, str) and ":" in laddr:
-        fn = prof.function("udp6_ehashfn")
+        fn = _resolved(prof, "udp6_ehashfn")
         return int(fn(laddr, lport, faddr, fport, initval, _needs_secret(addr_secret)))
-    sport = prof.function("reuseport_udp4_sport")(fport)
-    return int(prof.function("udp_ehashfn")(laddr, lport, faddr, sport, initval))
+    sport = _resolved(prof, "reuseport_udp4_sport")(fport)
+    return int(_resolved(prof, "udp_ehashfn")(laddr, lport, faddr, sport, initval))
 
 
 def udp_flow_hash_many(

@@ -483,6 +483,19 @@ class Port:
                 return self.flow_hash(laddr, lport, faddr, fport, iv, secret)
 
             flow_hash = computed
+        return self._receive(sip, sport, dip, dport, cpu, payload, flow_hash)
+
+    def _receive(
+        self,
+        sip: _IP,
+        sport: int,
+        dip: _IP,
+        dport: int,
+        cpu: int | None,
+        payload: bytes,
+        flow_hash: FlowHash,
+    ) -> Member | _Drop | None:
+        """The lookup and the receiving socket's CPU update, for checked arguments."""
         chosen = self._lookup(sip, sport, dip, dport, cpu, payload, flow_hash)
         if isinstance(chosen, _Sock):
             # __udp_queue_rcv_skb(): a socket with a peer address takes the receiving CPU as
@@ -512,7 +525,8 @@ class Port:
 
         The flow hashes of both lookup passes (at the destination address and at the
         wildcard) are computed first for all datagrams with :mod:`sidkit.hashing.batch`; the
-        lookups then run one by one. Needs numpy (``sidkit[bulk]``).
+        lookups then run one by one. Every datagram is checked before the first is delivered,
+        so a bad one anywhere changes nothing. Needs numpy (``sidkit[bulk]``).
         """
         if isinstance(srcs, str | bytes) or not isinstance(srcs, Sequence):
             raise InputValueError("srcs must be a sequence of (address, port) pairs")
@@ -528,10 +542,16 @@ class Port:
             sip, sport = _endpoint(srcs[i], f"srcs[{i}]")
             dip, dport = _endpoint(dsts[i], f"dsts[{i}]")
             if sip.version != dip.version:
-                raise InputValueError(
-                    f"srcs[{i}] {sip} and dsts[{i}] {dip} are of different families"
-                )
+                raise InputValueError(f"srcs[{i}] and dsts[{i}] are of different families")
+            if isinstance(dip, ipaddress.IPv6Address) and dip.ipv4_mapped is not None:
+                raise InputValueError(f"dsts[{i}] is IPv4-mapped: an IPv4 datagram, use IPv4")
             parsed.append((sip, sport, dip, dport))
+        if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int) or cpu < 0):
+            raise InputValueError(f"cpu must be a CPU number or None, got {cpu!r}")
+        if payloads is not None:
+            for i, p in enumerate(payloads):
+                if not isinstance(p, bytes | bytearray | memoryview):
+                    raise InputValueError(f"payloads[{i}] must be bytes, not {type(p).__name__}")
         iv = self.initval if initval is None else check_uint(initval, 32, "initval")
         secret = (
             self.addr_secret if addr_secret is None else check_uint(addr_secret, 32, "addr_secret")
@@ -576,15 +596,8 @@ class Port:
                     h = self.flow_hash(laddr, lport, faddr, fport, iv, secret)
                 return h
 
-            out.append(
-                self.deliver(
-                    srcs[i],
-                    dsts[i],
-                    cpu=cpu,
-                    payload=b"" if payloads is None else payloads[i],
-                    flow_hash=hashed,
-                )
-            )
+            payload = b"" if payloads is None else bytes(payloads[i])
+            out.append(self._receive(sip, sport, dip, dport, cpu, payload, hashed))
         return out
 
     def _lookup(
