@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -33,9 +34,18 @@ VECTORS = ROOT / "conformance" / "vectors"
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only the freshly built sidkit wheel installed; returns its bin/."""
     tmp = tmp_path_factory.mktemp("wheel")
+    # A clean copy of what a clone holds for the build: setuptools builds in the source
+    # folder's build/, and files left there by an earlier build would ship as well.
+    source = tmp / "source"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "_work", "build")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        source.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    for folder in ("src", "plugins", "conformance/vectors"):
+        shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=skip)
     dist = tmp / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
