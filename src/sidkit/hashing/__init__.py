@@ -7,6 +7,9 @@
 
 Each function's docstring names its kernel source file and the release range in which the
 kernel computes exactly this; ``conformance/`` holds the oracle vectors that prove it.
+:mod:`sidkit.hashing.batch` has the same functions over numpy arrays (the ``bulk`` extra),
+equal to these element for element; it is imported on its own, so that sidkit does not need
+numpy.
 """
 
 from __future__ import annotations
