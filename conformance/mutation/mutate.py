@@ -564,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         for fam, chosen, total, known in plan:
+            if time.monotonic() > deadline:
+                print(f"[{fam.name}] skipped: the time budget is spent")
+                continue
             outcomes, _ = run_family(fam, ws, chosen, deadline, args.verbose)
             killed = sum(o.status in ("killed", "timeout") for o in outcomes)
             rows.append((fam.name, killed, len(outcomes), total, known))
