@@ -478,7 +478,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"sidkit {__version__}")
     p.set_defaults(run=None, help_of=p)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command")
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
@@ -494,7 +494,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Compute one hash the way the kernel does, or the socket a datagram hits.",
     )
     hp.set_defaults(run=None, help_of=hp)
-    hsub = hp.add_subparsers(dest="function", metavar="FUNCTION")
+    hsub = hp.add_subparsers(dest="function")
 
     def as_json(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--json", action="store_true", help="one JSON object instead of text")
