@@ -351,7 +351,7 @@ class ConntrackMachine(RuleBasedStateMachine):
         if z == 2:
             key = SessionId("quic", SIDS[c % len(SIDS)])
         elif reply:
-            key, zone = key.reversed(), Zone()  # type: ignore[union-attr]
+            key, zone = key.reversed(), Zone()
         hit = self.lookup_model(key, zone)
         event(f"lookup: {'hit' if hit else 'miss'} {type(key).__name__}")
         res = self.table.lookup(key, zone, now=self.now)
