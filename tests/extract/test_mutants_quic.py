@@ -472,3 +472,30 @@ def test_split_datagram_packets_tile_the_payload(
     first = sidkit_quic.parse_header(payload, **options)  # type: ignore[arg-type]
     if packets:
         assert first is not None and first.dcid == packets[0].dcid
+
+
+# Vendor versions claimed without unknown_versions, each named by Wireshark's packet-quic.c
+# (quic_draft_version / is_quic_draft_max) or the vendor's own constants.
+VENDOR_VERSIONS = {
+    0xFACEB001: "mvfst draft-22",
+    0xFACEB002: "mvfst draft-27",
+    0xFACEB00E: "mvfst experimental",
+    0x51303530: "Google Q050",
+    0x54303530: "Google T050",
+    0x54303531: "Google T051",
+    0x709A50C4: "QUIC v2 drafts",
+}
+
+
+@pytest.mark.parametrize("version", sorted(VENDOR_VERSIONS))
+def test_vendor_versions_are_claimed_and_their_neighbours_are_not(version: int) -> None:
+    ex = Extractor(["quic"])
+    packet = pk.quic_invariant_long(0xC0, version, D8, S5, b"\x00" * 20)
+    sid = ex.extract(packet)
+    assert sid is not None and sid.value == D8, VENDOR_VERSIONS[version]
+    assert sidkit_quic.known_version(version)
+    for neighbour in (version - 1, version + 1):
+        if neighbour in VENDOR_VERSIONS or sidkit_quic.known_version(neighbour):
+            continue
+        other = pk.quic_invariant_long(0xC0, neighbour, D8, S5, b"\x00" * 20)
+        assert ex.extract(other) is None, hex(neighbour)
