@@ -138,3 +138,36 @@ def test_sigint_to_the_caller_alone_stops_the_namespace_processes_promptly(delay
     while _group_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _group_members(proc.pid) == [], "a namespace process outlived the caller"
+
+
+@pytest.mark.usefixtures("lab_ready")
+def test_sigint_to_the_sidkit_command_stops_its_namespaces() -> None:
+    """The same through the real command: `kill -INT` while `sidkit demo` runs its lab."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidkit.cli", "demo", "--sessions", "5000", "--datagrams", "20"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the first progress line: the lab is being built
+        assert line.startswith(b"  ... "), line
+        time.sleep(0.5)
+        assert len(_group_members(proc.pid)) >= 2, "no namespace process to stop"
+        sent = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines()[-1] == "sidkit: interrupted"
+    assert b"Traceback" not in err
+    assert took < 5, f"the namespace child kept the command waiting {took:.1f} s"
+    deadline = time.monotonic() + 3
+    while _group_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _group_members(proc.pid) == [], "a namespace process outlived the command"
