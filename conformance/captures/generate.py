@@ -223,6 +223,72 @@ def _quic_trace(path: Path, **kwargs: Any) -> None:
         cap.stop()
 
 
+# --- a second QUIC stack: ngtcp2 (Debian's ngtcp2-server and ngtcp2-client) -------------
+
+
+def _write_pem(folder: Path) -> tuple[Path, Path]:
+    """The throw-away certificate and key as PEM files in *folder* (for C programs)."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    cert, key = _certificate()
+    key_pem, cert_pem = folder / "key.pem", folder / "cert.pem"
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_pem, cert_pem
+
+
+def _tool(name: str, package: str) -> str:
+    exe = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if exe is None:
+        raise SystemExit(f"generate-captures: {name} is missing (apt-get install {package})")
+    return exe
+
+
+def _ngtcp2_trace(path: Path) -> None:
+    """ngtcp2's example HTTP/3 server (gtlsserver, GnuTLS) and client: two GETs of a 4 KB
+    file; during the first the client rebinds to a new port without path validation
+    (``--change-local-addr --nat-rebinding``: what a NAT does), the second stays put."""
+    server_exe = _tool("gtlsserver", "ngtcp2-server")
+    client_exe = _tool("gtlsclient", "ngtcp2-client")
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp)
+        key_pem, cert_pem = _write_pem(docs)
+        (docs / "index.html").write_bytes(bytes(i & 0x7F for i in range(4096)))
+        host, port = SERVER[0], str(SERVER[1])
+        cap = Dumpcap(path)
+        server = subprocess.Popen(
+            [server_exe, "-q", "-d", tmp, host, port, str(key_pem), str(cert_pem)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5)
+            url = "https://localhost/index.html"
+            for extra in (
+                ["--change-local-addr=200ms", "--nat-rebinding", "--delay-stream=400ms"],
+                [],
+            ):
+                done = subprocess.run(
+                    [client_exe, "-q", "--exit-on-all-streams-close", *extra, host, port, url],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    timeout=20,
+                    check=False,
+                )
+                if done.returncode:
+                    raise SystemExit(f"generate-captures: gtlsclient failed: {done.stderr!r}")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            cap.stop()
+
+
 # --- GTP-U fragmented by the kernel -----------------------------------------------------
 
 
@@ -327,6 +393,11 @@ TRACES: dict[str, tuple[str, Callable[[Path], None]]] = {
         "aioquic QUIC v2 (RFC 9369): one connection in v2 from the first Initial, one that "
         "starts in v1 and is upgraded to v2 by compatible version negotiation (RFC 9368)",
         _v2_trace,
+    ),
+    "gen/quic-ngtcp2.pcap": (
+        "ngtcp2 0.12 HTTP/3 server and client (Debian's ngtcp2-server, ngtcp2-client): two "
+        "GETs, the first rebinding to a new client port mid-connection (same CIDs)",
+        _ngtcp2_trace,
     ),
     "gen/gtpu-fragments.pcap": (
         "GTP-U G-PDUs (IPv4 and IPv6, with and without sequence numbers) of 64 to 9000 "
