@@ -289,6 +289,127 @@ def _ngtcp2_trace(path: Path) -> None:
             cap.stop()
 
 
+# --- DTLS 1.2 with connection IDs: mbedTLS's ssl_server2 and ssl_client2 -----------------
+
+# Debian's mbedTLS source (trixie, 3.6: RFC 9146 CIDs, extension 54), pinned like fetch.py
+# pins its tarballs. Debian ships no binary of the test programs, so they are built here
+# (make, a few minutes once; cached under _work/mbedtls).
+MBEDTLS = {
+    "url": "http://deb.debian.org/debian/pool/main/m/mbedtls/mbedtls_3.6.6.orig.tar.bz2",
+    "sha256": "8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a",
+    "top": "mbedtls-3.6.6",
+}
+DTLS_SERVER = ("127.0.0.2", 4433)
+# (client CID, server CID) per session, hex: per-direction lengths 17/4 and 0/8 (a
+# zero-length CID means that endpoint receives records without one, RFC 9146 section 3)
+DTLS_SESSIONS = (
+    ("0102030405060708090a0b0c0d0e0f1011", "c0ffee01"),
+    ("", "5eed5eed5eed5eed"),
+)
+
+
+def _mbedtls_programs() -> tuple[str, str]:
+    """ssl_server2 and ssl_client2, built from the pinned tarball if not already."""
+    import hashlib  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    work = HERE / "_work" / "mbedtls"
+    tree = work / MBEDTLS["top"]
+    programs = tree / "programs" / "ssl"
+    server, client = programs / "ssl_server2", programs / "ssl_client2"
+    if server.is_file() and client.is_file():
+        return str(server), str(client)
+    tarball = HERE / "_work" / "sources" / Path(MBEDTLS["url"]).name
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    if not tarball.is_file():
+        print(f"generate-captures: downloading {MBEDTLS['url']}", file=sys.stderr)
+        try:
+            with urllib.request.urlopen(MBEDTLS["url"], timeout=300) as resp:
+                data = resp.read()
+        except OSError as exc:
+            raise SystemExit(
+                f"generate-captures: cannot download {MBEDTLS['url']}: {exc} (if Debian "
+                "replaced this version, pin the new tarball in generate.py)"
+            ) from None
+        tarball.write_bytes(data)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    if digest != MBEDTLS["sha256"]:
+        tarball.unlink()
+        raise SystemExit(f"generate-captures: {tarball.name}: sha256 {digest}, not the pinned one")
+    work.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(work, filter="data")
+    print("generate-captures: building mbedTLS's ssl_server2/ssl_client2", file=sys.stderr)
+    for args in (
+        ["-C", "library", "libmbedtls.a", "libmbedx509.a", "libmbedcrypto.a"],
+        ["-C", "programs", "ssl/ssl_server2", "ssl/ssl_client2"],
+    ):
+        done = subprocess.run(
+            ["make", "-j2", *args], cwd=tree, capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise SystemExit(f"generate-captures: mbedTLS build failed: {done.stderr[-2000:]}")
+    return str(server), str(client)
+
+
+def _dtls_trace(path: Path, server_exe: str, client_exe: str) -> None:
+    """One DTLS 1.2 session per DTLS_SESSIONS entry, each with its own CIDs: handshake
+    (HelloVerifyRequest cookie, ECDHE), then three request/response exchanges in tls12_cid
+    records, then close_notify."""
+    host, port = DTLS_SERVER[0], str(DTLS_SERVER[1])
+    cap = Dumpcap(path)
+    try:
+        for client_cid, server_cid in DTLS_SESSIONS:
+            server = subprocess.Popen(
+                [
+                    server_exe,
+                    "dtls=1",
+                    "cid=1",
+                    f"cid_val={server_cid}",
+                    f"server_addr={host}",
+                    f"server_port={port}",
+                    "debug_level=0",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                time.sleep(0.5)
+                done = subprocess.run(
+                    [
+                        client_exe,
+                        "dtls=1",
+                        "cid=1",
+                        f"cid_val={client_cid}",
+                        f"server_addr={host}",
+                        f"server_port={port}",
+                        "server_name=localhost",
+                        "auth_mode=none",
+                        "exchanges=3",
+                        "force_version=dtls12",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+                if done.returncode:
+                    raise SystemExit(f"generate-captures: ssl_client2 failed: {done.stdout[-800:]}")
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+    finally:
+        cap.stop()
+
+
+def _dtls_cid(path: Path) -> None:
+    _dtls_trace(path, *_PROGRAMS["mbedtls"])
+
+
+_PROGRAMS: dict[str, tuple[str, str]] = {}
+
+
 # --- GTP-U fragmented by the kernel -----------------------------------------------------
 
 
@@ -399,6 +520,11 @@ TRACES: dict[str, tuple[str, Callable[[Path], None]]] = {
         "GETs, the first rebinding to a new client port mid-connection (same CIDs)",
         _ngtcp2_trace,
     ),
+    "gen/dtls12-cid.pcap": (
+        "mbedTLS 3.6 ssl_server2/ssl_client2, DTLS 1.2 with connection IDs (RFC 9146): two "
+        "sessions, CIDs of 17 (client) and 4 (server) bytes, then 0 and 8",
+        _dtls_cid,
+    ),
     "gen/gtpu-fragments.pcap": (
         "GTP-U G-PDUs (IPv4 and IPv6, with and without sequence numbers) of 64 to 9000 "
         "bytes over a 1280-byte-MTU loopback: the kernel fragments the large ones",
@@ -435,6 +561,9 @@ def _check(name: str, path: Path) -> None:
         gpdus = sum(1 for _s, d, p in got if d in (2152, 2153) and p[:1] in (b"\x30", b"\x32"))
         if gpdus != 36:
             raise SystemExit(f"generate-captures: {name}: {gpdus} G-PDUs captured, 36 sent")
+    elif name.startswith("gen/dtls"):
+        if not got or got[0][1] != DTLS_SERVER[1] or got[0][2][:1] != b"\x16":
+            raise SystemExit(f"generate-captures: {name}: the first datagram is no ClientHello")
     elif not got or got[0][1] != SERVER[1] or not got[0][2][:1] or not got[0][2][0] & 0x80:
         raise SystemExit(f"generate-captures: {name}: the first datagram is no client Initial")
 
@@ -484,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if is_current(name) and not args.force:
             continue
+        if name.startswith("gen/dtls") and "mbedtls" not in _PROGRAMS:
+            _PROGRAMS["mbedtls"] = _mbedtls_programs()
         size = _make(name)
         print(f"generate-captures: {name}: {size} bytes", file=sys.stderr)
     print(f"generate-captures: {len(TRACES)} traces ready in {GEN}", file=sys.stderr)
