@@ -499,3 +499,12 @@ def test_vendor_versions_are_claimed_and_their_neighbours_are_not(version: int) 
             continue
         other = pk.quic_invariant_long(0xC0, neighbour, D8, S5, b"\x00" * 20)
         assert ex.extract(other) is None, hex(neighbour)
+
+
+@pytest.mark.parametrize("tail", [b"\xc0", b"\xff\x00", b"\x80\x00\x00", b"\xc3\x00\x00\x01"])
+def test_trailing_bytes_too_short_for_a_version_end_the_walk(tail: bytes) -> None:
+    """After a coalesced packet, fewer than 5 bytes cannot be a long header (no version to
+    claim by): the walk ends with the packets before them, as at the start of a datagram."""
+    packets = sidkit_quic.split_datagram(_initial() + tail)
+    assert [p.packet_type for p in packets] == ["initial"]
+    assert packets[0].end == len(_initial())
