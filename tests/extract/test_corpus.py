@@ -291,12 +291,54 @@ def observe(name: str) -> tuple[int, Counter[tuple[str, str, str]]]:
                 seen[("flows", "one QUIC connection", "several SID flows")] += 1
             elif not flows:
                 seen[("flows", "one QUIC connection", "no SID flow")] += 1
+    # flows, DTLS: every datagram that starts with a CID record (tshark's CID) is in the one
+    # SID flow of that CID -- across an address change too.
+    if named == "dtls":
+        for category, count in _dtls_flow_check(path, capture, rows, datagrams).items():
+            seen[category] += count
     # fragments: every GTP-U datagram tshark reassembles keeps its TEID in flows, which
     # reassembles as the kernel does before the socket lookup.
     if named == "gtpu":
         for category, count in _fragment_check(path, capture).items():
             seen[category] += count
     return compared, seen
+
+
+def _dtls_flow_check(
+    path: Path,
+    capture: dict[str, Any],
+    rows: list[dict[str, list[str]]],
+    datagrams: list[Datagram | None],
+) -> Counter[Category]:
+    """Per CID tshark shows on a datagram whose first record carries it (RFC 9146 tls12_cid,
+    content type 25; RFC 9147 unified header with C set), the datagrams of that CID's SID
+    flow in ``sidkit.flows.analyze`` (``dtls`` named, the capture's CID lengths): one flow,
+    as many datagrams."""
+    want: Counter[str] = Counter()
+    for row, datagram in zip(rows, datagrams, strict=True):
+        if datagram is None or not row["dtls.record.connection_id"]:
+            continue
+        first = datagram[4][:1]
+        if first == b"\x19" or (first and first[0] & 0xF0 == 0x30):
+            want[row["dtls.record.connection_id"][0]] += 1
+    options = {f"dtls.{key}": value for key, value in capture["options"].items()}
+    report = analyze(path, ["dtls"], options)
+    flows: dict[str, list[int]] = defaultdict(list)
+    for flow in report.flows:
+        if flow.kind == "sid" and flow.protocol == "dtls":
+            for sid in flow.sids:
+                flows[sid].append(flow.datagrams)
+    seen: Counter[Category] = Counter()
+    for cid, count in want.items():
+        got = flows.get(cid, [])
+        if len(got) > 1:
+            seen[("flows", "one DTLS CID", "several SID flows")] += 1
+        elif not got:
+            seen[("flows", "one DTLS CID", "no SID flow")] += 1
+        elif got[0] != count:
+            lost = "fewer datagrams" if got[0] < count else "more datagrams"
+            seen[("flows", "one DTLS CID", lost)] += 1
+    return seen
 
 
 def _fragment_check(path: Path, capture: dict[str, Any]) -> Counter[Category]:
