@@ -32,7 +32,7 @@ import attrs
 
 from sidkit import InputTypeError, InputValueError
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import FiveTuple, SessionId, trusted_session_id
 from sidkit.plugin import DETAIL_VALIDATED, Option, ProtocolSpec, hookimpl
 
 __all__ = [
@@ -151,18 +151,17 @@ def _quiet_version_negotiation(data: bytes, pos: int) -> QuicHeader | None:
     return QuicHeader(True, 0, "version_negotiation", dcid, scid, pos, len(data))
 
 
-def _validated(data: bytes, header: QuicHeader) -> bool:
+def _validated(data: bytes, ptype: str, dcid: bytes, scid: bytes, offset: int) -> bool:
     """Whether the first packet's structure checked out beyond the invariants: a Version
     Negotiation list of 32-bit versions (RFC 8999 section 6), a v1/v2 Length field within
     the datagram (RFC 9000 section 17.2; the parser refused it otherwise) or a Retry with
     room for its 16-byte integrity tag (RFC 9001 section 5.8)."""
-    assert header.scid is not None
-    after_ids = header.offset + 7 + len(header.dcid) + len(header.scid)
-    if header.packet_type == "version_negotiation":
+    after_ids = offset + 7 + len(dcid) + len(scid)
+    if ptype == "version_negotiation":
         return _version_list_ok(data, after_ids)
-    if header.packet_type == "retry":
+    if ptype == "retry":
         return len(data) - after_ids >= 16
-    return header.packet_type != "unknown"
+    return ptype != "unknown"
 
 
 def _long_type(version: int, first: int) -> str:
@@ -174,7 +173,22 @@ def _long_type(version: int, first: int) -> str:
     return "unknown"
 
 
+# (version, packet type, DCID, SCID, end): a long header's fields as a plain tuple, which
+# extraction (one per datagram) makes instead of a QuicHeader.
+_LongFields = tuple[int, str, bytes, bytes, int]
+
+
 def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHeader | None:
+    """RFC 8999 section 5.1 long header at *pos*, plus the v1/v2 packet length (see
+    :func:`_long_fields`)."""
+    found = _long_fields(data, pos, unknown_versions)
+    if found is None:
+        return None
+    version, ptype, dcid, scid, end = found
+    return QuicHeader(True, version, ptype, dcid, scid, pos, end)
+
+
+def _long_fields(data: bytes, pos: int, unknown_versions: bool = True) -> _LongFields | None:
     """RFC 8999 section 5.1 long header at *pos*, plus the v1/v2 packet length.
 
     ``None`` for a version that is not :func:`known_version` unless *unknown_versions*, and
@@ -193,7 +207,11 @@ def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHea
         # RFC 8999 section 6 leaves the 7 low bits of a Version Negotiation packet arbitrary,
         # and about half of real ones have 0x40 clear. In RTP's range, claim only a packet
         # whose every field checks out, and never call it malformed.
-        return _quiet_version_negotiation(data, pos)
+        quiet = _quiet_version_negotiation(data, pos)
+        if quiet is None:
+            return None
+        assert quiet.scid is not None
+        return 0, quiet.packet_type, quiet.dcid, quiet.scid, quiet.end
     if len(data) - pos < 7:
         raise MalformedPacketError("long header shorter than 7 bytes", protocol=NAME)
     dcil = data[pos + 5]
@@ -212,10 +230,10 @@ def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHea
     scid = data[dcid_end + 1 : scid_end]
     if version == 0:
         # RFC 8999 section 6: Version Negotiation; the rest is a list of 32-bit versions.
-        return QuicHeader(True, 0, "version_negotiation", dcid, scid, pos, len(data))
+        return 0, "version_negotiation", dcid, scid, len(data)
     if version not in (QUIC_V1, QUIC_V2):
         # Another version: only the invariants are read; the packet runs to the end.
-        return QuicHeader(True, version, "unknown", dcid, scid, pos, len(data))
+        return version, "unknown", dcid, scid, len(data)
     if dcil > MAX_CID_V1 or scil > MAX_CID_V1:
         raise MalformedPacketError(
             f"version {version:#x} connection IDs are at most {MAX_CID_V1} bytes, "
@@ -225,7 +243,7 @@ def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHea
     ptype = _long_type(version, data[pos])
     if ptype == "retry":
         # RFC 9000 section 17.2.5: no Length field; a Retry is the rest of the datagram.
-        return QuicHeader(True, version, ptype, dcid, scid, pos, len(data))
+        return version, ptype, dcid, scid, len(data)
     cursor = scid_end
     if ptype == "initial":
         token_length, cursor = _varint(data, cursor)  # RFC 9000 section 17.2.2
@@ -236,7 +254,7 @@ def _parse_long(data: bytes, pos: int, unknown_versions: bool = True) -> QuicHea
         raise MalformedPacketError(
             f"{ptype} packet Length {length} runs past the datagram", protocol=NAME
         )
-    return QuicHeader(True, version, ptype, dcid, scid, pos, end)
+    return version, ptype, dcid, scid, end
 
 
 def _short_dcid_length(
@@ -480,6 +498,28 @@ def sidkit_first_bytes(protocol: str, options: Mapping[str, object]) -> Collecti
     return SPEC.first_bytes
 
 
+def _long_details(data: bytes, fields: _LongFields) -> dict[str, object]:
+    """The details of a long header's ID (see :func:`sidkit_extract`)."""
+    version, ptype, dcid, scid, _end = fields
+    details: dict[str, object] = {
+        "header_form": "long",
+        "version": version,
+        "packet_type": ptype,
+        "field": "dcid" if dcid else "scid",
+        "scid": scid,
+    }
+    if _validated(data, ptype, dcid, scid, 0):
+        details[DETAIL_VALIDATED] = True
+    return details
+
+
+_SHORT_DETAILS: Final = {"header_form": "short", "packet_type": "1rtt", "field": "dcid"}
+
+
+def _short_details(source: str) -> dict[str, object]:
+    return {**_SHORT_DETAILS, "cid_source": source}
+
+
 @hookimpl
 def sidkit_extract(
     protocol: str,
@@ -496,25 +536,20 @@ def sidkit_extract(
     assert isinstance(known, frozenset)
     cid_length = options["cid_length"]
     assert cid_length is None or isinstance(cid_length, int)
-    data = payload
+    data = payload if payload.__class__ is bytes else bytes(payload)
     first = data[0]
     if first & 0x80:
-        header = _parse_long(data, 0, bool(options["unknown_versions"]))
-        if header is None or not (header.dcid or header.scid):
+        fields = _long_fields(data, 0, bool(options["unknown_versions"]))
+        if fields is None:
             return None
-        assert header.scid is not None  # a long header always has one (maybe empty)
+        _version, _ptype, dcid, scid, _end = fields
+        if not (dcid or scid):
+            return None
         # An empty DCID: the receiver chose zero-length CIDs and finds its connection by
         # address (RFC 9000 section 5.2); the sender's SCID is the one ID the packet names.
-        details: dict[str, object] = {
-            "header_form": "long",
-            "version": header.version,
-            "packet_type": header.packet_type,
-            "field": "dcid" if header.dcid else "scid",
-            "scid": header.scid,
-        }
-        if _validated(data, header):
-            details[DETAIL_VALIDATED] = True
-        return SessionId(NAME, header.dcid or header.scid, details)
+        # The details are made when first read (most callers never do): the parse above has
+        # checked everything, so the ID is built without the constructor's checks.
+        return trusted_session_id(NAME, dcid or scid, (_long_details, data, fields))
     quic_lb = bool(options["quic_lb"])
     if not first & 0x40 and not options["grease_quic_bit"]:
         if not known:
@@ -529,11 +564,7 @@ def sidkit_extract(
         raise MalformedPacketError(
             f"short header too short for a {length}-byte connection ID", protocol=NAME
         )
-    return SessionId(
-        NAME,
-        data[1 : 1 + length],
-        {"header_form": "short", "packet_type": "1rtt", "field": "dcid", "cid_source": source},
-    )
+    return trusted_session_id(NAME, data[1 : 1 + length], (_short_details, source))
 
 
 @hookimpl

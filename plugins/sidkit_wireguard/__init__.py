@@ -15,7 +15,7 @@ from typing import Final
 
 from sidkit import InputValueError
 from sidkit.extract import SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import FiveTuple, SessionId, trusted_session_id
 from sidkit.plugin import Option, ProtocolSpec, hookimpl
 
 __all__ = ["MESSAGES", "NAME"]
@@ -102,7 +102,16 @@ def sidkit_extract(
     mtu = options.get("min_mtu", MIN_MTU)
     if size is None and not transport_size_ok(n, mtu if isinstance(mtu, int) else MIN_MTU):
         return None
-    return SessionId(NAME, payload[offset : offset + 4], {"message_type": name, "field": field})
+    # Checked above: four bytes of a bytes payload under a valid name, so the ID is built
+    # without the public constructor's checks, its details made when first read.
+    value = payload[offset : offset + 4]
+    if value.__class__ is not bytes:
+        value = bytes(value)
+    return trusted_session_id(NAME, value, (_details, name, field))
+
+
+def _details(name: str, field: str) -> dict[str, object]:
+    return {"message_type": name, "field": field}
 
 
 @hookimpl

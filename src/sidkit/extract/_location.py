@@ -147,10 +147,12 @@ class SidLocation:
     -- never ``None``, never an error, never other bytes, and on its own, whichever other
     locations of the protocol also apply. A caller that only needs the ID's bytes may then
     skip the parser for such payloads (``sidkit flows`` does, see
-    :meth:`Extractor.exact_table`). WireGuard transport data is exact (type, three zero
-    bytes and 32 bytes are all the parser checks); a handshake initiation is not (the parser
-    also wants exactly 148 bytes, which byte tests cannot say), nor is a QUIC long header
-    (its parser reads the variable-length fields behind the IDs). Every built-in plugin's
+    :meth:`Extractor.exact_table`). A QUIC short header with a configured ``cid_length`` is
+    exact (the fixed bit and ``1 + cid_length`` bytes are all the parser checks); no
+    WireGuard location is (the parser also wants a handshake message's exact size and
+    transport data's padded size, 32 + 16k bytes or MTU-sized, which byte tests cannot
+    say), nor is a QUIC long header (its parser reads the variable-length fields behind the
+    IDs). Every built-in plugin's
     claim is checked by a Hypothesis property on payloads built to match each exact location
     and on random ones (``tests/extract/test_extract_exact.py``).
     """
