@@ -10,15 +10,21 @@
 # retry=True), supported_versions). GTP-U has no implementation that installs and runs here,
 # so the G-PDU headers are written by this script -- what is under test is the *kernel's*
 # fragmentation of datagrams larger than the loopback MTU (set to 1280), IPv4 and IPv6.
+# A second QUIC stack is ngtcp2 (Debian's ngtcp2-server/-client, its own NAT-rebinding
+# simulation); DTLS 1.2 connection IDs come from mbedTLS's ssl_server2/ssl_client2, built
+# from Debian's pinned source tarball because Debian ships no binary of them.
 # tshark judges every datagram in tests/extract/test_corpus.py; nothing here is an oracle.
 """Generate corpus captures on the live kernel into conformance/captures/_work/gen/.
 
     .venv/bin/python conformance/captures/generate.py          # make what is missing
     .venv/bin/python conformance/captures/generate.py --force  # make them all again
 
-Needs root (a network namespace), dumpcap (apt-get install tshark) and aioquic (the
-``test`` extra). Each capture is written with a ``.generated`` stamp naming the generator
-version; the corpus test treats a capture without its stamp as missing.
+Needs root (a network namespace), dumpcap (apt-get install tshark), aioquic (the ``test``
+extra), ngtcp2's example programs (apt-get install ngtcp2-server ngtcp2-client) and, for
+the DTLS trace, make and a C compiler (mbedTLS's test programs are built from Debian's
+source tarball, downloaded once). Each capture is written with a ``.generated`` stamp
+naming the generator version; the corpus test treats a capture without its stamp as
+missing.
 """
 
 from __future__ import annotations
