@@ -20,6 +20,9 @@ measured in the same run, is the figure to compare across runs.
 
 Options: ``--zero-cids SHARE`` gives that share of the connections a client with zero-length
 CIDs (Chrome's kind: the server's datagrams to it carry no DCID and join their path's flow);
+``--handshakes N`` makes the capture handshake-heavy: every connection ends after N
+datagrams and a new one starts (about 2/N long headers, a new flow every N/2 datagrams;
+issue 17's goal: (c) >= 0.5x (a) with >= 10% long headers, e.g. ``--handshakes 10``);
 ``--repeat N`` times each row N times and keeps the fastest (less noise on a busy
 machine); ``--reference`` adds (d), ``analyze(..., fast=False)``, which sends every datagram
 through the plugins (the path the fast one is tested against); ``--pcapng`` also times (c)
@@ -81,7 +84,12 @@ class _Conn:
 
 
 def make_capture(
-    path: Path, datagrams: int, connections: int = 3000, seed: int = 7, zero_cids: float = 0.0
+    path: Path,
+    datagrams: int,
+    connections: int = 3000,
+    seed: int = 7,
+    zero_cids: float = 0.0,
+    lifetime: int = 0,
 ) -> int:
     """Write the benchmark's capture; returns the number of frames written. A share
     *zero_cids* of the connections have a client that chose zero-length CIDs (as Chrome's):
@@ -89,6 +97,10 @@ def make_capture(
 
     Connections run round-robin, so every one is active over the whole capture; memory
     therefore depends on *connections*, not on *datagrams* (the flat-memory test uses this).
+    With *lifetime* > 0 a connection ends after that many datagrams and a fresh one (new
+    CIDs, next client port) takes its place: every connection then starts with its two long
+    headers, so about 2 / *lifetime* of the datagrams are long headers and new flows arrive
+    all the time (the handshake-heavy capture of issue 17).
     """
     rng = random.Random(seed)
     server = bytes([10, 0, 0, 1])
@@ -116,6 +128,15 @@ def make_capture(
         i = 0
         while written < datagrams:
             c = conns[i % connections]
+            if lifetime and c.step >= lifetime:
+                c = conns[i % connections] = _Conn(
+                    c.client,
+                    20000 + (c.port - 19999) % 40000,
+                    b"" if not c.ccid else rng.randbytes(8),
+                    rng.randbytes(8),
+                    rng.randbytes(8),
+                    c.migrate,
+                )
             i += 1
             size = 40 + (i * 37) % 260
             if rng.random() < 0.1:  # no SID: a DNS-like datagram (first byte 0x12)
@@ -151,6 +172,12 @@ def make_capture(
                 out.clear()
         fh.write(b"".join(out))
     return written
+
+
+def _long_headers(path: Path) -> int:
+    """Datagrams whose payload is a QUIC long header (DNS-like ones to port 53 aside)."""
+    with path.open("rb") as fh:
+        return sum(1 for _ts, b in dpkt.pcap.Reader(fh) if b[42] & 0x80 and b[36:38] != b"\x005")
 
 
 def bare_reader(path: Path) -> int:
@@ -208,12 +235,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SHARE",
         help="share of connections whose client chose zero-length CIDs (default 0)",
     )
+    ap.add_argument(
+        "--handshakes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="handshake-heavy: each connection lives N datagrams, then a new one starts "
+        "(about 2/N of the datagrams are long headers; 0: connections live all capture)",
+    )
     args = ap.parse_args(argv)
     print(f"load average (1, 5, 15 min) before: {_load()}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.pcap"
         t0 = time.perf_counter()
-        n = make_capture(path, args.datagrams, args.connections, zero_cids=args.zero_cids)
+        n = make_capture(
+            path,
+            args.datagrams,
+            args.connections,
+            zero_cids=args.zero_cids,
+            lifetime=args.handshakes,
+        )
         size = path.stat().st_size
         print(
             f"capture: {n:,} datagrams, {size / 1e6:,.0f} MB, written in "
@@ -236,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(report, FlowReport)
         s = report.summary
         assert s.udp == n, s
+        longs = _long_headers(path)
         print(
             f"sidkit: {s.sid_flows:,} SID flows, {s.tuple_flows:,} tuple flows, "
-            f"{s.with_sid:,} datagrams with a SID"
+            f"{s.with_sid:,} datagrams with a SID; long headers {longs / n:.1%} of datagrams"
         )
         if args.reference:
             seconds, slow = _best(1, lambda: analyze(path, fast=False))

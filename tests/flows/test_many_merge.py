@@ -104,6 +104,8 @@ def reports(draw: st.DrawFn, by: str) -> FlowReport:
             tuple_flows=0,
             no_sid_by_protocol={"quic": draw(counts)},
             reassembly=draw(counts),
+            max_flows=draw(st.integers(1, 9)),
+            over_limit=draw(st.integers(0, 9)),
         ),
     )
 
@@ -146,6 +148,7 @@ def test_a_partial_of_one_report_gives_that_report_back(ps: list[PartialReport])
     back = p.to_report()
     assert len(back.flows) == len(p.flows)
     assert back.summary.frames == p.frames and dict(back.summary.no_sid) == dict(p.no_sid)
+    assert (back.summary.max_flows, back.summary.over_limit) == (p.max_flows, p.over_limit)
 
 
 def test_merging_a_capture_with_itself_is_refused() -> None:

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import TextIO
 
 from sidkit._errors import InputValueError
@@ -26,6 +27,7 @@ from sidkit.flows import (
     format_ns,
     iter_rows,
 )
+from sidkit.flows._state import DEFAULT_MAX_FLOWS
 from sidkit.plugin import default_host, parse_option_assignments
 
 __all__ = ["register", "render_table", "run"]
@@ -106,6 +108,27 @@ class _Bar:
             self.stream.flush()
 
 
+def _n(count: int, noun: str) -> str:
+    """*count* and *noun*, plural unless one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# How the no-SID reasons of Summary.no_sid_by_protocol read in the table: "{n}" is the count.
+_NO_SID_REASON = {
+    "unclaimed": "{n} whose first byte no configured protocol claims",
+    "no-id": "{n} without an ID in the message",
+    "malformed": "{n} malformed",
+    "cid-length-unknown": "{n} short headers of unknown CID length",
+    "empty-cid": "{n} with an empty CID",
+}
+
+
+def _no_sid(protocol: str, reasons: Mapping[str, int]) -> str:
+    """One protocol's part of the table's "without a session ID" line."""
+    text = ", ".join(_NO_SID_REASON.get(k, k + " {n}").format(n=v) for k, v in reasons.items())
+    return text if protocol == "-" else f"{protocol}: {text}"
+
+
 def _time(ns: int, origin: int) -> str:
     return format_ns(ns - origin, 6)
 
@@ -136,19 +159,22 @@ def render_table(report: FlowReport, out: TextIO) -> None:
     """The readable default output: a summary line, then each flow and its tuples."""
     s = report.summary
     out.write(
-        f"{s.capture}: {s.format}, {s.frames} frames, {s.udp} UDP datagrams, "
-        f"{s.with_sid} with a session ID; {s.sid_flows} SID flows, {s.tuple_flows} tuple flows"
-        f" (protocols: {', '.join(s.protocols) or 'none'}; by {s.by})\n"
+        f"{s.capture}: {s.format}, {_n(s.frames, 'frame')}, {_n(s.udp, 'UDP datagram')}, "
+        f"{s.with_sid} with a session ID; {_n(s.sid_flows, 'SID flow')}, "
+        f"{_n(s.tuple_flows, 'tuple flow')} (configured protocols: "
+        f"{', '.join(s.protocols) or 'none'}; grouped by {s.by})\n"
     )
+    if s.over_limit:
+        out.write(
+            f"{_n(s.over_limit, 'datagram')} over the flow limit (--max-flows {s.max_flows}): "
+            "counted above, in no flow below\n"
+        )
     if s.skipped:
         out.write("skipped: " + ", ".join(f"{k} {v}" for k, v in s.skipped.items()) + "\n")
     if s.no_sid_by_protocol:
         out.write(
-            "no SID: "
-            + "; ".join(
-                f"{p}: " + ", ".join(f"{k} {v}" for k, v in r.items())
-                for p, r in s.no_sid_by_protocol.items()
-            )
+            "without a session ID: "
+            + "; ".join(_no_sid(p, r) for p, r in s.no_sid_by_protocol.items())
             + "\n"
         )
     if s.reassembly:
@@ -169,6 +195,10 @@ def render_table(report: FlowReport, out: TextIO) -> None:
                 f"{'':6}{path:<55} {_time(t.first_ns, origin):>12} "
                 f"{_time(t.last_ns, origin):>12} {t.datagrams:>9} {t.bytes:>12}\n"
             )
+    out.write(
+        "\npaths: a flow's 5-tuples, the two directions of one counted once; the indented "
+        "rows are its tuples, one per direction\n"
+    )
 
 
 def _render_csv(report: FlowReport, out: TextIO) -> None:
@@ -244,7 +274,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if single and args.jobs == 1:
             report = analyze(
-                captures[0], protocols, per, by=args.by, progress=bar, reassembly=limits
+                captures[0],
+                protocols,
+                per,
+                by=args.by,
+                progress=bar,
+                reassembly=limits,
+                max_flows=args.max_flows,
             )
         else:
             report = analyze_many(
@@ -255,6 +291,7 @@ def run(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 progress=bar,
                 reassembly=limits,
+                max_flows=args.max_flows,
             )
     finally:
         if bar is not None:
@@ -304,6 +341,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(default 1: one pass over the files in order)",
     )
     p.add_argument(
+        "-p",
         "--protocol",
         action="append",
         metavar="NAME",
@@ -311,10 +349,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "default: quic, wireguard, dtls with its cid_length)",
     )
     p.add_argument(
+        "-o",
         "--option",
         action="append",
         metavar="PROTO.KEY=VALUE",
         help="a plugin option, e.g. quic.cid_length=8 (repeatable)",
+    )
+    p.add_argument(
+        "--max-flows",
+        type=int,
+        default=DEFAULT_MAX_FLOWS,
+        metavar="N",
+        help=f"hold at most N flows (default {DEFAULT_MAX_FLOWS:,}, about half a gigabyte); "
+        "past it, existing flows keep counting and a datagram that would start a new flow "
+        "joins none and is counted as over the flow limit",
     )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument(

@@ -60,6 +60,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,8 +73,9 @@ from sidkit.flows._errors import CaptureError
 from sidkit.flows._protocols import default_protocols, split_options
 from sidkit.flows._read import Progress, read_into, read_pcap, read_records
 from sidkit.flows._reassembly import Reassembler
-from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, addr
+from sidkit.flows._report import Flow, FlowReport, Summary, addr, trusted_stats
 from sidkit.flows._state import (
+    DEFAULT_MAX_FLOWS,
     KIND_EXACT,
     KIND_GREASED,
     KIND_KNOWN,
@@ -81,6 +83,7 @@ from sidkit.flows._state import (
     KIND_SLOW,
     By,
     ExactLocation,
+    FlowLimitReached,
     FlowState,
     PathIndex,
     SidKey,
@@ -92,6 +95,9 @@ from sidkit.keys import FiveTuple, SessionId
 from sidkit.plugin import PluginError, PluginHost, default_host
 
 __all__ = ["FlowAnalyzer", "analyze", "sid_key"]
+
+_new = object.__new__
+_set = object.__setattr__  # FiveTuple is frozen: its attrs __setattr__ refuses
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,6 +229,16 @@ class FlowAnalyzer:
     pcap without building a record per frame. ``fast=False`` sends every datagram through the
     :class:`~sidkit.extract.Extractor`: the reference the fast path is tested against (the
     reports are identical).
+
+    *max_flows* bounds the flows held at once (SID and tuple flows together; a merge frees
+    one). The policy is conntrack's when its table is full and nothing can be dropped
+    early: existing flows are kept whole and a datagram that would start a new flow joins
+    none -- it is counted in the summary (``udp``, ``with_sid``/``without_sid``, the no-SID
+    reasons) and in ``over_limit``, so every decoded datagram is in a flow or in that
+    counter. Refusing rather than evicting keeps every reported flow complete and the report
+    independent of when the limit was hit: an evicted flow whose ID came back would be
+    reported as two. The default (:data:`DEFAULT_MAX_FLOWS`) holds about half a gigabyte of
+    per-flow state; raise it for bigger captures on bigger machines.
     """
 
     def __init__(
@@ -234,7 +250,14 @@ class FlowAnalyzer:
         host: PluginHost | None = None,
         fast: bool = True,
         reassembly: Mapping[str, float] | None = None,
+        max_flows: int = DEFAULT_MAX_FLOWS,
     ) -> None:
+        check_uint(max_flows, 32, "max_flows")
+        if max_flows < 1:
+            raise InputValueError("max_flows must be at least 1", code="bad-max-flows")
+        self.max_flows = max_flows
+        self._live = 0  # flows alive (merged-away ones are not)
+        self.over_limit = 0  # datagrams in no flow: the flow limit was reached
         if by not in ("sid", "tuple"):
             raise InputValueError(f"by must be 'sid' or 'tuple', not {by!r}", code="bad-by")
         self.by: By = by
@@ -288,7 +311,6 @@ class FlowAnalyzer:
         self._pairs: dict[str, dict[bytes, TupleCounter]] = {p: {} for p in self.protocols}
         self._tcount: dict[bytes, TupleCounter] = {}
         self._by_tuple: dict[bytes, FlowState] = {}
-        self._five: dict[bytes, FiveTuple] = {}
         self._seq = 0  # the sequence number of the datagram being counted
         self._kind, self._exact, self._base = self._fast_tables()
         self._quic = "quic" in self.protocols
@@ -366,6 +388,9 @@ class FlowAnalyzer:
         return max(st.tuples.values(), key=lambda c: c.seq).last
 
     def _new_state(self, protocol: str | None, ts: int) -> FlowState:
+        if self._live >= self.max_flows:
+            raise FlowLimitReached
+        self._live += 1
         st = FlowState(protocol, ts, len(self._states))
         self._states.append(st)
         return st
@@ -396,7 +421,10 @@ class FlowAnalyzer:
             keep, gone = gone, keep
         self._path.empty.clear()  # counters move: see PathIndex
         keep.first = min(keep.first, gone.first)
-        keep.issued.update(gone.issued)
+        if gone.issued:
+            if keep.issued is None:
+                keep.issued = {}
+            keep.issued.update(gone.issued)
         keep.sids.extend(gone.sids)
         known = self._known_flows
         for protocol, value in gone.sids:
@@ -417,6 +445,7 @@ class FlowAnalyzer:
         gone.tuples = {}
         gone.sids = []
         gone.alive = False
+        self._live -= 1
         for pairs, key in gone.pairs:
             pairs.pop(key, None)
         gone.pairs = []
@@ -446,7 +475,9 @@ class FlowAnalyzer:
             c.size += length
             c.seq = self._seq
             st = c.state
-        if key is not None and key not in st.sidset:
+        if key is not None and (st.sidset is None or key not in st.sidset):
+            if st.sidset is None:
+                st.sidset = set()
             st.sidset.add(key)
             st.sids.append(key)
 
@@ -455,6 +486,16 @@ class FlowAnalyzer:
     def _quic_long(self, dcid: bytes, scid: bytes, tk: bytes, ts: int) -> None:
         """Learn from a long header: the sender chose CIDs of ``len(scid)`` bytes (zero is a
         length too), so short headers *to* it carry that many; link DCID and SCID."""
+        named = dcid or scid
+        if (
+            named
+            and self._live >= self.max_flows
+            and self.by == "sid"
+            and named not in self._cells.get("quic", ())
+        ):
+            # past the flow limit, a long header that would start a flow teaches nothing
+            # either: what is learned per endpoint and CID is per-flow memory too
+            raise FlowLimitReached
         src, dst = _endpoints(tk)
         n = len(scid)
         self._path.empty.clear()  # lengths and links may change: see PathIndex
@@ -467,7 +508,10 @@ class FlowAnalyzer:
         if sid and dcid and scid:
             self._link(("quic", dcid), ("quic", scid), ts)
         if sid and (dcid or scid):
-            self._sid_state("quic", dcid or scid, ts).issued[src] = n
+            owner = self._sid_state("quic", dcid or scid, ts)
+            if owner.issued is None:
+                owner.issued = {}
+            owner.issued[src] = n
         for cid in (dcid, scid):
             if cid and cid not in self._known:
                 self._known.add(cid)
@@ -516,7 +560,7 @@ class FlowAnalyzer:
         c = self._path.get(_reverse(tk))
         if c is None or c.state.protocol != "quic":
             return None
-        lengths = {n for e, n in c.state.issued.items() if e != src}
+        lengths = {n for e, n in (c.state.issued or {}).items() if e != src}
         return lengths.pop() if len(lengths) == 1 else None
 
     def _empty_cid(self, ts: int, tk: bytes, length: int, scid: bytes, short: bool = False) -> None:
@@ -573,21 +617,40 @@ class FlowAnalyzer:
         self._seq += 1
         return self._slow(ts_ns, tuple_key(src, sport, dst, dport), data, length or len(data))
 
-    def _five_tuple(self, tk: bytes) -> FiveTuple:
-        ft = self._five.get(tk)
-        if ft is None:
-            src, sport, dst, dport = split_tuple_key(tk)
-            ft = self._five[tk] = FiveTuple(src, sport, dst, dport)
+    @staticmethod
+    def _five_tuple(tk: bytes) -> FiveTuple:
+        """The FiveTuple the plugins are handed, made per slow-path datagram (a cache per
+        tuple would cost memory per flow) without the public constructor's checks: a tuple
+        key holds two addresses of one family and two u16 ports by construction."""
+        src, sport, dst, dport = split_tuple_key(tk)
+        ip = IPv4Address if len(src) == 4 else IPv6Address
+        ft: FiveTuple = _new(FiveTuple)
+        _set(ft, "src", ip(src))
+        _set(ft, "sport", sport)
+        _set(ft, "dst", ip(dst))
+        _set(ft, "dport", dport)
+        _set(ft, "protocol", 17)
+        _set(ft, "_ct_ctx", None)
+        _set(ft, "_ct_hash", 0)
         return ft
 
     def _slow(self, ts: int, tk: bytes, payload: bytes, length: int) -> SessionId | None:
-        """One datagram through the plugins: the reference path."""
+        """One datagram through the plugins: the reference path. A datagram that would
+        start a flow past ``max_flows`` is counted (``udp``, with or without a SID) but
+        joins no flow (``over_limit``)."""
+        try:
+            return self._slow_one(ts, tk, payload, length)
+        except FlowLimitReached:
+            self.over_limit += 1
+            return None
+
+    def _slow_one(self, ts: int, tk: bytes, payload: bytes, length: int) -> SessionId | None:
         self.udp += 1
         sid: SessionId | None = None
         reason = "none"
         empty_scid: bytes | None = None
         if self._extractor is not None and payload:
-            ft = self._five.get(tk) or self._five_tuple(tk)
+            ft = self._five_tuple(tk)
             try:
                 if payload[0] in self._learn:
                     found = self._quic_short(payload, tk, ft)
@@ -599,21 +662,29 @@ class FlowAnalyzer:
                     greased = self._greased_cid(payload)
                     sid = self._extract(payload, ft, greased)
                     if sid is not None and sid.protocol == "quic" and payload[0] & 0x80:
-                        scid = sid.details.get("scid")
-                        if sid.details.get("field") == "scid":
+                        # The plugin parsed the long header (RFC 8999 section 5.1): its ID
+                        # is the DCID, or the SCID where the DCID is empty. Read the SCID
+                        # here rather than through the ID's details, which it makes lazily.
+                        dcil = payload[5]
+                        scid = payload[7 + dcil : 7 + dcil + payload[6 + dcil]]
+                        if not dcil:
                             # an empty DCID: the plugin's ID is the sender's SCID, and the
                             # datagram joins the flow of its path (_empty_cid)
-                            self._quic_long(b"", sid.value, tk, ts)
                             self.with_sid += 1
+                            self._quic_long(b"", sid.value, tk, ts)
                             self._empty_cid(ts, tk, length, sid.value)
                             return sid
-                        if isinstance(scid, bytes):
-                            self._quic_long(sid.value, scid, tk, ts)
+                        self._linking(sid, self._quic_long, sid.value, scid, tk, ts)
                     elif sid is None and self._quic and payload[0] & 0x80:
                         empty_scid = quic_empty_dcid_scid(payload, self._known_version)
                         if empty_scid is not None:
-                            self._quic_long(b"", empty_scid, tk, ts)
                             reason = "quic-empty-cid"
+                            try:
+                                self._quic_long(b"", empty_scid, tk, ts)
+                            except FlowLimitReached:
+                                self.no_sid[reason] = self.no_sid.get(reason, 0) + 1
+                                self._count_reason(reason, payload[0])
+                                raise
                     elif (
                         sid is not None
                         and sid.protocol == "wireguard"
@@ -622,7 +693,9 @@ class FlowAnalyzer:
                     ):
                         # handshake response: sender index at 4, receiver at 8 (whitepaper
                         # section 5.4.3); the plugin's SID is the receiver's.
-                        self._link(sid_key(sid), ("wireguard", payload[4:8]), ts)
+                        self._linking(
+                            sid, self._link, sid_key(sid), ("wireguard", payload[4:8]), ts
+                        )
             except SidkitError as exc:
                 reason = f"malformed:{getattr(exc, 'protocol', '') or 'plugin'}"
                 sid = None
@@ -640,6 +713,16 @@ class FlowAnalyzer:
             return None
         self._sid_datagram(sid.protocol, sid.value, ts, tk, length)
         return sid
+
+    def _linking(self, sid: SessionId, link: Callable[..., None], *args: object) -> None:
+        r"""*link(\*args)* for a datagram whose ID *sid* is found; past the flow limit, the
+        datagram is counted as one with an ID before it is refused."""
+        try:
+            link(*args)
+        except FlowLimitReached:
+            if sid.value:
+                self.with_sid += 1
+            raise
 
     def _greased_cid(self, payload: bytes) -> bytes | None:
         """The learned CID (the longest) that the DCID of a short header with the fixed
@@ -728,7 +811,10 @@ class FlowAnalyzer:
             self.udp += 1
             self.no_sid["none"] = self.no_sid.get("none", 0) + 1
             self._count_reason("none", first)
-            self._tuple_datagram(ts, tk, length, None)
+            try:
+                self._tuple_datagram(ts, tk, length, None)
+            except FlowLimitReached:
+                self.over_limit += 1
             return
         if not protocol:
             self._slow(ts, tk, payload, length)
@@ -736,13 +822,21 @@ class FlowAnalyzer:
         self.udp += 1
         self.with_sid += 1
         if self.by == "tuple":
-            self._tuple_datagram(ts, tk, length, (protocol, value))
+            try:
+                self._tuple_datagram(ts, tk, length, (protocol, value))
+            except FlowLimitReached:
+                self.over_limit += 1
             return
         pairs = self._pairs[protocol]
         key = value + tk
         c = pairs.get(key)
         if c is None:
-            c = pair_counter(self._sid_state(protocol, value, ts), pairs, key, tk, ts, self._path)
+            try:
+                st = self._sid_state(protocol, value, ts)
+            except FlowLimitReached:
+                self.over_limit += 1
+                return
+            c = pair_counter(st, pairs, key, tk, ts, self._path)
         c.last = ts
         c.n += 1
         c.size += length
@@ -769,6 +863,7 @@ class FlowAnalyzer:
     def report(self) -> FlowReport:
         """The flows so far, ordered by first seen, and the summary."""
         flows: list[Flow] = []
+        names: dict[bytes, str] = {}  # packed address -> text, made once per address
         for st in self._states:
             if not st.alive or not st.tuples:
                 continue
@@ -778,9 +873,9 @@ class FlowAnalyzer:
                 src, sport, dst, dport = split_tuple_key(k)
                 datagrams += v.n
                 nbytes += v.size
-                stats.append(
-                    TupleStats(addr(src), sport, addr(dst), dport, v.first, v.last, v.n, v.size)
-                )
+                a = names.get(src) or names.setdefault(src, addr(src))
+                b = names.get(dst) or names.setdefault(dst, addr(dst))
+                stats.append(trusted_stats(a, sport, b, dport, v.first, v.last, v.n, v.size))
             stats.sort(key=lambda t: (t.first_ns, t.src, t.sport, t.dst, t.dport))
             sids = tuple(v.hex() for _p, v in st.sids)
             is_sid = st.protocol is not None
@@ -801,11 +896,10 @@ class FlowAnalyzer:
                 )
             )
         flows.sort(key=lambda f: (f.first_ns, f.kind, f.sid or ""))
-        names = {LINKTYPES.get(k, f"linktype {k}"): v for k, v in self.linktypes.items()}
         summary = Summary(
             capture=self.capture_name,
             format=self.format,
-            linktypes=names,
+            linktypes={LINKTYPES.get(k, f"linktype {k}"): v for k, v in self.linktypes.items()},
             protocols=self.protocols,
             by=self.by,
             frames=self.frames,
@@ -817,6 +911,8 @@ class FlowAnalyzer:
             errors=tuple(self.errors),
             sid_flows=sum(1 for f in flows if f.kind == "sid"),
             tuple_flows=sum(1 for f in flows if f.kind == "tuple"),
+            max_flows=self.max_flows,
+            over_limit=self.over_limit,
             reassembly=self.reassembler.summary(),
             no_sid_by_protocol={
                 p: dict(sorted(r.items())) for p, r in sorted(self.no_sid_by.items())
@@ -845,6 +941,7 @@ def analyze(
     host: PluginHost | None = None,
     fast: bool = True,
     reassembly: Mapping[str, float] | None = None,
+    max_flows: int = DEFAULT_MAX_FLOWS,
 ) -> FlowReport:
     """Read a pcap or pcapng capture and group its UDP datagrams into flows.
 
@@ -858,11 +955,14 @@ def analyze(
     every datagram through the plugins (the same report, slower). *reassembly* sets the
     limits of IP fragment reassembly (:class:`~sidkit.flows.Reassembler`'s keyword arguments:
     ``max_pending``, ``max_bytes``, ``timeout_v4``, ``timeout_v6``, ``max_dist``).
+    *max_flows* is :class:`FlowAnalyzer`'s flow limit.
 
     >>> report = analyze("tests/data/quic-v1-migration.pcap")  # doctest: +SKIP
     >>> [(f.protocol, f.paths) for f in report.flows]  # doctest: +SKIP
     """
-    analyzer = FlowAnalyzer(protocols, options, by=by, host=host, fast=fast, reassembly=reassembly)
+    analyzer = FlowAnalyzer(
+        protocols, options, by=by, host=host, fast=fast, reassembly=reassembly, max_flows=max_flows
+    )
     if isinstance(source, str | Path):
         path = os.fspath(source)
         if path == "-":

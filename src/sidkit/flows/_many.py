@@ -42,7 +42,7 @@ from sidkit.flows._capture import Capture
 from sidkit.flows._decode import LINKTYPES
 from sidkit.flows._errors import CaptureError, UnsupportedLinkTypeError
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats
-from sidkit.flows._state import By
+from sidkit.flows._state import DEFAULT_MAX_FLOWS, By
 
 __all__ = [
     "PartialReport",
@@ -137,6 +137,10 @@ class PartialReport:
     linktypes: Mapping[str, int]
     reassembly: Mapping[str, int]
     errors: tuple[tuple[int, int, str], ...]
+    # the flow limit each file was read with (the largest, merged) and the datagrams over
+    # it (a sum): see FlowAnalyzer's max_flows
+    max_flows: int = 0
+    over_limit: int = 0
 
     @classmethod
     def from_report(cls, report: FlowReport, rank: int) -> PartialReport:
@@ -193,6 +197,8 @@ class PartialReport:
             linktypes=dict(s.linktypes),
             reassembly=dict(s.reassembly),
             errors=tuple((rank, i, e) for i, e in enumerate(s.errors)),
+            max_flows=s.max_flows,
+            over_limit=s.over_limit,
         )
 
     def merge(self, other: PartialReport) -> PartialReport:
@@ -226,6 +232,8 @@ class PartialReport:
             no_sid_by_protocol={
                 p: dict(sorted(r.items())) for p, r in sorted(self.no_sid_by_protocol.items())
             },
+            max_flows=self.max_flows,
+            over_limit=self.over_limit,
         )
         return FlowReport(report_flows, summary)
 
@@ -276,6 +284,8 @@ def merge_partials(partials: Iterable[PartialReport]) -> PartialReport:
         linktypes=_add_all(p.linktypes for p in ps),
         reassembly=_add_all(p.reassembly for p in ps),
         errors=tuple(sorted(e for p in ps for e in p.errors)),
+        max_flows=max(p.max_flows for p in ps),
+        over_limit=sum(p.over_limit for p in ps),
     )
 
 
@@ -515,6 +525,7 @@ class _Job:
     by: By
     fast: bool
     reassembly: Mapping[str, float] | None
+    max_flows: int = DEFAULT_MAX_FLOWS
 
 
 def analyze_one(job: _Job) -> PartialReport:
@@ -525,6 +536,7 @@ def analyze_one(job: _Job) -> PartialReport:
         by=job.by,
         fast=job.fast,
         reassembly=job.reassembly,
+        max_flows=job.max_flows,
     )
     _read_file(analyzer, Path(job.path), None)
     return PartialReport.from_report(analyzer.report(), job.rank)
@@ -556,13 +568,14 @@ def analyze_many(
     fast: bool = True,
     reassembly: Mapping[str, float] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    max_flows: int = DEFAULT_MAX_FLOWS,
 ) -> FlowReport:
     """Group the UDP datagrams of many captures into flows, as one capture.
 
     *captures* are paths, directories (every file in them) or glob patterns
     (:func:`expand_captures`); they are read in the order of their first records'
-    timestamps. *protocols*, *options*, *by*, *fast* and *reassembly* are
-    :func:`~sidkit.flows.analyze`'s.
+    timestamps. *protocols*, *options*, *by*, *fast*, *reassembly* and *max_flows* are
+    :func:`~sidkit.flows.analyze`'s (in the parallel modes the flow limit holds per file).
 
     With ``jobs=1`` and no *client* one analyzer reads the files in order: the report is
     that of a single pass over the concatenated captures, QUIC connection-ID lengths, links
@@ -579,7 +592,9 @@ def analyze_many(
     items = [captures] if isinstance(captures, str | os.PathLike) else list(captures)
     paths = order_captures(expand_captures(items))
     # checks protocols and options once, here, before any worker starts
-    template = FlowAnalyzer(protocols, options, by=by, fast=fast, reassembly=reassembly)
+    template = FlowAnalyzer(
+        protocols, options, by=by, fast=fast, reassembly=reassembly, max_flows=max_flows
+    )
     sizes = [p.stat().st_size for p in paths]
     total = sum(sizes)
     if client is None and jobs == 1:
@@ -604,6 +619,7 @@ def analyze_many(
             by,
             fast,
             dict(reassembly) if reassembly is not None else None,
+            max_flows,
         )
         for rank, p in enumerate(paths)
     ]

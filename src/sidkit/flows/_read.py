@@ -40,6 +40,7 @@ from sidkit.flows._state import (
     KIND_SLOW,
     By,
     ExactLocation,
+    FlowLimitReached,
     FlowState,
     PathIndex,
     SidKey,
@@ -86,6 +87,10 @@ class _AnalyzerLike(Protocol):
     def _fast(self, ts: int, tk: bytes, payload: bytes, length: int) -> None: ...
     def _tuple_datagram(self, ts: int, tk: bytes, length: int, key: SidKey | None) -> None: ...
     def _sid_state(self, protocol: str, value: bytes, ts: int) -> FlowState: ...
+
+    _live: int
+    max_flows: int
+    over_limit: int
 
 
 def reassemble(reassembler: Reassembler, ts: int, frag: Fragment) -> Datagram | str | None:
@@ -257,8 +262,11 @@ def read_pcap(
                             c = quic.get(key)
                             if c is None:
                                 value = key[:fixed]
-                                st = cells.get(value) or new_sid("quic", value, ts)
-                                c = pair(st, quic, key, tk, ts, path)
+                                st = cells.get(value)
+                                if st is None and analyzer._live < analyzer.max_flows:
+                                    st = new_sid("quic", value, ts)
+                                if st is not None:  # else past the flow limit: _slow counts it
+                                    c = pair(st, quic, key, tk, ts, path)
                         if c is None and empty:
                             # an empty DCID, as the last short header on this tuple had
                             # (sidkit.flows._state.PathIndex): no ID, its path's flow
@@ -282,15 +290,21 @@ def read_pcap(
                                 c = pairs[key]
                             except KeyError:
                                 value = key[:idlen]
-                                st = ids.get(value) or new_sid(protocol, value, ts)
-                                c = pair(st, pairs, key, tk, ts, path)
+                                st = ids.get(value)
+                                if st is None and analyzer._live < analyzer.max_flows:
+                                    st = new_sid(protocol, value, ts)
+                                if st is not None:  # else past the flow limit: _slow counts it
+                                    c = pair(st, pairs, key, tk, ts, path)
                             break
                     else:  # KIND_NONE: no session ID, a tuple flow
                         try:
                             c = tcount[tk]
                         except KeyError:
                             analyzer._seq = seq
-                            tuple_datagram(ts, tk, n, None)
+                            try:
+                                tuple_datagram(ts, tk, n, None)
+                            except FlowLimitReached:
+                                analyzer.over_limit += 1
                         else:
                             c.last = ts
                             c.n += 1

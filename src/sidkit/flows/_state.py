@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 __all__ = [
+    "DEFAULT_MAX_FLOWS",
     "KIND_EXACT",
     "KIND_GREASED",
     "KIND_KNOWN",
@@ -21,6 +22,7 @@ __all__ = [
     "KIND_SLOW",
     "By",
     "ExactLocation",
+    "FlowLimitReached",
     "FlowState",
     "PathIndex",
     "SidKey",
@@ -30,6 +32,16 @@ __all__ = [
 ]
 
 By = Literal["sid", "tuple"]
+
+#: Flows held at once by default (``sidkit flows --max-flows``): at the per-flow bound the
+#: tests hold (tests/flows/test_flow_limit.py) about half a gigabyte -- a laptop's share.
+DEFAULT_MAX_FLOWS: Final = 500_000
+
+
+class FlowLimitReached(Exception):  # noqa: N818 - a signal inside the analyzer, never seen
+    """Raised where a new flow would pass the analyzer's ``max_flows``; caught where the
+    datagram is counted (it joins no flow, see FlowAnalyzer)."""
+
 
 SidKey = tuple[str, bytes]
 # A 5-tuple is kept as the bytes of sidkit.flows._decode.tuple_key (addresses, then ports),
@@ -99,7 +111,9 @@ class FlowState:
         self.protocol = protocol
         self.order = order
         self.sids: list[SidKey] = []
-        self.sidset: set[SidKey] = set()  # by="tuple": the IDs seen on this tuple
+        # by="tuple": the IDs seen on this tuple (made on the first; most flows have none,
+        # and an empty set costs 216 bytes -- per flow, what the flow limit is sized by)
+        self.sidset: set[SidKey] | None = None
         self.first = ts
         self.tuples: dict[bytes, TupleCounter] = {}
         # cache keys to drop on merge
@@ -107,7 +121,8 @@ class FlowState:
         self.alive = True
         # QUIC: per endpoint (address + port bytes) of the connection, the length of the
         # CIDs it chose (from its long headers)
-        self.issued: dict[bytes, int] = {}
+        # (made on the first long header: only QUIC flows have one)
+        self.issued: dict[bytes, int] | None = None
 
 
 class PathIndex(dict[bytes, "TupleCounter"]):
