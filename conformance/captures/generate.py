@@ -570,6 +570,16 @@ def _check(name: str, path: Path) -> None:
     elif name.startswith("gen/dtls"):
         if not got or got[0][1] != DTLS_SERVER[1] or got[0][2][:1] != b"\x16":
             raise SystemExit(f"generate-captures: {name}: the first datagram is no ClientHello")
+        # RFC 9146 tls12_cid records (content type 25) from both endpoints of the first
+        # session and from the client of the second (the second's client CID is empty)
+        senders = {(s, d) for s, d, p in got if p[:1] == b"\x19"}
+        if len(senders) < 3:
+            raise SystemExit(f"generate-captures: {name}: CID records from {len(senders)} ends")
+    elif name == "gen/quic-ngtcp2.pcap":
+        # two connections, the first rebinding: three client ports
+        ports = {s for s, d, _p in got if d == SERVER[1]}
+        if len(ports) != 3:
+            raise SystemExit(f"generate-captures: {name}: {len(ports)} client ports, not 3")
     elif not got or got[0][1] != SERVER[1] or not got[0][2][:1] or not got[0][2][0] & 0x80:
         raise SystemExit(f"generate-captures: {name}: the first datagram is no client Initial")
 
