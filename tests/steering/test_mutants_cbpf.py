@@ -226,6 +226,15 @@ REFUSED = {
         _i(cbpf.LD | cbpf.MEM, 2),
         RET_A,
     ],
+    # the taken branch (jt) skips the store and joins the path that stored M[1]
+    "jt joins an unstored path": [
+        _i(cbpf.LD | cbpf.W | cbpf.LEN),
+        _i(cbpf.JMP | cbpf.JEQ | cbpf.K, 0, 2, 0),
+        _i(cbpf.ST, 1),
+        _i(cbpf.JMP | cbpf.JA, 0),
+        _i(cbpf.LD | cbpf.MEM, 1),
+        RET_A,
+    ],
     "st on the skipped path": [
         _i(cbpf.JMP | cbpf.JA, 1),
         _i(cbpf.ST, 2),
