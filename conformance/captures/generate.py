@@ -12,7 +12,8 @@
 # fragmentation of datagrams larger than the loopback MTU (set to 1280), IPv4 and IPv6.
 # A second QUIC stack is ngtcp2 (Debian's ngtcp2-server/-client, its own NAT-rebinding
 # simulation); DTLS 1.2 connection IDs come from mbedTLS's ssl_server2/ssl_client2, built
-# from Debian's pinned source tarball because Debian ships no binary of them.
+# from Debian's pinned source tarball because Debian ships no binary of them; their address
+# change is made on the wire by nftables (the test server cannot follow a real one).
 # tshark judges every datagram in tests/extract/test_corpus.py; nothing here is an oracle.
 """Generate corpus captures on the live kernel into conformance/captures/_work/gen/.
 
@@ -21,10 +22,10 @@
 
 Needs root (a network namespace), dumpcap (apt-get install tshark), aioquic (the ``test``
 extra), ngtcp2's example programs (apt-get install ngtcp2-server ngtcp2-client) and, for
-the DTLS trace, make and a C compiler (mbedTLS's test programs are built from Debian's
-source tarball, downloaded once). Each capture is written with a ``.generated`` stamp
-naming the generator version; the corpus test treats a capture without its stamp as
-missing.
+the DTLS trace, nft (apt-get install nftables), make and a C compiler (mbedTLS's test
+programs are built from Debian's source tarball, downloaded once). Each capture is
+written with a ``.generated`` stamp naming the generator version; the corpus test treats
+a capture without its stamp as missing.
 """
 
 from __future__ import annotations
@@ -359,11 +360,50 @@ def _mbedtls_programs() -> tuple[str, str]:
     return str(server), str(client)
 
 
+# The address change. mbedTLS's test server connects its socket to the client's address,
+# so it cannot follow a real rebinding; instead the change is made on the wire and undone
+# before delivery: after the 8th datagram of a session (conntrack's packet count, both
+# directions) the client's 127.0.0.1 becomes 127.0.0.3 on loopback -- rewritten after
+# the output path (postrouting, where dumpcap sees it) and back before the input path
+# (prerouting, before conntrack). Neither endpoint notices; the capture shows what a
+# capture beyond a NAT shows when the NAT rebinds: the same CIDs from a new address.
+DTLS_REBIND = """
+table ip sidkit_rebind {
+  chain post {
+    type filter hook postrouting priority 300; policy accept;
+    ip saddr 127.0.0.1 udp dport 4433 ct packets > 8 ip saddr set 127.0.0.3
+    ip daddr 127.0.0.1 udp sport 4433 ct packets > 8 ip daddr set 127.0.0.3
+  }
+  chain pre {
+    type filter hook prerouting priority -400; policy accept;
+    ip saddr 127.0.0.3 udp dport 4433 ip saddr set 127.0.0.1
+    ip daddr 127.0.0.3 udp sport 4433 ip daddr set 127.0.0.1
+  }
+}
+"""
+
+
+def _rebind_on_the_wire() -> None:
+    """Load DTLS_REBIND with nft and turn on conntrack's packet counts (per namespace)."""
+    done = subprocess.run(
+        [_tool("nft", "nftables"), "-f", "-"],
+        input=DTLS_REBIND,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"generate-captures: nft refused the rebinding rules: {done.stderr}")
+    Path("/proc/sys/net/netfilter/nf_conntrack_acct").write_text("1\n")
+
+
 def _dtls_trace(path: Path, server_exe: str, client_exe: str) -> None:
     """One DTLS 1.2 session per DTLS_SESSIONS entry, each with its own CIDs: handshake
-    (HelloVerifyRequest cookie, ECDHE), then three request/response exchanges in tls12_cid
-    records, then close_notify."""
+    (HelloVerifyRequest cookie, ECDHE), then four request/response exchanges in tls12_cid
+    records, then close_notify; each changes the client's address after its 8th datagram
+    (DTLS_REBIND)."""
     host, port = DTLS_SERVER[0], str(DTLS_SERVER[1])
+    _rebind_on_the_wire()
     cap = Dumpcap(path)
     try:
         for client_cid, server_cid in DTLS_SESSIONS:
@@ -392,7 +432,7 @@ def _dtls_trace(path: Path, server_exe: str, client_exe: str) -> None:
                         f"server_port={port}",
                         "server_name=localhost",
                         "auth_mode=none",
-                        "exchanges=3",
+                        "exchanges=4",
                         "force_version=dtls12",
                     ],
                     capture_output=True,
@@ -539,9 +579,9 @@ TRACES: dict[str, tuple[str, Callable[[Path], None]]] = {
 }
 
 
-def _datagrams(path: Path) -> list[tuple[int, int, bytes]]:
-    """(source port, destination port, payload) of every UDP datagram that starts in
-    *path* (first fragments included, cut where the fragment ends)."""
+def _datagrams(path: Path) -> list[tuple[int, int, bytes, bytes]]:
+    """(source port, destination port, payload, source address) of every UDP datagram that
+    starts in *path* (first fragments included, cut where the fragment ends)."""
     import dpkt  # noqa: PLC0415 - a sidkit test dependency
 
     out = []
@@ -556,7 +596,7 @@ def _datagrams(path: Path) -> list[tuple[int, int, bytes]]:
                 continue
             udp = ip.data
             if isinstance(udp, dpkt.udp.UDP):
-                out.append((udp.sport, udp.dport, bytes(udp.data)))
+                out.append((udp.sport, udp.dport, bytes(udp.data), bytes(ip.src)))
     return out
 
 
@@ -564,7 +604,7 @@ def _check(name: str, path: Path) -> None:
     """Refuse a trace that lost what it was made for (a capture that started late)."""
     got = _datagrams(path)
     if name.startswith("gen/gtpu"):
-        gpdus = sum(1 for _s, d, p in got if d in (2152, 2153) and p[:1] in (b"\x30", b"\x32"))
+        gpdus = sum(1 for _s, d, p, _a in got if d in (2152, 2153) and p[:1] in (b"\x30", b"\x32"))
         if gpdus != 36:
             raise SystemExit(f"generate-captures: {name}: {gpdus} G-PDUs captured, 36 sent")
     elif name.startswith("gen/dtls"):
@@ -572,12 +612,15 @@ def _check(name: str, path: Path) -> None:
             raise SystemExit(f"generate-captures: {name}: the first datagram is no ClientHello")
         # RFC 9146 tls12_cid records (content type 25) from both endpoints of the first
         # session and from the client of the second (the second's client CID is empty)
-        senders = {(s, d) for s, d, p in got if p[:1] == b"\x19"}
+        senders = {(s, d) for s, d, p, _a in got if p[:1] == b"\x19"}
         if len(senders) < 3:
             raise SystemExit(f"generate-captures: {name}: CID records from {len(senders)} ends")
+        moved = {s for s, d, p, a in got if p[:1] == b"\x19" and a == bytes([127, 0, 0, 3])}
+        if len(moved) != len(DTLS_SESSIONS):
+            raise SystemExit(f"generate-captures: {name}: {len(moved)} sessions moved")
     elif name == "gen/quic-ngtcp2.pcap":
         # two connections, the first rebinding: three client ports
-        ports = {s for s, d, _p in got if d == SERVER[1]}
+        ports = {s for s, d, _p, _a in got if d == SERVER[1]}
         if len(ports) != 3:
             raise SystemExit(f"generate-captures: {name}: {len(ports)} client ports, not 3")
     elif not got or got[0][1] != SERVER[1] or not got[0][2][:1] or not got[0][2][0] & 0x80:
