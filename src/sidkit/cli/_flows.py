@@ -360,7 +360,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=DEFAULT_MAX_FLOWS,
         metavar="N",
-        help=f"hold at most N flows (default {DEFAULT_MAX_FLOWS:,}, about half a gigabyte); "
+        help=f"hold at most N flows (default {DEFAULT_MAX_FLOWS:,}, under a gigabyte); "
         "past it, existing flows keep counting and a datagram that would start a new flow "
         "joins none and is counted as over the flow limit",
     )

@@ -58,6 +58,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv4Address, IPv6Address
@@ -73,7 +74,7 @@ from sidkit.flows._errors import CaptureError
 from sidkit.flows._protocols import default_protocols, split_options
 from sidkit.flows._read import Progress, read_into, read_pcap, read_records
 from sidkit.flows._reassembly import Reassembler
-from sidkit.flows._report import Flow, FlowReport, Summary, addr, trusted_stats
+from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, addr, trusted_stats
 from sidkit.flows._state import (
     DEFAULT_MAX_FLOWS,
     KIND_EXACT,
@@ -97,7 +98,12 @@ from sidkit.plugin import PluginError, PluginHost, default_host
 __all__ = ["FlowAnalyzer", "analyze", "sid_key"]
 
 _new = object.__new__
-_set = object.__setattr__  # FiveTuple is frozen: its attrs __setattr__ refuses
+_set = object.__setattr__  # FiveTuple, Flow are frozen: their attrs __setattr__ refuses
+_PORTS = struct.Struct("!HH")
+
+
+def _stats_order(t: TupleStats) -> tuple[int, str, int, str, int]:
+    return (t.first_ns, t.src, t.sport, t.dst, t.dport)
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +243,7 @@ class FlowAnalyzer:
     reasons) and in ``over_limit``, so every decoded datagram is in a flow or in that
     counter. Refusing rather than evicting keeps every reported flow complete and the report
     independent of when the limit was hit: an evicted flow whose ID came back would be
-    reported as two. The default (:data:`DEFAULT_MAX_FLOWS`) holds about half a gigabyte of
+    reported as two. The default, 500,000 flows, holds well under a gigabyte of
     per-flow state; raise it for bigger captures on bigger machines.
     """
 
@@ -380,12 +386,6 @@ class FlowAnalyzer:
         return kind, exact, base
 
     # -- flows --
-
-    @staticmethod
-    def _last(st: FlowState) -> int:
-        """The time of the flow's latest datagram, in capture order (see
-        :class:`FlowState`; the flow has at least one)."""
-        return max(st.tuples.values(), key=lambda c: c.seq).last
 
     def _new_state(self, protocol: str | None, ts: int) -> FlowState:
         if self._live >= self.max_flows:
@@ -864,37 +864,56 @@ class FlowAnalyzer:
         """The flows so far, ordered by first seen, and the summary."""
         flows: list[Flow] = []
         names: dict[bytes, str] = {}  # packed address -> text, made once per address
+        ports = _PORTS.unpack_from
         for st in self._states:
             if not st.alive or not st.tuples:
                 continue
             stats = []
             datagrams = nbytes = 0
+            latest = None
             for k, v in st.tuples.items():
-                src, sport, dst, dport = split_tuple_key(k)
+                a = (len(k) - 4) >> 1  # split_tuple_key, inlined: one call per tuple
+                src, dst = k[:a], k[a : a + a]
+                sport, dport = ports(k, a + a)
                 datagrams += v.n
                 nbytes += v.size
-                a = names.get(src) or names.setdefault(src, addr(src))
-                b = names.get(dst) or names.setdefault(dst, addr(dst))
-                stats.append(trusted_stats(a, sport, b, dport, v.first, v.last, v.n, v.size))
-            stats.sort(key=lambda t: (t.first_ns, t.src, t.sport, t.dst, t.dport))
-            sids = tuple(v.hex() for _p, v in st.sids)
-            is_sid = st.protocol is not None
-            protocols = {p for p, _v in st.sids}
-            flows.append(
-                Flow(
-                    kind="sid" if is_sid else "tuple",
-                    protocol=st.protocol
-                    if is_sid
-                    else (next(iter(protocols)) if len(protocols) == 1 else None),
-                    sid=sids[0] if is_sid else None,
-                    sids=sids,
-                    first_ns=st.first,
-                    last_ns=self._last(st),
-                    datagrams=datagrams,
-                    bytes=nbytes,
-                    tuples=tuple(stats),
+                if latest is None or v.seq > latest.seq:
+                    latest = v
+                stats.append(
+                    trusted_stats(
+                        names.get(src) or names.setdefault(src, addr(src)),
+                        sport,
+                        names.get(dst) or names.setdefault(dst, addr(dst)),
+                        dport,
+                        v.first,
+                        v.last,
+                        v.n,
+                        v.size,
+                    )
                 )
-            )
+            if len(stats) > 1:
+                stats.sort(key=_stats_order)
+            assert latest is not None
+            sids = tuple(v.hex() for _p, v in st.sids)
+            if st.protocol is not None:
+                flow = _new(Flow)
+                _set(flow, "kind", "sid")
+                _set(flow, "protocol", st.protocol)
+                _set(flow, "sid", sids[0])
+            else:
+                protocols = {p for p, _v in st.sids}
+                flow = _new(Flow)
+                _set(flow, "kind", "tuple")
+                _set(flow, "protocol", next(iter(protocols)) if len(protocols) == 1 else None)
+                _set(flow, "sid", None)
+            # the rest of Flow's slots, written as trusted_stats writes TupleStats'
+            _set(flow, "sids", sids)
+            _set(flow, "first_ns", st.first)
+            _set(flow, "last_ns", latest.last)  # the latest datagram's: see FlowState
+            _set(flow, "datagrams", datagrams)
+            _set(flow, "bytes", nbytes)
+            _set(flow, "tuples", tuple(stats))
+            flows.append(flow)
         flows.sort(key=lambda f: (f.first_ns, f.kind, f.sid or ""))
         summary = Summary(
             capture=self.capture_name,

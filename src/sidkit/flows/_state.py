@@ -34,7 +34,7 @@ __all__ = [
 By = Literal["sid", "tuple"]
 
 #: Flows held at once by default (``sidkit flows --max-flows``): at the per-flow bound the
-#: tests hold (tests/flows/test_flow_limit.py) about half a gigabyte -- a laptop's share.
+#: tests hold (tests/flows/test_flow_limit.py, 1,700 bytes) under a gigabyte -- a laptop's share.
 DEFAULT_MAX_FLOWS: Final = 500_000
 
 
