@@ -513,6 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-score", type=float, default=None, help="fail below this score")
     p.add_argument("--budget", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--ids", type=Path, default=None, help="run exactly the mutant ids in this file")
+    p.add_argument(
+        "--pytest-arg",
+        action="append",
+        default=[],
+        help="extra pytest argument for every run (e.g. --deselect NODEID of a test that "
+        "fails for reasons unrelated to the family)",
+    )
     p.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     p.add_argument("--verbose", "-v", action="store_true", help="print every mutant")
     args = p.parse_args(argv)
@@ -539,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = []
     for name in names:
         fam = families[name]
+        fam.pytest_args = [*fam.pytest_args, *args.pytest_arg]
         size = (
             fam.ci_sample if args.ci else (args.sample if args.sample is not None else fam.sample)
         )

@@ -368,3 +368,12 @@ def test_the_live_kernel_agrees() -> None:
             assert _kernel_attach(program) == errno.EINVAL, name
     for name, program in ACCEPTED.items():
         assert _kernel_attach(program) == 0, name
+
+
+def test_run_checks_the_program_unless_told_not_to() -> None:
+    """``run`` refuses what the kernel would refuse before running it; ``checked=False`` is
+    for callers that checked once already."""
+    unchecked = [_i(cbpf.LD | cbpf.IMM, 7), RET_A, _i(cbpf.LD | cbpf.IMM, 1)]  # last not RET
+    with pytest.raises(cbpf.CbpfError):
+        cbpf.run(unchecked, b"")
+    assert cbpf.run(unchecked, b"", checked=False) == 7
