@@ -144,12 +144,19 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
         raise _refused(f"network namespaces need Linux, this is {sys.platform}", errno.ENOSYS)
     r, w = os.pipe()
     parent = os.getpid()
+    # SIGINT is blocked across the fork: a Ctrl-C then waits (pending in the kernel) until
+    # the parent holds the child's pid inside the handler below, which stops the child, and
+    # until the child has set SIGINT's default action, which ends it. Unblocked, it could
+    # land between fork() and either point: a parent that never learnt the pid, or a child
+    # running the caller's KeyboardInterrupt handling as if it were the command.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(r)
         status = 0
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             _die_with_parent(parent)
             _unshare_net()
             _send_obj(w, ("ok", fn(*args)))
@@ -163,6 +170,7 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
             os._exit(status)
     os.close(w)
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         kind, payload = _recv_obj(r)
     except EOFError:
         kind, payload = "error", ("EOFError", "the namespace process died", "", None)
@@ -173,10 +181,15 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
         _stop(pid)
         raise
     os.close(r)
-    _reap(pid)
+    died_by = _reap(pid)
     if kind == "ok":
         return payload  # type: ignore[no-any-return]
     name, message, tb, code = payload
+    if died_by == signal.SIGINT or name == KeyboardInterrupt.__name__:
+        # Ctrl-C reaches the whole process group: the child (SIGINT at its default action,
+        # or caught before it set that) may end first and close the pipe before this
+        # process runs its own handler. It is the same interrupt, not a failed experiment.
+        raise KeyboardInterrupt
     # A refusal sidkit itself worded (not root: unshare EPERM) reads as that sentence alone;
     # any other exception keeps its class name, which is then part of what went wrong.
     head = message if name == KernelOracleError.__name__ else f"{name}: {message}"
@@ -185,17 +198,19 @@ def run_isolated(fn: Callable[..., T], *args: object) -> T:
     raise err
 
 
-def _reap(pid: int) -> None:
-    """Wait for child *pid*; on Ctrl-C while waiting, stop it (see :func:`_stop`)."""
+def _reap(pid: int) -> int | None:
+    """Wait for child *pid* and return the signal that killed it, if one did; on Ctrl-C
+    while waiting, stop it (see :func:`_stop`)."""
     try:
-        os.waitpid(pid, 0)
+        _pid, status = os.waitpid(pid, 0)
     except ChildProcessError:
-        pass
+        return None
     except KeyboardInterrupt:
         # The signal may have landed after waitpid() already reaped the child (Python runs
         # the handler at the next bytecode): _stop() checks before it kills.
         _stop(pid)
         raise
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
 
 
 def _stop(pid: int) -> None:

@@ -7,19 +7,56 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
-import re
+import signal
 import sys
-import textwrap
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
 
-from sidkit import SidkitError, UnknownKernelError, __version__, hashing
-from sidkit.cli import _flows, _initval, _socket, _testbench, _vectors
-from sidkit.kernel import ERAS, Era, KernelProfile, profile
+
+class _Interrupt:
+    """Ctrl-C while this module is the `sidkit` command. Python drops an exception raised
+    where it cannot propagate (a weakref callback, ``__del__``: "Exception ignored"), so a
+    KeyboardInterrupt alone could be lost; the handlers here record the interrupt first, and
+    :func:`main` answers the record. Until main() runs (the imports that follow, the script
+    calling it), the interrupt is only recorded: there is nothing to stop yet."""
+
+    seen = False
+
+    @classmethod
+    def note(cls, _signum: int, _frame: object) -> None:
+        cls.seen = True
+
+    @classmethod
+    def handler(cls, _signum: int, _frame: object) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
+def _as_command() -> bool:
+    """True while this import is the `sidkit` script's or ``python -m sidkit.cli``'s
+    (argv[0] is "-m" until runpy has imported the module's packages): only then may this
+    module take SIGINT -- and only from Python's default handler (a shell that started the
+    command with SIGINT ignored keeps it so); a program importing sidkit.cli keeps its own."""
+    return (
+        bool(sys.argv[:1])
+        and os.path.basename(sys.argv[0]) in ("sidkit", "-m")
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+
+
+if _as_command():
+    signal.signal(signal.SIGINT, _Interrupt.note)
+# The rest of the imports are most of the command's start-up time: SIGINT is taken above.
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import textwrap  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any, Literal  # noqa: E402
+
+from sidkit import SidkitError, UnknownKernelError, __version__, hashing  # noqa: E402
+from sidkit.cli import _flows, _initval, _socket, _testbench, _vectors  # noqa: E402
+from sidkit.kernel import ERAS, Era, KernelProfile, profile  # noqa: E402
 
 __all__ = ["main"]
 
@@ -706,7 +743,41 @@ def _drop_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sidkit`` command; returns the exit status."""
+    """Entry point of the ``sidkit`` command; returns the exit status.
+
+    Ctrl-C ends here, in one place, wherever it lands -- parsing, the command, or one of the
+    error handlers below: "sidkit: interrupted" and 130, the shell's code for SIGINT.
+    Namespaces, sockets and BPF programs belong to child processes and file descriptors
+    that die with them (sidkit.bpf.netns stops and reaps its children before the interrupt
+    reaches this frame), so there is nothing left to undo. Called without *argv* this is the
+    command and owns the process: once the status is known a later Ctrl-C is ignored, since
+    during the interpreter's shutdown (which restores SIGINT's default action) it would kill
+    the finished process silently (status -2, no message).
+    """
+    command = argv is None and signal.getsignal(signal.SIGINT) in (
+        _Interrupt.note,
+        signal.default_int_handler,
+    )
+    interrupted = False
+    code = 130
+    try:
+        if command:
+            signal.signal(signal.SIGINT, _Interrupt.handler)
+            if _Interrupt.seen:
+                raise KeyboardInterrupt
+        code = _run(argv)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if command:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut this
+    if interrupted or (command and _Interrupt.seen):
+        print("sidkit: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.run is None:
         # bare `sidkit` or `sidkit hash`: the help, on stdout, and argparse's usage status
@@ -732,10 +803,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         _drop_stdout()
         print(f"sidkit: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        # Namespaces, sockets and BPF programs belong to child processes and file
-        # descriptors that die with them (sidkit.bpf.netns reaps its children on Ctrl-C), so
-        # there is nothing left to undo here; 130 is the shell's code for SIGINT.
-        print("sidkit: interrupted", file=sys.stderr)
-        return 130
     return code
