@@ -16,13 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidkit import SidkitError, conformance, conntrack, hashing, keys, quiclb, steering
+from sidkit import SidkitError, conformance, conntrack, flows, hashing, keys, quiclb, steering
+from sidkit import kernel as kern
+from sidkit import sessions as sess
 from sidkit.extract import Guard as ExtractGuard
-from sidkit.extract import SidLocation
+from sidkit.extract import SidLocation, rfc9443_class
 from sidkit.quiclb import Config, classify_dcid
 
 HUGE = 16**5000
 VECTORS = Path(__file__).resolve().parents[1] / "conformance" / "vectors"
+CAPTURE = Path(__file__).resolve().parent / "data" / "quic-v1-migration.pcap"
 
 
 class _BadRepr:
@@ -187,10 +190,105 @@ def _cases() -> list[tuple[str, Callable[..., object], dict[str, object], list[s
             {"arg_types": {"key": "bytes", "initval": "u32"}, "args": {"key": "00", "initval": 1}},
         ),
     ]
+    named += _leftover_cases()
     for label, fn, args in named:
         params = [p for p in _kw_params(fn) if p != "rng"]
         cases.append((label, fn, args, params))
     return cases
+
+
+def _leftover_cases() -> list[tuple[str, Callable[..., object], dict[str, object]]]:
+    """The surface issue 18's first probe did not reach: kernel models, flows helpers, the
+    QUIC-LB balancer, the session tables' pure parts."""
+    prof = kern.profile("6.12")
+    sid8 = steering.SteeringPolicy(steering.FixedOffset(0, 8), "jhash", 4, seed=1)
+    spec = sess.SessionSpec("sid", sid8)
+    model = sess.SessionTableModel(spec, capacity=16)
+    model.add_generation(["a", "b"])
+    report = flows.analyze(CAPTURE)
+    partial = flows.PartialReport.from_report(report, 0)
+    later = flows.PartialReport.from_report(report, 1)
+    pools = [quiclb.ServerPool(Config(0, 1, 4), {b"\x01": "s1", b"\x02": "s2"})]
+    return [
+        ("extract.rfc9443_class", rfc9443_class, {"first_byte": 0x40}),
+        ("kernel.secret_source", kern.secret_source, {"seed": 1, "purpose": "test"}),
+        ("kernel.profile", kern.profile, {"kernel": "6.12"}),
+        (
+            "kernel.udp_flow_hash",
+            kern.udp_flow_hash,
+            {
+                "prof": prof,
+                "laddr": "192.0.2.1",
+                "lport": 1,
+                "faddr": "192.0.2.2",
+                "fport": 2,
+                "initval": 3,
+                "addr_secret": 4,
+            },
+        ),
+        (
+            "kernel.udp_flow_hash(v6)",
+            kern.udp_flow_hash,
+            {
+                "prof": prof,
+                "laddr": "2001:db8::1",
+                "lport": 1,
+                "faddr": "2001:db8::2",
+                "fport": 2,
+                "initval": 3,
+                "addr_secret": 4,
+            },
+        ),
+        (
+            "kernel.udp_flow_hash_many",
+            kern.udp_flow_hash_many,
+            {
+                "prof": prof,
+                "laddr": ["192.0.2.1", "192.0.2.3"],
+                "lport": 1,
+                "faddr": "192.0.2.2",
+                "fport": [2, 3],
+                "initval": 3,
+                "ipv6": False,
+            },
+        ),
+        (
+            "kernel.udp_flow_hash_many(v6)",
+            kern.udp_flow_hash_many,
+            {
+                "prof": prof,
+                "laddr": "2001:db8::1",
+                "lport": [1, 2],
+                "faddr": "2001:db8::2",
+                "fport": 2,
+                "initval": 3,
+                "addr_secret": 4,
+                "ipv6": True,
+            },
+        ),
+        ("flows.format_ns", flows.format_ns, {"ns": 1_700_000_000_007_000_000, "digits": 9}),
+        ("flows.sid_key", flows.sid_key, {"sid": keys.SessionId("quic", b"abcd")}),
+        ("flows.expand_captures", flows.expand_captures, {"items": [CAPTURE]}),
+        ("flows.merge_partials", flows.merge_partials, {"partials": [partial, later]}),
+        ("PartialReport.merge", partial.merge, {"other": later}),
+        ("flows.analyze_many", flows.analyze_many, {"captures": [CAPTURE], "jobs": 1}),
+        ("quiclb.Balancer", quiclb.Balancer, {"pools": pools, "table_size": 64}),
+        ("quiclb.hash_fallback", quiclb.hash_fallback, {"targets": ["s1", "s2"], "seed": 3}),
+        (
+            "sessions.SessionSpec",
+            sess.SessionSpec,
+            {"key": "sid", "policy": sid8, "seed": 1, "timeout_ns": 10**9},
+        ),
+        (
+            "sessions.SessionTableModel",
+            sess.SessionTableModel,
+            {"spec": spec, "capacity": 16, "generations": 4, "per_generation": 4, "cpus": 1},
+        ),
+        ("SessionTableModel.deliver", model.deliver, {"payload": bytes(16), "now": 1}),
+        ("SessionTableModel.pin", model.pin, {"key": bytes(sess.KEY_SIZE), "now": 1, "sock": "a"}),
+        ("SessionSpec.key_of", spec.key_of, {"payload": bytes(16)}),
+        ("sessions.LruHash", sess.LruHash, {"max_entries": 8, "cpus": 1}),
+    ]
 
 
 CASES = _cases()

@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
-from sidkit._errors import InputTypeError, InputValueError
+from sidkit._errors import InputTypeError, InputValueError, SidkitError
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -122,4 +122,46 @@ def check_byteorder(value: object) -> ByteOrder:
         return "big"
     raise InputValueError(
         f"byteorder must be 'little' or 'big', got {show(value)}", code="bad-byteorder"
+    )
+
+
+def as_list(value: object, name: str, what: str = "a sequence") -> list[Any]:
+    """*value* as a list of its items, refusing what is not a collection.
+
+    ``str``/``bytes`` are refused although they iterate: a path or a name given where a
+    list of them belongs would otherwise be read character by character. A generator is
+    consumed here, once, so the caller can walk the list as often as it needs.
+    """
+    if isinstance(value, str | bytes | bytearray | memoryview) or not hasattr(value, "__iter__"):
+        raise InputTypeError(
+            f"{name} must be {what}, not {type(value).__name__}", code="not-a-sequence"
+        )
+    try:
+        return list(value)  # type: ignore[call-overload,unused-ignore]
+    except SidkitError:
+        raise
+    except Exception as exc:
+        raise InputTypeError(
+            f"{name} could not be read as {what}: {type(exc).__name__}", code="not-a-sequence"
+        ) from exc
+
+
+def check_choice(value: object, choices: tuple[str, ...], name: str) -> str:
+    """Return *value* if it is one of the strings *choices*, else a sidkit error quoting it
+    through :func:`show` (an unhashable or huge value must not break the check itself)."""
+    if isinstance(value, str) and value in choices:
+        return value
+    raise InputValueError(
+        f"{name} must be one of {', '.join(map(repr, choices))}, got {show(value)}",
+        code="bad-choice",
+    )
+
+
+def check_callable(value: object, name: str, *, optional: bool = False) -> None:
+    """Refuse a *value* that cannot be called (None passes when *optional*)."""
+    if (optional and value is None) or callable(value):
+        return
+    raise InputTypeError(
+        f"{name} must be callable{' or None' if optional else ''}, not {type(value).__name__}",
+        code="not-callable",
     )

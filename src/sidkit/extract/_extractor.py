@@ -28,7 +28,7 @@ import attrs
 import pluggy
 
 from sidkit._errors import InputTypeError, InputValueError, SidkitError
-from sidkit._validate import as_bytes
+from sidkit._validate import as_bytes, show
 from sidkit.extract._contract import PluginError, ProtocolSpec, resolve_options
 from sidkit.extract._host import PluginHost, default_host
 from sidkit.extract._location import SidLocation
@@ -87,7 +87,9 @@ def rfc9443_class(first_byte: int) -> str | None:
     if not isinstance(first_byte, int) or isinstance(first_byte, bool):
         raise InputTypeError("first_byte must be an int", code="not-int")
     if not 0 <= first_byte <= 255:
-        raise InputValueError(f"first_byte={first_byte} is not in 0..255", code="out-of-range")
+        raise InputValueError(
+            f"first_byte={show(first_byte)} is not in 0..255", code="out-of-range"
+        )
     for low, high, name in RFC9443_RANGES:
         if low <= first_byte <= high:
             return name

@@ -942,6 +942,8 @@ class FlowAnalyzer:
 
 def sid_key(sid: SessionId) -> SidKey:
     """The (protocol, bytes) pair a SessionId is equal by."""
+    if not isinstance(sid, SessionId):
+        raise InputTypeError(f"sid must be a SessionId, not {type(sid).__name__}", code="not-sid")
     return (sid.protocol, sid.value)
 
 

@@ -28,6 +28,7 @@ partial reports."""
 from __future__ import annotations
 
 import glob
+import inspect
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,10 +38,12 @@ from typing import Any, Final, NamedTuple
 import attrs
 
 from sidkit._errors import InputTypeError, InputValueError
+from sidkit._validate import as_list, check_callable, show
 from sidkit.flows._analyzer import FlowAnalyzer
 from sidkit.flows._capture import Capture
 from sidkit.flows._decode import LINKTYPES
 from sidkit.flows._errors import CaptureError, UnsupportedLinkTypeError
+from sidkit.flows._reassembly import Reassembler
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats
 from sidkit.flows._state import DEFAULT_MAX_FLOWS, By
 
@@ -242,7 +245,7 @@ def merge_partials(partials: Iterable[PartialReport]) -> PartialReport:
     """All *partials* merged in one pass (the merge is associative and commutative, so
     this equals merging them two by two in any grouping and order; one pass does the
     union of session IDs once instead of once per partial)."""
-    ps = list(partials)
+    ps: list[PartialReport] = as_list(partials, "partials", "a collection of PartialReport values")
     for p in ps:
         if not isinstance(p, PartialReport):
             raise InputTypeError("can only merge PartialReport values", code="bad-report")
@@ -436,7 +439,7 @@ def expand_captures(items: Iterable[str | Path]) -> list[Path]:
     if isinstance(items, str | bytes | os.PathLike):
         items = [items]
     out: list[Path] = []
-    for item in items:
+    for item in as_list(items, "captures", "paths"):
         if not isinstance(item, str | os.PathLike):
             raise InputTypeError(
                 f"a capture is a path, not {type(item).__name__}", code="bad-source"
@@ -557,6 +560,35 @@ def _check(report: FlowReport) -> FlowReport:
     return report
 
 
+def _check_many_args(
+    protocols: object, options: object, reassembly: object, progress: object
+) -> None:
+    """The arguments analyze_many hands on (to the analyzer, to worker processes, to Dask)
+    checked where they enter, so a wrong type is named here and not in a worker."""
+    if protocols is not None:
+        for name in as_list(protocols, "protocols", "a list of protocol names"):
+            if not isinstance(name, str):
+                raise InputTypeError(
+                    f"protocols must be names (str), not {type(name).__name__}",
+                    code="bad-protocol",
+                )
+    for label, value in (("options", options), ("reassembly", reassembly)):
+        if value is not None and not isinstance(value, Mapping):
+            raise InputTypeError(
+                f"{label} must be a mapping or None, not {type(value).__name__}",
+                code="not-a-mapping",
+            )
+    if isinstance(reassembly, Mapping):
+        known = inspect.signature(Reassembler).parameters
+        for key in reassembly:
+            if key not in known:
+                raise InputValueError(
+                    f"reassembly has no limit {show(key)} (known: {', '.join(known)})",
+                    code="bad-reassembly",
+                )
+    check_callable(progress, "progress", optional=True)
+
+
 def analyze_many(
     captures: Iterable[str | Path] | str | Path,
     protocols: Sequence[str] | None = None,
@@ -586,10 +618,15 @@ def analyze_many(
     called with (bytes read, total bytes) -- per file in the parallel modes.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 1024:
-        raise InputValueError(f"jobs must be an int in 1..1024, not {jobs!r}", code="bad-jobs")
+        raise InputValueError(f"jobs must be an int in 1..1024, not {show(jobs)}", code="bad-jobs")
     if by not in ("sid", "tuple"):
-        raise InputValueError(f"by must be 'sid' or 'tuple', not {by!r}", code="bad-by")
-    items = [captures] if isinstance(captures, str | os.PathLike) else list(captures)
+        raise InputValueError(f"by must be 'sid' or 'tuple', not {show(by)}", code="bad-by")
+    _check_many_args(protocols, options, reassembly, progress)
+    items = (
+        [captures]
+        if isinstance(captures, str | os.PathLike)
+        else as_list(captures, "captures", "paths")
+    )
     paths = order_captures(expand_captures(items))
     # checks protocols and options once, here, before any worker starts
     template = FlowAnalyzer(

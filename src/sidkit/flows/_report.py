@@ -13,6 +13,8 @@ from typing import Final, Literal
 
 import attrs
 
+from sidkit._validate import check_int
+
 __all__ = [
     "Flow",
     "FlowReport",
@@ -100,6 +102,8 @@ def trusted_stats(
 def format_ns(ns: int, digits: int = 9) -> str:
     """Nanoseconds as exact decimal seconds text (``1700000000.007000000``), the way tshark
     prints ``frame.time_epoch``; *digits* of the fraction are kept (truncated)."""
+    check_int(ns, -(1 << 127), (1 << 127) - 1, "ns")  # a huge int would not print
+    check_int(digits, 0, 9, "digits")
     sign = "-" if ns < 0 else ""
     ns = abs(ns)
     frac = f"{ns % _NS:09d}"[:digits]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sidkit._errors import InputValueError
+from sidkit._errors import InputTypeError, InputValueError
 from sidkit.kernel._profile import KernelProfile
 
 __all__ = ["udp_flow_hash", "udp_flow_hash_many"]
@@ -22,6 +22,14 @@ def _resolved(prof: KernelProfile, name: str) -> Any:
     """``prof.function(name)``, resolved once per profile: a lookup per datagram would cost
     more than the hash."""
     return prof.function(name)
+
+
+def _check_profile(prof: object) -> None:
+    if not isinstance(prof, KernelProfile):
+        raise InputTypeError(
+            f"prof must be a KernelProfile (sidkit.kernel.profile()), not {type(prof).__name__}",
+            code="not-a-profile",
+        )
 
 
 def _needs_secret(addr_secret: int | None) -> int:
@@ -52,6 +60,7 @@ def udp_flow_hash(
     source: ``net/ipv4/udp.c`` ``udp_ehashfn()``, ``net/ipv6/udp.c`` ``udp6_ehashfn()``;
     v3.9-v3.12 passed ``htons(sport)`` (the eras row ``reuseport_udp4_sport``).
     """
+    _check_profile(prof)
     if isinstance(laddr, str) and ":" in laddr:
         fn = _resolved(prof, "udp6_ehashfn")
         return int(fn(laddr, lport, faddr, fport, initval, _needs_secret(addr_secret)))
@@ -76,6 +85,7 @@ def udp_flow_hash_many(
     from sidkit.hashing import batch  # noqa: PLC0415  (numpy is an optional extra)
     from sidkit.hashing._bulk import as_uints  # noqa: PLC0415
 
+    _check_profile(prof)
     if ipv6:
         fn = batch.function(prof, "udp6_ehashfn")
         return fn(laddr, lport, faddr, fport, initval, _needs_secret(addr_secret))

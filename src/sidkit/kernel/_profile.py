@@ -13,7 +13,8 @@ from typing import Any
 
 import attrs
 
-from sidkit._errors import UnknownKernelError
+from sidkit._errors import InputValueError, UnknownKernelError
+from sidkit._validate import check_byteorder, check_int, show
 from sidkit.hashing import _jhash
 from sidkit.kernel._eras import _BY_FUNCTION, ABSENT, Era
 from sidkit.kernel._version import FIRST, LATEST, KernelVersion
@@ -102,6 +103,11 @@ def profile(
     :data:`~sidkit.kernel.LATEST`)."""
     if isinstance(kernel, KernelProfile):
         return kernel
+    byteorder = check_byteorder(byteorder)
+    if check_int(bits_per_long, 32, 64, "bits_per_long") not in (32, 64):
+        raise InputValueError(
+            f"bits_per_long={show(bits_per_long)} must be 32 or 64", code="out-of-range"
+        )
     version = LATEST if kernel is None else KernelVersion.parse(kernel)
     if version < FIRST:
         raise UnknownKernelError(f"kernel {version} predates the modelled range ({FIRST}+)")

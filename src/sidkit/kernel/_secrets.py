@@ -28,6 +28,8 @@ def secret_source(seed: object, purpose: str) -> random.Random:
     one seed for different purposes do not share secrets, and one model given the same seed
     twice draws the same ones. A :class:`random.Random`: that generator itself (the secrets
     are the next values it gives)."""
+    if not isinstance(purpose, str):
+        raise InputTypeError(f"purpose must be a str, not {type(purpose).__name__}", code="not-str")
     if seed is None:
         return random.SystemRandom()
     if isinstance(seed, random.Random):

@@ -17,7 +17,7 @@ from typing import Literal
 import attrs
 
 from sidkit._errors import InputTypeError, InputValueError
-from sidkit._validate import as_bytes
+from sidkit._validate import as_bytes, as_list, check_finite, check_int, check_uint, show
 from sidkit.hashing import jhash, reciprocal_scale
 from sidkit.quiclb._core import (
     LENGTH_MASK,
@@ -94,7 +94,8 @@ def hash_fallback(targets: Sequence[str], seed: int = 0) -> Callable[[Hashable],
     Any deterministic function of the 4-tuple meets the draft; this one is reproducible across
     runs and machines, which a model needs.
     """
-    pool = tuple(targets)
+    pool: tuple[str, ...] = tuple(as_list(targets, "fallback targets", "a sequence of str"))
+    check_uint(seed, 32, "seed")
     if not pool or not all(isinstance(t, str) for t in pool):
         raise InputValueError("fallback targets must be a non-empty sequence of str")
 
@@ -171,15 +172,16 @@ class Balancer:
         table_size: int = 65536,
         idle_timeout: float = 30.0,
     ) -> None:
-        pool_list = list(pools)
+        pool_list = as_list(pools, "pools", "a collection of ServerPool")
         for pool in pool_list:
             if not isinstance(pool, ServerPool):
                 raise InputTypeError(f"pools must be ServerPool, not {type(pool).__name__}")
-        self._configs = config_table(p.config for p in pool_list)
-        self._servers = {p.config.config_id: p.servers for p in pool_list}
+        pool_objs = [p for p in pool_list if isinstance(p, ServerPool)]
+        self._configs = config_table(p.config for p in pool_objs)
+        self._servers = {p.config.config_id: p.servers for p in pool_objs}
         if fallback is None:
             if fallback_targets is None:
-                fallback_targets = sorted({t for p in pool_list for t in p.servers.values()})
+                fallback_targets = sorted({t for p in pool_objs for t in p.servers.values()})
             fallback = hash_fallback(fallback_targets)
         elif not callable(fallback):
             raise InputTypeError("fallback must be callable")
@@ -187,14 +189,21 @@ class Balancer:
         if not isinstance(self_encoded_lengths, bool):
             raise InputTypeError("self_encoded_lengths must be a bool")
         self.self_encoded_lengths = self_encoded_lengths
-        self.record = frozenset(record)
-        if not self.record <= set(TABLES):
-            raise InputValueError(f"record must name tables among {TABLES}, got {record!r}")
-        if not isinstance(table_size, int) or table_size < 1:
-            raise InputValueError(f"table_size must be a positive int, got {table_size!r}")
-        if not isinstance(idle_timeout, int | float) or not idle_timeout > 0:
-            raise InputValueError(f"idle_timeout must be positive, got {idle_timeout!r}")
-        self._tables = {name: _Table(table_size, float(idle_timeout)) for name in TABLES}
+        names = as_list(record, "record", "a collection of table names")
+        for name in names:
+            if not isinstance(name, str) or name not in TABLES:
+                raise InputValueError(
+                    f"record must name tables among {TABLES}, got {show(name)}",
+                    code="bad-table",
+                )
+        self.record = frozenset(str(n) for n in names)
+        check_int(table_size, 1, 1 << 32, "table_size")
+        timeout = check_finite(idle_timeout, "idle_timeout")
+        if not timeout > 0:
+            raise InputValueError(
+                f"idle_timeout must be positive, got {show(idle_timeout)}", code="out-of-range"
+            )
+        self._tables = {name: _Table(table_size, timeout) for name in TABLES}
         self.counts: Counter[str] = Counter()
 
     def table_sizes(self) -> dict[str, int]:

@@ -17,6 +17,13 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 from typing import Final, Generic, TypeVar
 
+from sidkit._validate import check_int
+
+#: Most entries a model table holds (nodes are allocated up front, like a preallocated map).
+MAX_MODEL_ENTRIES: Final = 1 << 22
+#: Most CPUs a model spreads its free lists over (the kernel's NR_CPUS ceiling is 8192).
+MAX_CPUS: Final = 8192
+
 V = TypeVar("V")
 
 ACTIVE: Final = 0
@@ -110,8 +117,10 @@ class LruHash(Generic[V]):
     """
 
     def __init__(self, max_entries: int, cpus: int) -> None:
-        if max_entries < 1 or cpus < 1:
-            raise ValueError("an LRU hash needs max_entries >= 1 and cpus >= 1")
+        # Bounded where they enter: the model allocates every node up front, as the kernel's
+        # prealloc'd LRU does, so 2**40 entries would not fail, it would exhaust memory.
+        check_int(max_entries, 1, MAX_MODEL_ENTRIES, "max_entries")
+        check_int(cpus, 1, MAX_CPUS, "cpus")
         self.cpus = cpus
         self.max_entries = -(-max_entries // cpus) * cpus
         per_cpu = self.max_entries // cpus

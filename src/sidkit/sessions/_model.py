@@ -16,11 +16,13 @@ from typing import Final, Literal
 
 import attrs
 
+from sidkit._errors import InputTypeError
+from sidkit._validate import as_bytes, check_int, show
 from sidkit.hashing import reciprocal_scale
 from sidkit.reuseport import Group, Member
-from sidkit.sessions._lru import LruHash
+from sidkit.sessions._lru import MAX_MODEL_ENTRIES, LruHash
 from sidkit.sessions._program import COUNTERS
-from sidkit.sessions._spec import SessionError, SessionSpec
+from sidkit.sessions._spec import KEY_SIZE, SessionError, SessionSpec
 
 __all__ = ["Decision", "SessionTableModel"]
 
@@ -64,6 +66,12 @@ class SessionTableModel:
         cpus: int = 1,
         group: Group | None = None,
     ) -> None:
+        if not isinstance(spec, SessionSpec):
+            raise InputTypeError(f"spec must be a SessionSpec, not {type(spec).__name__}")
+        check_int(generations, 1, 1 << 16, "generations")
+        check_int(per_generation, 1, 1 << 16, "per_generation")
+        if pinned_capacity is not None:
+            check_int(pinned_capacity, 1, MAX_MODEL_ENTRIES, "pinned_capacity")
         self.spec = spec
         self.generations = generations
         self.per_generation = per_generation
@@ -142,13 +150,21 @@ class SessionTableModel:
         return deleted
 
     def pin(self, key: bytes, now: int, sock: Hashable | None = None, *, cpu: int = _CPU0) -> None:
+        key = as_bytes(key, "key")
+        if len(key) != KEY_SIZE:
+            raise SessionError(f"a session key is {KEY_SIZE} bytes, got {len(key)}")
+        check_int(now, 0, (1 << 64) - 1, "now")
+        check_int(cpu, 0, self.recent.cpus - 1, "cpu")
         if sock is None:
             v = self.recent.peek(key)
             if v is None:
                 raise SessionError("the session is not in the recent table; name its socket")
             sock, gen = v.sock, v.generation
         else:
-            gen = next(g for g, m in self.gens.items() if sock in m)
+            gens = [g for g, m in self.gens.items() if sock in m]
+            if not gens:
+                raise SessionError(f"socket {show(sock)} is in no generation")
+            gen = gens[0]
         self.pinned.update(key, _Value(sock, now, gen), cpu)
         self.recent.delete(key)
 

@@ -15,7 +15,8 @@ from typing import Final, Literal
 
 import attrs
 
-from sidkit._errors import InputValueError
+from sidkit._errors import InputTypeError, InputValueError
+from sidkit._validate import as_bytes, show
 from sidkit.hashing import jhash, reciprocal_scale
 from sidkit.steering import SteeringPolicy, mint_cid
 
@@ -36,7 +37,7 @@ class SessionError(InputValueError):
 
 def _timeout(_inst: object, _attr: object, value: int) -> None:
     if type(value) is not int or not 0 < value < 1 << 63:
-        raise SessionError(f"timeout_ns must be a positive integer below 2**63, got {value!r}")
+        raise SessionError(f"timeout_ns must be a positive integer below 2**63, got {show(value)}")
 
 
 @attrs.frozen
@@ -64,12 +65,19 @@ class SessionSpec:
     def __attrs_post_init__(self) -> None:
         if self.key not in ("sid", "3-tuple", "cookie", "none"):
             raise SessionError(
-                f"key must be 'sid', '3-tuple', 'cookie' or 'none', got {self.key!r}"
+                f"key must be 'sid', '3-tuple', 'cookie' or 'none', got {show(self.key)}"
             )
         if self.record not in ("first-packet", "assure"):
-            raise SessionError(f"record must be 'first-packet' or 'assure', got {self.record!r}")
+            raise SessionError(
+                f"record must be 'first-packet' or 'assure', got {show(self.record)}"
+            )
         if type(self.seed) is not int or not 0 <= self.seed <= _M32:
-            raise SessionError(f"seed must be a u32, got {self.seed!r}")
+            raise SessionError(f"seed must be a u32, got {show(self.seed)}")
+        if self.policy is not None and not isinstance(self.policy, SteeringPolicy):
+            raise InputTypeError(
+                f"policy must be a SteeringPolicy or None, not {type(self.policy).__name__}",
+                code="bad-policy",
+            )
         if self.key == "cookie" and (self.policy is None or self.policy.method != "index"):
             raise SessionError("the cookie dissector needs a policy with method='index'")
         if self.key in ("sid", "cookie"):
@@ -84,6 +92,7 @@ class SessionSpec:
 
     def key_of(self, payload: bytes, src: tuple[str, int] | None = None) -> bytes | None:
         """The 24-byte map key of a datagram, or None when it has no key (no SID)."""
+        payload = as_bytes(payload, "payload")
         if self.key == "none":
             return None
         if self.key in ("sid", "cookie"):
