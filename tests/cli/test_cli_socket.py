@@ -21,6 +21,7 @@ import re
 import shlex
 from typing import Literal, NamedTuple
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -309,3 +310,20 @@ def test_help_examples_run() -> None:
         assert (code, err) == (0, ""), argv
         hashed.append(_parse(out)[4])
     assert hashed == ["0.0.0.0", "10.0.0.1", "::", "10.0.0.1"]  # what each example says
+
+
+def test_a_query_without_the_ipv6_secret_is_refused_by_the_group_model_too() -> None:
+    # The command line refuses IPv6 without --addr-secret; a Query built in code used to
+    # reach Group.flow_hash as `addr_secret or 0`, so on a pre-5.0 kernel (Group, not Port)
+    # the hash silently used secret 0. Now the model refuses, naming what to give.
+    from sidkit.cli._socket import Query, answer  # noqa: PLC0415
+
+    kernel = next(e.since for e in ERAS if _group_only(e.since) and e.since.major >= 4)
+    v6 = ipaddress.ip_address("2001:db8::1")
+    q = Query(v6, 443, ipaddress.ip_address("2001:db8::2"), 5000, 7, None, v6, 4)
+    with pytest.raises(SidkitError, match="addr_secret") as info:
+        answer(profile(kernel), q)
+    assert "\n" not in str(info.value)
+    # the same query with the secret stated (0 is a legal secret) is answered
+    given_zero = answer(profile(kernel), attrs.evolve(q, addr_secret=0))
+    assert given_zero.index is not None

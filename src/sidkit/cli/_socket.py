@@ -217,6 +217,14 @@ def _query(args: argparse.Namespace) -> Query:
 
 def answer(prof: KernelProfile, q: Query) -> Answer:
     """The model's answer to *q* under *prof*: Port where it models the release, else Group."""
+    if q.laddr.version == 6 and q.addr_secret is None:
+        # Port and Group would hash with their own random secret: an answer nobody can
+        # reproduce. The command line refuses earlier; a Query built in code lands here.
+        raise InputValueError(
+            "an IPv6 flow hash needs addr_secret (--addr-secret: udp_ipv6_hash_secret, "
+            "random per boot); there is no default",
+            code="needs-secret",
+        )
     try:
         port = Port(prof)
     except UnknownKernelError:
@@ -264,7 +272,7 @@ def _by_group(group: Group, q: Query) -> Answer:
             f"--sockets {PRIMARY_WALK_MAX} or fewer, or --bind {q.laddr}"
         )
     laddr = str(q.laddr)
-    h = group.flow_hash(laddr, q.lport, str(q.faddr), q.fport, q.initval, q.addr_secret or 0)
+    h = group.flow_hash(laddr, q.lport, str(q.faddr), q.fport, q.initval, q.addr_secret)
     index = group.index(h)
     assert index is not None  # a group of unconnected members always picks one
     note: tuple[str, ...]
