@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
-from typing import Final, Literal, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 
 from sidkit._errors import InputValueError
-from sidkit._validate import as_bytes, show
+from sidkit._validate import as_bytes, as_list, show
 from sidkit.bpf import cbpf, ebpf
 from sidkit.hashing import jhash, reciprocal_scale
 from sidkit.steering import _ir
@@ -316,6 +316,46 @@ class SteeringPolicy:
         index = self.index_of(sid)
         return index if index < self.n else None
 
+    def select_many(self, payloads: Iterable[bytes | bytearray | memoryview]) -> list[int | None]:
+        """:meth:`select` for many payloads: ``[policy.select(p) for p in payloads]``, the
+        same answers in the same order, with the hashing done in bulk.
+
+        Session IDs are grouped by length (a location's SID length is fixed, but an
+        :class:`AnyOf` may mix lengths) and each group goes through
+        :func:`sidkit.hashing.batch.jhash` and :func:`~sidkit.hashing.batch.reciprocal_scale`
+        at once -- the scalar pure-Python jhash is the cost of :meth:`select` (issue 17);
+        ``"modulo"`` and ``"index"`` read their bytes as numpy columns. Finding each SID
+        stays a per-payload slice (the guards are a few byte tests). Needs numpy
+        (``sidkit[bulk]``): without it a :class:`~sidkit.SidkitError` says so.
+        """
+        from sidkit.hashing import batch  # noqa: PLC0415  (numpy is an optional extra)
+        from sidkit.hashing._bulk import np  # noqa: PLC0415
+
+        items = as_list(payloads, "payloads", "a sequence of bytes-like payloads")
+        out: list[int | None] = [None] * len(items)
+        groups: dict[int, tuple[list[int], list[bytes]]] = {}
+        for i, payload in enumerate(items):
+            sid = self.sid(as_bytes(payload, "payloads[]"))
+            if sid is not None:
+                where, sids = groups.setdefault(len(sid), ([], []))
+                where.append(i)
+                sids.append(sid)
+        for length, (where, sids) in groups.items():
+            if self.method == "jhash":
+                picked = batch.reciprocal_scale(batch.jhash(sids, self.seed), self.n).tolist()
+            else:
+                cols = np.frombuffer(b"".join(sids), dtype=np.uint8).reshape(len(sids), length)
+                if self.method == "modulo":
+                    picked = (_big_endian(np, cols[:, :4]) % self.n).tolist()
+                else:
+                    f = self.field
+                    raw = _big_endian(np, cols[:, f.offset : f.offset + f.length])
+                    value = ((raw >> f.shift) & f.mask).astype(np.int64)
+                    picked = ((value - f.base) & _M32).tolist()
+            for i, index in zip(where, picked, strict=True):
+                out[i] = int(index) if index < self.n else None
+        return out
+
     def ir(self) -> _ir.Program:
         """The policy in the steering IR that both compilers lower."""
         alts = []
@@ -350,6 +390,14 @@ class SteeringPolicy:
         if f.base:
             fops.append(ir.Bin("sub", "v", imm=f.base))
         return fops
+
+
+def _big_endian(np: Any, cols: Any) -> Any:
+    """The rows of a ``(n, k)`` uint8 array (k <= 4) as big-endian uint64 values."""
+    value = np.zeros(cols.shape[0], dtype=np.uint64)
+    for j in range(cols.shape[1]):
+        value = (value << np.uint64(8)) | cols[:, j].astype(np.uint64)
+    return value
 
 
 def _check_policy(policy: object) -> None:
