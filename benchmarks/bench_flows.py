@@ -304,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         ok_ratio = bare / ours >= 0.5
         print(f"goal >= 250k datagrams/s: {'met' if ok_rate else 'MISSED'} ({rate / 1e3:.0f}k)")
         print(f"goal >= 50% of (a):       {'met' if ok_ratio else 'MISSED'} ({bare / ours:.0%})")
+        if args.handshakes:
+            share = longs / n
+            ok_hs = share >= 0.1 and bare / ours >= 0.5
+            print(
+                f"goal (issue 17) >= 0.5x (a) with >= 10% long headers: "
+                f"{'met' if ok_hs else 'MISSED'} ({bare / ours:.2f}x, {share:.1%} long headers)"
+            )
         print(f"load average after: {_load()}")
         if profiler is not None:
             pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(15)
