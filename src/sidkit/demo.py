@@ -28,7 +28,7 @@ from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available
 from sidkit.kernel import LATEST, profile
 from sidkit.reuseport import Group, HashRecorder, Member
-from sidkit.steering import AnyOf, FixedOffset, Guard, SteeringPolicy, attach
+from sidkit.steering import AnyOf, FixedOffset, Guard, SteeringHandle, SteeringPolicy, attach
 
 __all__ = [
     "MAX_DATAGRAMS",
@@ -485,6 +485,7 @@ class _RestartRun:
         self.socks: dict[int, Any] = {}
         self.initval = random.Random(seed ^ 0x5EED).getrandbits(32)
         self.recorder: HashRecorder | None = None
+        self.steering: SteeringHandle | None = None  # the cBPF mode's program
         self.table: Any = None
         self.model: Any = None
         self.gens: list[int] = []
@@ -534,7 +535,10 @@ class _RestartRun:
         self.group.attach_policy(policy, "cbpf")
         if self.lab is not None:
             order = [self.socks[int(m.name)] for m in self.group.socks]  # type: ignore[call-overload]
-            attach(order, policy, "cbpf")
+            # One owner per group: the previous program goes before its replacement comes.
+            if self.steering is not None:
+                self.steering.detach()
+            self.steering = attach(order, policy, "cbpf")
 
     def _close(self, name: int) -> None:
         if self.socks.get(name) is not None:
@@ -615,6 +619,8 @@ class _RestartRun:
             counters = tuple(self.model.counters.items())
         if self.recorder is not None:
             self.recorder.close()
+        if self.steering is not None:
+            self.steering.detach()
         for s in self.socks.values():
             if s is not None:
                 s.close()

@@ -4,16 +4,29 @@
 # SO_ATTACH_REUSEPORT_EBPF. Every kernel refusal becomes a KernelOracleError carrying the
 # errno (and the verifier log); every unusable socket a SteeringError before any syscall. The
 # handle owns what was created, so a detach or a failed attach leaves nothing behind.
+#
+# Lifecycle. Every socket given must be of one group (one netns, family, address and port).
+# A dropped handle is released by a weakref finalizer (also run at exit): it closes the
+# program and map fds this process holds, but does not detach -- the group holds its
+# program as it would after a plain close of the fd, and code that attaches and keeps only
+# the sockets keeps its steering. A second attach to a group replaces the first program
+# (the kernel's rule); sidkit does not refuse it, because the kernel does not say which
+# group a socket is in and a (dis)connect can move a socket to a new group at the same
+# address (udp_lib_rehash) -- a refusal built on guesses refused legitimate attaches.
 """Attaching steering programs to a live SO_REUSEPORT group."""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import socket
 import struct
+import time
+import warnings
+import weakref
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 import attrs
 
@@ -21,7 +34,13 @@ from sidkit._errors import KernelOracleError
 from sidkit.bpf import _syscall, cbpf, ebpf
 from sidkit.steering._policy import SteeringError, SteeringPolicy, compile_cbpf, compile_ebpf
 
-__all__ = ["SocketLike", "SteeringHandle", "attach", "attach_sk_reuseport"]
+__all__ = [
+    "PartialGroupWarning",
+    "SocketLike",
+    "SteeringHandle",
+    "attach",
+    "attach_sk_reuseport",
+]
 
 
 class SocketLike(Protocol):
@@ -36,9 +55,46 @@ class SocketLike(Protocol):
     def getsockname(self) -> Any: ...
 
 
+SO_DOMAIN: Final = 39  # include/uapi/asm-generic/socket.h
+SO_NETNS_COOKIE: Final = 71  # Linux 5.14+
+#: How long attach() retries a sockarray update refused with EBUSY: a socket leaves a
+#: REUSEPORT_SOCKARRAY only when that map is freed, after an RCU grace period and a work item
+#: (kernel/bpf/reuseport_array.c, reuseport_array_free), ~20 ms after the last fd closed.
+EBUSY_RETRY_S: Final = 1.0
+
+
+def _prog_id(fd: int) -> int | None:
+    """The id of the BPF program open on *fd* (its fdinfo), or None if *fd* is not one."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("prog_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _release(prog: tuple[int, int | None] | None, owned_map: _syscall.Map | None) -> None:
+    """What a handle holds, released once: by detach() or when the handle is collected.
+
+    The program fd is closed only if it still holds the program it was opened for: a caller
+    that closed ``handle.prog_fd`` itself may have had the number reused by now, and closing
+    it again would close someone else's file."""
+    if prog is not None and prog[1] is not None and _prog_id(prog[0]) == prog[1]:
+        os.close(prog[0])
+    if owned_map is not None:
+        owned_map.close()
+
+
 @attrs.define
 class SteeringHandle:
-    """An attached steering program; :meth:`detach` restores the kernel's hash selection."""
+    """An attached steering program; :meth:`detach` restores the kernel's hash selection.
+
+    Dropping the handle without detaching leaves the program in the group and releases what
+    this process held for it (the program and map fds, the group's ownership): see the
+    module comment.
+    """
 
     backend: Literal["cbpf", "ebpf"]
     sock: SocketLike
@@ -46,6 +102,19 @@ class SteeringHandle:
     map: _syscall.Map | None = None
     attached: bool = True
     group: tuple[SocketLike, ...] = ()
+    _finalizer: weakref.finalize[Any, Any] | None = attrs.field(
+        default=None, init=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        self._own()
+
+    def _own(self) -> None:
+        """(Re)arm the finalizer with what this handle holds now."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        prog = None if self.prog_fd is None else (self.prog_fd, _prog_id(self.prog_fd))
+        self._finalizer = weakref.finalize(self, _release, prog, self.map)
 
     def detach(self) -> None:
         """Detach the program from the group and free the program and map (idempotent).
@@ -62,14 +131,30 @@ class SteeringHandle:
             member = next((s for s in (self.sock, *self.group) if s.fileno() >= 0), None)
             if member is not None:
                 member.setsockopt(socket.SOL_SOCKET, _syscall.SO_DETACH_REUSEPORT_BPF, 0)
+                self._empty_sockarray()
         except OSError as exc:
             raise _refused("SO_DETACH_REUSEPORT_BPF", exc) from exc
         finally:
-            if self.prog_fd is not None:
-                os.close(self.prog_fd)
-                self.prog_fd = None
-            if self.map is not None:
-                self.map.close()
+            if self._finalizer is not None:
+                self._finalizer()  # closes the fds, once
+            self.prog_fd = None
+
+    def _empty_sockarray(self) -> None:
+        """Take the sockets out of the REUSEPORT_SOCKARRAY now that no program uses it.
+
+        A socket belongs to one sockarray at a time; closing the map would free it only
+        after an RCU grace period (~20 ms), and an attach in that window gets EBUSY. Deleting
+        the elements releases each socket at once (reuseport_array_delete_elem). Only after
+        the detach: while the program runs, the map is its routing table.
+        """
+        if self.map is None or self.map.closed:
+            return
+        for key in list(self.map.keys()):
+            try:
+                self.map.delete(key)
+            except KernelOracleError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
 
     def __enter__(self) -> SteeringHandle:
         return self
@@ -84,7 +169,39 @@ def _refused(what: str, exc: OSError) -> KernelOracleError:
     return err
 
 
-def _check_group(sockets: Sequence[SocketLike]) -> None:
+def _netns_of(s: SocketLike) -> object:
+    """The network namespace of socket *s*: SO_NETNS_COOKIE (Linux 5.14+), else this
+    thread's namespace (a socket created elsewhere and passed in is then not told apart)."""
+    try:
+        return (
+            "cookie",
+            struct.unpack("=Q", cast(Any, s).getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8))[0],
+        )
+    except (OSError, TypeError, struct.error):
+        try:
+            return ("ino", os.stat("/proc/thread-self/ns/net").st_ino)
+        except OSError:
+            return None
+
+
+def _group_key(s: SocketLike) -> tuple[object, ...]:
+    """Which reuseport group *s* is in: the kernel groups SO_REUSEPORT sockets bound to the
+    same address and port of one family in one network namespace (net/core/sock_reuseport.c
+    reuseport_alloc/reuseport_add_sock, reached from udp_lib_get_port)."""
+    name = s.getsockname()
+    domain = s.getsockopt(socket.SOL_SOCKET, SO_DOMAIN)
+    return (_netns_of(s), domain, *tuple(name)[:2], *tuple(name)[3:4])
+
+
+def _describe(key: tuple[object, ...]) -> str:
+    addr, port = key[2], key[3]
+    return f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"
+
+
+def _check_group(sockets: Sequence[SocketLike]) -> tuple[object, ...]:
+    """Check every socket is usable and all are of one group; return the group's key."""
+    if isinstance(sockets, (str, bytes)) or not isinstance(sockets, Sequence):
+        raise SteeringError(f"attach needs a list of sockets, not {type(sockets).__name__}")
     if not sockets:
         raise SteeringError("attach needs at least one socket of the group")
     for s in sockets:
@@ -102,6 +219,19 @@ def _check_group(sockets: Sequence[SocketLike]) -> None:
             raise SteeringError(f"socket fd {s.fileno()} is not bound") from exc
         if not port:
             raise SteeringError(f"socket fd {s.fileno()} is not bound (port 0)")
+    key = _group_key(sockets[0])
+    fds = [s.fileno() for s in sockets]
+    if len(set(fds)) != len(fds):
+        raise SteeringError("a socket appears twice in the group list")
+    for s in sockets[1:]:
+        other = _group_key(s)
+        if other != key:
+            where = "another network namespace" if other[0] != key[0] else _describe(other)
+            raise SteeringError(
+                f"sockets of different reuseport groups: fd {sockets[0].fileno()} is bound to "
+                f"{_describe(key)}, fd {s.fileno()} to {where}; one program steers one group"
+            )
+    return key
 
 
 def attach(
@@ -122,18 +252,67 @@ def attach(
     ``TransportSocket`` from ``transport.get_extra_info("socket")``): only ``fileno``,
     ``type``, ``getsockopt``, ``setsockopt`` and ``getsockname`` are used.
 
-    Raises :class:`SteeringError` for unusable sockets and
+    Raises :class:`SteeringError` for unusable sockets, sockets of more than one group
+    (another address, port, family or network namespace), and a socket
+    that is in another steering program's REUSEPORT_SOCKARRAY (after waiting up to
+    ``EBUSY_RETRY_S`` for a just-closed map to be freed); and
     :class:`~sidkit.KernelOracleError` (an ``OSError``) when the kernel refuses: not Linux,
     eBPF without CAP_BPF (the program and the REUSEPORT_SOCKARRAY map need it; classic BPF
-    needs no capability), a socket already in another map (EBUSY), a second SK_REUSEPORT
-    program on the group (EBUSY), a verifier rejection (the verifier's log is in the
-    message).
+    needs no capability), a verifier rejection (the verifier's log is in the message).
+
+    Fewer sockets than ``policy.n`` is accepted with a :class:`PartialGroupWarning` that
+    says what the indices without a socket do, as the kernel defines it: classic BPF's
+    out-of-range index makes the kernel fall back to its hash over the group
+    (net/core/sock_reuseport.c, run_bpf_filter/reuseport_select_sock, Linux 4.5+); the
+    eBPF program finds an empty sockarray slot and passes (the kernel's hash decides) or,
+    with ``on_no_sid="drop"``, drops. Those sessions are not steered.
     """
     _check_group(sockets)
+    if not isinstance(policy, SteeringPolicy):
+        raise SteeringError(f"attach needs a SteeringPolicy, not {type(policy).__name__}")
+    if policy.n > len(sockets):
+        # Decided: accepted, and said. The kernel defines what an index with no socket does
+        # and sidkit models it (sidkit.reuseport's port model; tests/reuseport/test_live_port
+        # checks the model against the kernel with a 5-socket policy on smaller groups), so
+        # it is a legitimate thing to attach -- but rarely what a caller meant.
+        warnings.warn(
+            _too_few_sockets(policy.n, len(sockets), backend, on_no_sid),
+            PartialGroupWarning,
+            stacklevel=2,
+        )
+    if backend not in ("cbpf", "ebpf"):
+        raise SteeringError(f"backend must be 'cbpf' or 'ebpf', got {backend!r}")
+    if backend == "cbpf" and on_no_sid != "pass":
+        raise SteeringError("classic BPF cannot drop: on_no_sid must be 'pass' for cbpf")
+    return _attach_checked(sockets, policy, backend, on_no_sid)
+
+
+class PartialGroupWarning(UserWarning):
+    """attach() was given fewer sockets than the policy steers to (see :func:`attach`)."""
+
+
+def _too_few_sockets(n: int, have: int, backend: str, on_no_sid: str) -> str:
+    missing = f"index {have}" if n - have == 1 else f"indices {have}..{n - 1}"
+    if backend == "cbpf":
+        fate = "the kernel falls back to its hash over the group for them"
+    elif on_no_sid == "drop":
+        fate = "the program drops them (the sender sees ECONNREFUSED)"
+    else:
+        fate = "the program passes them and the kernel's hash picks the socket"
+    return (
+        f"the policy steers to {n} sockets but {have} were given: sessions whose SID maps to "
+        f"{missing} have no socket and are not steered -- {fate}"
+    )
+
+
+def _attach_checked(
+    sockets: Sequence[SocketLike],
+    policy: SteeringPolicy,
+    backend: Literal["cbpf", "ebpf"],
+    on_no_sid: Literal["pass", "drop"],
+) -> SteeringHandle:
     first = sockets[0]
     if backend == "cbpf":
-        if on_no_sid != "pass":
-            raise SteeringError("classic BPF cannot drop: on_no_sid must be 'pass' for cbpf")
         program = compile_cbpf(policy)
         raw = cbpf.encode(program)
         # struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the kernel
@@ -145,8 +324,6 @@ def attach(
         except OSError as exc:
             raise _refused("SO_ATTACH_REUSEPORT_CBPF", exc) from exc
         return SteeringHandle("cbpf", first, group=tuple(sockets))
-    if backend != "ebpf":
-        raise SteeringError(f"backend must be 'cbpf' or 'ebpf', got {backend!r}")
     sockarray = _syscall.Map(
         _syscall.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY,
         4,
@@ -156,7 +333,7 @@ def attach(
     )
     try:
         for i, s in enumerate(sockets):
-            sockarray.update(struct.pack("=I", i), struct.pack("=Q", s.fileno()))
+            _sockarray_add(sockarray, i, s)
         insns = compile_ebpf(policy, sockarray.fd, on_no_sid=on_no_sid)
     except BaseException:
         sockarray.close()
@@ -164,6 +341,35 @@ def attach(
     handle = attach_sk_reuseport(first, insns, sockarray, name="sidkit_steer")
     handle.group = tuple(sockets)
     return handle
+
+
+def _sockarray_add(sockarray: _syscall.Map, index: int, s: SocketLike) -> None:
+    """Put socket *s* at *index*, waiting out a sockarray that is being freed.
+
+    The kernel refuses (EBUSY) a socket that is in another REUSEPORT_SOCKARRAY
+    (reuseport_array_update_check: ``sk_user_data`` set). Right after that map's last fd
+    closed it is still there until the map is freed (EBUSY_RETRY_S above), so EBUSY is
+    retried that long; after that the socket really is in a live map of another program.
+    """
+    deadline = time.monotonic() + EBUSY_RETRY_S
+    pause = 0.002
+    while True:
+        try:
+            sockarray.update(struct.pack("=I", index), struct.pack("=Q", s.fileno()))
+            return
+        except KernelOracleError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            if time.monotonic() >= deadline:
+                err = SteeringError(
+                    f"socket fd {s.fileno()} already belongs to another steering program's "
+                    "group: it is in another REUSEPORT_SOCKARRAY map that is still in use; "
+                    "detach that program (or close its map) first",
+                    code="socket-in-another-map",
+                )
+                raise err from exc
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def attach_sk_reuseport(

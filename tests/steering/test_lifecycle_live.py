@@ -1,0 +1,238 @@
+"""The steering handle's lifecycle on the live kernel: one group per attach, release when a
+handle is dropped, a policy wider than the group said, and attaching again right after a
+detach.
+
+Each test runs in a private network namespace (:func:`sidkit.bpf.netns.run_isolated`) with
+its groups bound to loopback there. Whether a program is still attached is asked of the
+kernel itself: SO_DETACH_REUSEPORT_BPF fails with ENOENT on a group without one
+(net/core/sock_reuseport.c, reuseport_detach_prog, Linux 5.7+).
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import socket
+import struct
+import time
+import warnings
+from typing import Any, Literal
+
+import pytest
+from conftest import oracle_unavailable
+
+from sidkit import KernelOracleError
+from sidkit.bpf import _syscall, netns
+from sidkit.bpf._syscall import bpf_available
+from sidkit.steering import FixedOffset, SteeringError, SteeringPolicy, attach
+from sidkit.steering._attach import PartialGroupWarning
+
+pytestmark = pytest.mark.oracle
+
+BPF_PROG_GET_FD_BY_ID = 13
+POLICY = SteeringPolicy(FixedOffset(1, 8), "jhash", 4, seed=7)
+
+
+@pytest.fixture(autouse=True)
+def _live() -> None:
+    reason = netns.netns_available() or bpf_available()
+    if reason:
+        oracle_unavailable(f"live kernel: {reason}")
+
+
+def _group(n: int = 4, addr: str = "127.0.0.1", port: int = 4433) -> list[socket.socket]:
+    return netns.open_group(n, addr, port, rcvbuf=1 << 16)
+
+
+def _has_program(s: socket.socket) -> bool:
+    """Ask the kernel whether *s*'s group has a program, by detaching it (ENOENT: none)."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, _syscall.SO_DETACH_REUSEPORT_BPF, 0)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
+def _refusal(fn: Any) -> tuple[str, str]:
+    try:
+        fn()
+    except SteeringError as exc:
+        return exc.code, str(exc)
+    return "accepted", ""
+
+
+# -- one group per attach ------------------------------------------------------------------
+
+
+def _mixed_groups() -> dict[str, tuple[str, str]]:
+    out = {}
+    a = _group(2, port=4433)
+    b = _group(2, port=4434)
+    out["port"] = _refusal(lambda: attach([a[0], a[1], b[0], b[1]], POLICY, "cbpf"))
+    c = _group(2, addr="127.0.0.2", port=4433)
+    out["address"] = _refusal(lambda: attach([a[0], a[1], c[0], c[1]], POLICY, "ebpf"))
+    d = _group(2, addr="::1", port=4433)
+    out["family"] = _refusal(lambda: attach([a[0], a[1], d[0], d[1]], POLICY, "cbpf"))
+    out["twice"] = _refusal(lambda: attach([a[0], a[1], a[0], a[1]], POLICY, "cbpf"))
+    netns._unshare_net()  # a second namespace: same address and port, another group
+    e = _group(2)
+    out["netns"] = _refusal(lambda: attach([a[0], a[1], e[0], e[1]], POLICY, "cbpf"))
+    out["one group"] = _refusal(lambda: attach([*e, *_group(2)], POLICY, "cbpf"))
+    return out
+
+
+def test_sockets_of_different_groups_are_refused() -> None:
+    out = netns.run_isolated(_mixed_groups)
+    for what in ("port", "address", "family", "netns"):
+        code, message = out[what]
+        assert code == "bad-steering" and "sockets of different reuseport groups" in message
+    assert "127.0.0.1:4434" in out["port"][1]
+    assert "127.0.0.2:4433" in out["address"][1]
+    assert "[::1]:4433" in out["family"][1]
+    assert "another network namespace" in out["netns"][1]
+    assert out["twice"] == ("bad-steering", "a socket appears twice in the group list")
+    assert out["one group"] == ("accepted", "")
+
+
+def _too_few(backend: str, on_no_sid: str) -> list[str]:
+    socks = _group(3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PartialGroupWarning)
+        attach(socks, POLICY, backend, on_no_sid=on_no_sid).detach()  # type: ignore[arg-type]
+    for s in socks:
+        s.close()
+    return [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+@pytest.mark.parametrize(
+    ("backend", "on_no_sid", "fate"),
+    [
+        ("cbpf", "pass", "the kernel falls back to its hash over the group for them"),
+        ("ebpf", "pass", "the program passes them and the kernel's hash picks the socket"),
+        ("ebpf", "drop", "the program drops them (the sender sees ECONNREFUSED)"),
+    ],
+)
+def test_fewer_sockets_than_the_policy_steers_to_is_said(
+    backend: str, on_no_sid: str, fate: str
+) -> None:
+    said = netns.run_isolated(_too_few, backend, on_no_sid)
+    assert said == [
+        "PartialGroupWarning: the policy steers to 4 sockets but 3 were given: sessions whose "
+        f"SID maps to index 3 have no socket and are not steered -- {fate}"
+    ]
+
+
+# -- release -------------------------------------------------------------------------------
+
+
+def _prog_id(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        info = f.read()
+    return int(next(ln for ln in info.splitlines() if ln.startswith("prog_id:")).split()[1])
+
+
+def _prog_exists(prog_id: int) -> bool:
+    try:
+        fd = _syscall.bpf(BPF_PROG_GET_FD_BY_ID, struct.pack("=III", prog_id, 0, 0))
+    except KernelOracleError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    os.close(fd)
+    return True
+
+
+def _dropped(close_first: bool) -> dict[str, Any]:
+    socks = _group()
+    handle = attach(socks, POLICY, "ebpf")
+    assert handle.prog_fd is not None and handle.map is not None
+    prog_id, prog_fd, map_fd = _prog_id(handle.prog_fd), handle.prog_fd, handle.map.fd
+    if close_first:
+        for s in socks:
+            s.close()
+    del handle
+    gc.collect()
+    fds_closed = not os.path.exists(f"/proc/self/fd/{prog_fd}") and not os.path.exists(
+        f"/proc/self/fd/{map_fd}"
+    )
+    deadline = time.monotonic() + 5  # the program is freed after an RCU grace period
+    while close_first and _prog_exists(prog_id) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    out: dict[str, Any] = {"fds closed": fds_closed, "program exists": _prog_exists(prog_id)}
+    if not close_first:
+        # still steering (the group holds its program) and free for a new owner
+        out["still attached"] = _has_program(socks[0])
+        out["new owner"] = _refusal(lambda: attach(socks, POLICY, "ebpf").detach())
+    return out
+
+
+def test_a_dropped_handle_of_a_closed_group_frees_its_program_and_map() -> None:
+    out = netns.run_isolated(_dropped, True)
+    assert out == {"fds closed": True, "program exists": False}
+
+
+def test_a_dropped_handle_of_a_live_group_keeps_steering_but_releases_the_group() -> None:
+    out = netns.run_isolated(_dropped, False)
+    assert out["fds closed"] is True
+    assert out["program exists"] is True  # held by the group alone
+    assert out["still attached"] is True
+    assert out["new owner"] == ("accepted", "")
+
+
+# -- EBUSY ---------------------------------------------------------------------------------
+
+
+def _reattach(cycles: int, backend: Literal["cbpf", "ebpf"]) -> list[float]:
+    socks = _group()
+    took = []
+    for _ in range(cycles):
+        start = time.monotonic()
+        handle = attach(socks, POLICY, backend)
+        took.append(time.monotonic() - start)
+        handle.detach()
+    return took
+
+
+def test_attaching_ebpf_right_after_a_detach_succeeds() -> None:
+    took = netns.run_isolated(_reattach, 50, "ebpf")
+    assert len(took) == 50
+    # detach() empties the sockarray, so no attach had to wait for the old map to go
+    assert max(took) < 0.5, took
+
+
+def _map_closed_then_attach() -> float:
+    socks = _group()
+    other = _syscall.Map(_syscall.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8, 4, name="other")
+    for i, s in enumerate(socks):
+        other.update(struct.pack("=I", i), struct.pack("=Q", s.fileno()))
+    other.close()  # the sockets leave it only once the kernel has freed the map
+    start = time.monotonic()
+    attach(socks, POLICY, "ebpf").detach()
+    return time.monotonic() - start
+
+
+def test_a_just_closed_sockarray_is_waited_for() -> None:
+    took = netns.run_isolated(_map_closed_then_attach)
+    assert took < 1.0
+
+
+def _in_a_live_map() -> tuple[tuple[str, str], float]:
+    socks = _group()
+    other = _syscall.Map(_syscall.BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8, 4, name="other")
+    other.update(struct.pack("=I", 0), struct.pack("=Q", socks[2].fileno()))
+    start = time.monotonic()
+    refused = _refusal(lambda: attach(socks, POLICY, "ebpf"))
+    took = time.monotonic() - start
+    other.close()
+    return refused, took
+
+
+def test_a_socket_in_another_programs_sockarray_is_named_in_words() -> None:
+    (code, message), took = netns.run_isolated(_in_a_live_map)
+    assert code == "socket-in-another-map"
+    assert "already belongs to another steering program's group" in message
+    assert "EBUSY" not in message and "bpf(" not in message
+    assert took >= 0.9  # it waited for a map being freed before saying so
