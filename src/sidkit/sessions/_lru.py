@@ -20,7 +20,7 @@ from typing import Final, Generic, TypeVar
 from sidkit._validate import check_int
 
 #: Most entries a model table holds (nodes are allocated up front, like a preallocated map).
-MAX_MODEL_ENTRIES: Final = 1 << 22
+MAX_MODEL_ENTRIES: Final = 1 << 24  # what the live SessionTable accepts
 #: Most CPUs a model spreads its free lists over (the kernel's NR_CPUS ceiling is 8192).
 MAX_CPUS: Final = 8192
 

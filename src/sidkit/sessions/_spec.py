@@ -22,7 +22,9 @@ from sidkit.steering import SteeringPolicy, mint_cid
 
 __all__ = ["KEY_SIZE", "MAX_SID", "SessionError", "SessionSpec"]
 
+#: The longest session ID a session table keys by (QUIC's 20-byte connection IDs).
 MAX_SID: Final = 20
+#: Bytes of a session table's map key: a kind/length byte, 3 padding bytes, 20 of data.
 KEY_SIZE: Final = 24
 KEY_DATA: Final = 4  # offset of the data in the key
 _M32: Final = (1 << 32) - 1

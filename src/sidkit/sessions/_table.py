@@ -20,7 +20,9 @@ from typing import Final
 
 import attrs
 
+import sidkit.bpf._syscall
 from sidkit._errors import KernelOracleError
+from sidkit._validate import show
 from sidkit.bpf import _syscall
 from sidkit.sessions._program import (
     CONFIG_PINNED,
@@ -98,13 +100,13 @@ class SessionTable:
         pinned_capacity: int | None = None,
         generations: int = 16,
         per_generation: int = 64,
-        _maps: dict[str, _syscall.Map] | None = None,
+        _maps: dict[str, sidkit.bpf._syscall.Map] | None = None,
     ) -> None:
         if type(capacity) is not int or not 1 <= capacity <= 1 << 24:
-            raise SessionError(f"capacity must be 1..2**24 entries, got {capacity!r}")
+            raise SessionError(f"capacity must be 1..2**24 entries, got {show(capacity)}")
         pinned_capacity = capacity if pinned_capacity is None else pinned_capacity
         if type(pinned_capacity) is not int or not 1 <= pinned_capacity <= 1 << 24:
-            raise SessionError(f"pinned_capacity must be 1..2**24, got {pinned_capacity!r}")
+            raise SessionError(f"pinned_capacity must be 1..2**24, got {show(pinned_capacity)}")
         if (
             type(generations) is not int
             or type(per_generation) is not int
@@ -222,7 +224,7 @@ class SessionTable:
 
     def _check_gen(self, gen: int) -> None:
         if type(gen) is not int or not 0 <= gen < self.generations:
-            raise SessionError(f"generation must be 0..{self.generations - 1}, got {gen!r}")
+            raise SessionError(f"generation must be 0..{self.generations - 1}, got {show(gen)}")
 
     def add_generation(self, sockets: Sequence[SocketLike], gen: int | None = None) -> int:
         """Register *sockets* as generation *gen* (default: the next empty one after the
