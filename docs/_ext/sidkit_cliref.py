@@ -44,6 +44,34 @@ def _text(value: str) -> str:
     return _PUNCT.sub(r"\\\1", " ".join(value.split()))
 
 
+def _blocks(value: str) -> list[str]:
+    """reST lines for a parser's description or epilog, paragraph by paragraph.
+
+    The parsers use ``RawDescriptionHelpFormatter``: an indented paragraph is an example
+    (``sidkit hash jhash 616263    ->  0x0e397631``) whose line breaks and columns are the
+    point, so it becomes a literal block, as ``sidkit --help`` shows it; other paragraphs are
+    prose, joined and escaped by :func:`_text`. A heading line just before the indented
+    lines (``examples:``) stays prose."""
+    out: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", value.strip("\n")):
+        lines = paragraph.splitlines()
+        prose: list[str] = []
+        code: list[str] = []
+        for line in lines:
+            if line[:1].isspace() or code:
+                code.append(line)
+            else:
+                prose.append(line)
+        if prose:
+            out += [_text(" ".join(prose)), ""]
+        if code:
+            width = min(len(c) - len(c.lstrip()) for c in code if c.strip())
+            out += [".. code-block:: text", ""]
+            out += [f"   {_ANSI.sub('', c[width:])}".rstrip() for c in code]
+            out += [""]
+    return out
+
+
 def _label(prog: str) -> str:
     return "cli-" + "-".join(prog.split())
 
@@ -181,7 +209,7 @@ def render_parser(
     if short_help and short_help.strip() and short_help != argparse.SUPPRESS:
         yield from [f"*{_text(short_help)}*", ""]
     if parser.description:
-        yield from [_text(parser.description), ""]
+        yield from _blocks(parser.description)
     if aliases:
         yield from ["Aliases: " + ", ".join(f"``{a}``" for a in aliases) + ".", ""]
     yield from [".. code-block:: text", ""]
@@ -199,7 +227,7 @@ def render_parser(
         for action in arguments:
             yield from _option_block(action, prog)
     if parser.epilog:
-        yield from [_text(parser.epilog), ""]
+        yield from _blocks(parser.epilog)
     subs = list(_subcommands(parser))
     if subs:
         yield from ["Subcommands:", ""]
