@@ -362,3 +362,19 @@ def test_a_huge_int_in_every_parameter(
 def test_classify_dcid_refuses_a_number_for_configs() -> None:
     with pytest.raises(SidkitError, match="configs"):
         classify_dcid(5, b"abc")  # type: ignore[arg-type]
+
+
+def test_hash_recorder_refuses_hostile_arguments_before_touching_the_kernel() -> None:
+    # HashRecorder attaches a live program, so its valid call is a live test elsewhere
+    # (tests/reuseport); here every hostile substitution must be refused by the checks that
+    # run before any map exists -- the refusal cannot depend on privileges.
+    import socket  # noqa: PLC0415
+
+    from sidkit.reuseport import HashRecorder  # noqa: PLC0415
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for bad in HOSTILE:
+            if not (isinstance(bad, int) and not isinstance(bad, bool) and 1 <= bad <= 1 << 24):
+                _assert_sidkit_error_or_success(HashRecorder, {"sockets": [sock], "slots": bad})
+            with pytest.raises(SidkitError):
+                HashRecorder(sockets=bad, slots=16)  # type: ignore[arg-type]

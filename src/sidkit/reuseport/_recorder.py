@@ -13,7 +13,8 @@ import struct
 from collections.abc import Sequence
 from typing import Final
 
-from sidkit._errors import KernelOracleError
+from sidkit._errors import InputTypeError, InputValueError, KernelOracleError
+from sidkit._validate import as_list, check_int
 from sidkit.bpf import _syscall, ebpf
 from sidkit.steering import attach_sk_reuseport
 
@@ -21,6 +22,8 @@ __all__ = ["HashRecorder"]
 
 
 _HELPER_MAP_UPDATE: Final = 2
+#: Most tags a recorder keeps: its array map is allocated whole, 4 bytes a slot.
+MAX_SLOTS: Final = 1 << 24
 
 
 class HashRecorder:
@@ -34,6 +37,18 @@ class HashRecorder:
     """
 
     def __init__(self, sockets: Sequence[socket.socket], slots: int = 1 << 16) -> None:
+        # Checked before any map exists: a wrong argument must not cost a bpf(2) call.
+        check_int(slots, 1, MAX_SLOTS, "slots")
+        socks = as_list(sockets, "sockets", "a sequence of sockets")
+        if not socks:
+            raise InputValueError("sockets must name at least one socket of the group")
+        for sock in socks:
+            if not isinstance(sock, socket.socket):
+                raise InputTypeError(
+                    f"sockets must be socket.socket objects, not {type(sock).__name__}",
+                    code="not-a-socket",
+                )
+        sockets = socks
         self.slots = slots
         self._map = _syscall.Map(_syscall.BPF_MAP_TYPE_ARRAY, 4, 4, slots, name="sidkit_hashes")
         program = self._program(self._map.fd, slots)
@@ -72,6 +87,7 @@ class HashRecorder:
 
     def hash(self, tag: int) -> int:
         """The recorded hash for *tag* (0 if no datagram with that tag arrived)."""
+        check_int(tag, 0, (1 << 32) - 1, "tag")  # one the program ignores (>= slots) reads 0
         raw = self._map.lookup(struct.pack("=I", tag))
         return 0 if raw is None else int(struct.unpack("=I", raw)[0])
 
