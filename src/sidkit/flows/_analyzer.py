@@ -100,6 +100,8 @@ __all__ = ["FlowAnalyzer", "analyze", "sid_key"]
 _new = object.__new__
 _set = object.__setattr__  # FiveTuple, Flow are frozen: their attrs __setattr__ refuses
 _PORTS = struct.Struct("!HH")
+# packed address -> its ipaddress object, for the FiveTuples the plugins are handed
+_IPS: dict[bytes, IPv4Address | IPv6Address] = {}
 
 
 def _stats_order(t: TupleStats) -> tuple[int, str, int, str, int]:
@@ -623,11 +625,19 @@ class FlowAnalyzer:
         tuple would cost memory per flow) without the public constructor's checks: a tuple
         key holds two addresses of one family and two u16 ports by construction."""
         src, sport, dst, dport = split_tuple_key(tk)
-        ip = IPv4Address if len(src) == 4 else IPv6Address
+        ips = _IPS
+        a = ips.get(src)
+        b = ips.get(dst)
+        if a is None or b is None:
+            if len(ips) >= 4096:  # a bounded cache (servers' addresses repeat), not per flow
+                ips.clear()
+            ip = IPv4Address if len(src) == 4 else IPv6Address
+            a = ips[src] = ip(src)
+            b = ips[dst] = ip(dst)
         ft: FiveTuple = _new(FiveTuple)
-        _set(ft, "src", ip(src))
+        _set(ft, "src", a)
         _set(ft, "sport", sport)
-        _set(ft, "dst", ip(dst))
+        _set(ft, "dst", b)
         _set(ft, "dport", dport)
         _set(ft, "protocol", 17)
         _set(ft, "_ct_ctx", None)
