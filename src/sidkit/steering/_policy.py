@@ -334,12 +334,26 @@ class SteeringPolicy:
         items = as_list(payloads, "payloads", "a sequence of bytes-like payloads")
         out: list[int | None] = [None] * len(items)
         groups: dict[int, tuple[list[int], list[bytes]]] = {}
+        # FixedOffset.sid() per payload, with each location's bounds worked out once (its
+        # ``end`` is a property that recomputes them): the loop left after the bulk hash.
+        locs = [
+            (
+                loc.end,
+                loc.offset,
+                loc.offset + loc.length,
+                tuple((g.offset, g.mask, g.value) for g in loc.guards),
+            )
+            for loc in self.spec.alternatives
+        ]
         for i, payload in enumerate(items):
-            sid = self.sid(as_bytes(payload, "payloads[]"))
-            if sid is not None:
-                where, sids = groups.setdefault(len(sid), ([], []))
-                where.append(i)
-                sids.append(sid)
+            data = payload if type(payload) is bytes else as_bytes(payload, "payloads[]")
+            size = len(data)
+            for end, start, stop, guards in locs:
+                if size >= end and all(data[o] & m == v for o, m, v in guards):
+                    where, sids = groups.setdefault(stop - start, ([], []))
+                    where.append(i)
+                    sids.append(data[start:stop])
+                    break
         for length, (where, sids) in groups.items():
             if self.method == "jhash":
                 picked = batch.reciprocal_scale(batch.jhash(sids, self.seed), self.n).tolist()
