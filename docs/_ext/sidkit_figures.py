@@ -35,13 +35,12 @@ def _draw(app: Sphinx) -> None:
         raise ExtensionError(
             "the docs draw the demo's figure with matplotlib: pip install -e '.[docs,plot]'"
         ) from exc
-    from sidkit._plot import plot_demo  # noqa: PLC0415
-    from sidkit.demo import run_demo  # noqa: PLC0415
+    from sidkit.demo import plot, run_demo  # noqa: PLC0415
 
     out = Path(app.srcdir) / FIGURE
     out.parent.mkdir(exist_ok=True)
     result = run_demo(model_only=True, seed=1)
-    figure = plot_demo(result, str(out), max_rows=ROWS, row_inches=ROW_INCHES)
+    figure = plot(result, str(out), max_rows=ROWS, row_inches=ROW_INCHES)
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     plt.close(figure)

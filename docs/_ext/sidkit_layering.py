@@ -59,7 +59,10 @@ DATA_FLOW: tuple[tuple[str, str, str], ...] = (
 )
 
 _BASE = {"sidkit", "sidkit._errors", "sidkit._validate"}
-_FACES = {"sidkit.plugin": "extract"}  # a public face that sits outside its family's folder
+_FACES = {
+    "sidkit.plugin": "extract",  # a public face that sits outside its family's folder
+    "sidkit._plot": "demo",  # the demo's picture, apart only so matplotlib loads on request
+}
 
 
 def modules(src: Path = SRC) -> Iterator[tuple[str, Path]]:

@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from sidkit._errors import InputValueError
-from sidkit.demo import MODE_LABEL, PHASES, DemoResult
 
 __all__ = ["MAX_ROWS", "ROW_INCHES", "plot_demo"]
 
@@ -35,7 +35,13 @@ WHY: Final = (
 
 
 def plot_demo(
-    result: DemoResult, path: str, *, max_rows: int = MAX_ROWS, row_inches: float = ROW_INCHES
+    result: Any,
+    path: str,
+    *,
+    labels: Mapping[str, str],
+    phases: Sequence[str],
+    max_rows: int = MAX_ROWS,
+    row_inches: float = ROW_INCHES,
 ) -> Any:
     """Draw sessions x datagrams, coloured by socket, one panel per mode, and write *path*.
 
@@ -70,7 +76,7 @@ def plot_demo(
     cmap = cmap.with_extremes(bad="white")
     rows = min(result.sessions, max_rows)
     per_session = len(result.modes[0].sockets[0]) if result.modes[0].sockets else 0
-    per_phase = max(1, per_session // len(PHASES))
+    per_phase = max(1, per_session // len(phases))
     header, footer = 1.3, 1.45
     width = 3.0 * len(result.modes) + 0.9
     height = header + footer + rows * row_inches
@@ -102,7 +108,7 @@ def plot_demo(
                 linewidth=min(1.0, row_inches * _DPI / 6),
             )
         # the moves: a labelled line at each phase boundary, across every row
-        for k, phase in enumerate(PHASES[1:], start=1):
+        for k, phase in enumerate(phases[1:], start=1):
             x = k * per_phase - 0.5
             ax.axvline(x, color="black", linewidth=1.2, linestyle="--")
             ax.text(x, -0.5, phase.replace(" (", "\n("), ha="center", va="bottom", fontsize=8.5)
@@ -120,13 +126,13 @@ def plot_demo(
         # the headline, in words: the test of the whole demo
         bad = m.changed > 0
         ax.set_title(
-            f"{MODE_LABEL[m.mode]}\n{m.changed} of {result.sessions} sessions\nchanged socket",
+            f"{labels[m.mode]}\n{m.changed} of {result.sessions} sessions\nchanged socket",
             fontsize=11,
             color="#b00020" if bad else "#1b5e20",
             fontweight="bold",
             pad=30,
         )
-        ax.set_xticks([p * per_phase + (per_phase - 1) / 2 for p in range(len(PHASES))])
+        ax.set_xticks([p * per_phase + (per_phase - 1) / 2 for p in range(len(phases))])
         ax.set_xticklabels(["start", "new port", "new address"], fontsize=9)
         ax.set_xlabel(f"datagrams of each session ({per_phase} per path)", fontsize=9)
         step = 5 if rows <= 50 else 10 if rows <= 100 else 20

@@ -334,7 +334,9 @@ def render(result: DemoResult, out: Any = None) -> None:
         )
 
 
-def plot(result: DemoResult, path: str) -> Any:
+def plot(
+    result: DemoResult, path: str, *, max_rows: int | None = None, row_inches: float | None = None
+) -> Any:
     """Draw sessions x datagrams, coloured by socket, one panel per mode (needs matplotlib).
 
     A row is one session; a row of one colour is a session that stayed on its socket, and
@@ -342,9 +344,16 @@ def plot(result: DemoResult, path: str) -> Any:
     after writing *path* (the format follows the file name's extension, as matplotlib
     decides). The drawing lives in ``sidkit._plot``.
     """
-    from sidkit._plot import plot_demo  # noqa: PLC0415 (matplotlib only when asked for)
+    from sidkit import _plot  # noqa: PLC0415 (matplotlib only when asked for)
 
-    return plot_demo(result, path)
+    return _plot.plot_demo(
+        result,
+        path,
+        labels=MODE_LABEL,
+        phases=PHASES,
+        max_rows=_plot.MAX_ROWS if max_rows is None else max_rows,
+        row_inches=_plot.ROW_INCHES if row_inches is None else row_inches,
+    )
 
 
 # --- the restart scenario (``sidkit demo --restart``) -------------------------------------------
