@@ -113,7 +113,7 @@ def test_marks_are_read_from_the_stylesheet() -> None:
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
     pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
-    from sidkit._plot import plot_demo  # noqa: PLC0415
+    from sidkit.demo import plot as plot_demo  # noqa: PLC0415
 
     result = run_demo(model_only=True, seed=1)
     out = tmp_path_factory.mktemp("figure") / "demo.png"
@@ -175,7 +175,8 @@ def test_each_session_is_a_readable_row(drawn: tuple[Any, Any, Path]) -> None:
 
 def test_the_default_picture_keeps_rows_several_pixels_high(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
-    from sidkit._plot import MAX_ROWS, plot_demo  # noqa: PLC0415
+    from sidkit._plot import MAX_ROWS  # noqa: PLC0415
+    from sidkit.demo import plot as plot_demo  # noqa: PLC0415
 
     result = run_demo(model_only=True, seed=2, sessions=MAX_ROWS + 50)
     fig = plot_demo(result, str(tmp_path / "d.png"))
@@ -187,7 +188,7 @@ def test_the_default_picture_keeps_rows_several_pixels_high(tmp_path: Path) -> N
 
 def test_bad_figure_arguments_are_one_sidkit_error(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra (pip install 'sidkit[plot]')")
-    from sidkit._plot import plot_demo  # noqa: PLC0415
+    from sidkit.demo import plot as plot_demo  # noqa: PLC0415
 
     result = run_demo(model_only=True, sessions=2)
     for kwargs in ({"max_rows": 0}, {"max_rows": True}, {"row_inches": 0.0}, {"row_inches": "x"}):
