@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 from typing import TypeVar
 
 from sidkit.testbench import (
@@ -135,15 +136,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def verify_steering(args: argparse.Namespace) -> int:
-    """``sidkit vectors verify --program FILE``: the steering vectors through a program."""
-    from sidkit.cli._vectors import _root  # noqa: PLC0415 (the vectors folder, as verify finds it)
+def verify_steering(args: argparse.Namespace, vectors_root: Path) -> int:
+    """``sidkit vectors verify --program FILE``: the steering vectors through a program.
+
+    *vectors_root* is the vectors folder as ``vectors verify`` found it (``--dir``, the
+    checkout's, or the installed copy); the steering files are its ``steering`` folder unless
+    ``--steering-dir`` names another. (The caller passes it so this module never imports the
+    vectors command back.)"""
     from sidkit.testbench._vectors import (  # noqa: PLC0415 (only for --program)
         load_steering_vectors,
         run_steering_group,
     )
 
-    root = args.steering_dir if args.steering_dir is not None else _root(args) / "steering"
+    root = args.steering_dir if args.steering_dir is not None else vectors_root / "steering"
     total = bad = 0
     name = args.program
     for group in load_steering_vectors(root):

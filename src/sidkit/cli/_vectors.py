@@ -156,7 +156,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if getattr(args, "program", None) is not None:  # steering vectors through a program
         from sidkit.cli._testbench import verify_steering  # noqa: PLC0415
 
-        return verify_steering(args)
+        return verify_steering(args, _root(args))
     selection = _select(args)
     live_reason = None
     if args.live:
