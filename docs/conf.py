@@ -37,7 +37,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:class",
-        r"(sidkit(\.\w+)*\._\w+.*|BytesLike|Address|attrs\..*|collections\.abc\..*|Callable.*)",
+        r"(sidkit(\.\w+)*\._\w+.*|_[a-z]\w*\.\w+|BytesLike|Address|attrs\..*|collections\.abc\..*|Callable.*)",
     ),
     (r"py:class", r"(bytes|bytearray|memoryview|int|str|object|ipaddress\..*|pathlib\..*)"),
     (r"py:class", r"(Any|Path|Mapping.*|Sequence.*|Iterator.*|KernelVersion|Era|By|Progress)"),

@@ -7,7 +7,13 @@
 
 from __future__ import annotations
 
-from sidkit.steering._attach import SocketLike, SteeringHandle, attach, attach_sk_reuseport
+from sidkit.steering._attach import (
+    PartialGroupWarning,
+    SocketLike,
+    SteeringHandle,
+    attach,
+    attach_sk_reuseport,
+)
 from sidkit.steering._policy import (
     AnyOf,
     FixedOffset,
@@ -27,6 +33,7 @@ __all__ = [
     "Guard",
     "IndexField",
     "Method",
+    "PartialGroupWarning",
     "SocketLike",
     "SteeringError",
     "SteeringHandle",
