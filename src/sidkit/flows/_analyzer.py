@@ -49,6 +49,14 @@
 #   an empty DCID, so the invariant header is read here -- is linked into that flow.
 # * A WireGuard handshake response carries the responder's sender index beside the
 #   initiator's receiver index (whitepaper section 5.4.3): the two are linked the same way.
+# * DTLS CIDs (RFC 9146 section 3, RFC 9147 section 9) have no length on the wire either:
+#   the connection_id extension of a ClientHello/ServerHello carries the CID its *sender*
+#   wants to receive. The module keeps that length per receiving endpoint (the hello's
+#   source address + port; the plugin's hello_cid_length) and extracts the CID records
+#   sent *to* that endpoint with it, through the plugin; elsewhere the configured
+#   ``dtls.cid_length`` (one length or a set) applies. Hellos always take the reference
+#   path; once a length is learned, so do the CID-record bytes (the fast path's DTLS
+#   slices assumed the configured length).
 #
 # What cannot be linked without decryption: connection IDs issued in NEW_CONNECTION_ID frames
 # (RFC 9000 section 19.15) that a peer switches to, as in an active migration -- such a
@@ -183,6 +191,27 @@ def _quic_known_version(extractor: Extractor | None, host: PluginHost) -> Callab
         impl = None
     known = getattr(getattr(impl, "plugin", None), "known_version", None)
     return known if callable(known) else _default_known_version
+
+
+# DTLS: the handshake content type (hellos, RFC 6347 section 4.1) and the first bytes of
+# records with a CID (tls12_cid, RFC 9146 section 4; unified headers, RFC 9147 section 4).
+_DTLS_HANDSHAKE = 22
+_DTLS_CID_BYTES = (25, *range(0x30, 0x40))
+
+
+def _dtls_hello_length(
+    extractor: Extractor | None, host: PluginHost
+) -> Callable[[bytes], tuple[str, int] | None] | None:
+    """The DTLS plugin's ``hello_cid_length`` when ``dtls`` is configured and its plugin
+    has one (a plugin without it: nothing is learned, the configured lengths apply)."""
+    if extractor is None or "dtls" not in extractor.protocols:
+        return None
+    try:
+        impl = host.impl("sidkit_extract", "dtls")
+    except SidkitError:  # pragma: no cover - dtls is configured, so its plugin is there
+        return None
+    found = getattr(getattr(impl, "plugin", None), "hello_cid_length", None)
+    return found if callable(found) else None
 
 
 def quic_empty_dcid_scid(
@@ -320,6 +349,18 @@ class FlowAnalyzer:
         self._tcount: dict[bytes, TupleCounter] = {}
         self._by_tuple: dict[bytes, FlowState] = {}
         self._seq = 0  # the sequence number of the datagram being counted
+        # DTLS length learning: per receiving endpoint (address + port bytes) the CID
+        # length its hello asked for, and the DTLS-only Extractor per learned length.
+        self._dtls_hello = _dtls_hello_length(self._extractor, host)
+        self._dtls_lengths: dict[bytes, int] = {}
+        self._dtls_by_length: dict[int, Extractor] = {}
+        self._dtls_bytes = frozenset(
+            b
+            for b in _DTLS_CID_BYTES
+            if self._dtls_hello is not None
+            and self._extractor is not None
+            and self._extractor.claimants(b) == ("dtls",)
+        )
         self._kind, self._exact, self._base = self._fast_tables()
         self._quic = "quic" in self.protocols
         self._known_version = _quic_known_version(self._extractor, host)
@@ -363,6 +404,9 @@ class FlowAnalyzer:
         for byte in range(256):
             if byte in self._learn:
                 kind[byte] = KIND_KNOWN
+                continue
+            if byte == _DTLS_HANDSHAKE and self._dtls_hello is not None:
+                kind[byte] = KIND_SLOW  # a hello teaches a DTLS CID length: see _dtls_learn
                 continue
             if not extractor.claimants(byte):
                 continue
@@ -482,6 +526,42 @@ class FlowAnalyzer:
                 st.sidset = set()
             st.sidset.add(key)
             st.sids.append(key)
+
+    # -- DTLS CID lengths --
+
+    def _dtls_learn(self, payload: bytes, tk: bytes) -> None:
+        """Learn from a hello with the connection_id extension: records sent *to* its
+        sender carry CIDs of the length it asked for (RFC 9146 section 3). From the first
+        length learned on, the fast path leaves the CID-record bytes to the reference path,
+        which knows the lengths per endpoint (the tables are changed in place: the record
+        loop of _read holds them)."""
+        assert self._dtls_hello is not None
+        try:
+            found = self._dtls_hello(payload)
+        except SidkitError:
+            # a hello cut short or fragmented across records teaches nothing; the datagram
+            # itself is counted as the Extractor says, as without learning
+            return
+        if found is None:
+            return
+        src, _dst = _endpoints(tk)
+        self._dtls_lengths[src] = found[1]
+        for byte in self._dtls_bytes:
+            if self._kind[byte] != KIND_GREASED:
+                self._kind[byte] = KIND_SLOW
+            self._base[byte] = KIND_SLOW
+            self._exact[byte] = ()
+
+    def _dtls_record(self, payload: bytes, tk: bytes, ft: FiveTuple) -> SessionId | None:
+        """A CID record sent to an endpoint whose hello said its CID length, through the
+        plugin with ``cid_length`` set to that length."""
+        length = self._dtls_lengths[_endpoints(tk)[1]]
+        extractor = self._dtls_by_length.get(length)
+        if extractor is None:
+            opts = {**self._per.get("dtls", {}), "cid_length": length}
+            extractor = Extractor(["dtls"], {"dtls": opts}, host=self._host)
+            self._dtls_by_length[length] = extractor
+        return extractor.extract(payload, ft)
 
     # -- QUIC and WireGuard linking --
 
@@ -670,7 +750,17 @@ class FlowAnalyzer:
                         sid = found
                 else:
                     greased = self._greased_cid(payload)
-                    sid = self._extract(payload, ft, greased)
+                    if (
+                        greased is None
+                        and payload[0] in self._dtls_bytes
+                        and self._dtls_lengths
+                        and _endpoints(tk)[1] in self._dtls_lengths
+                    ):
+                        sid = self._dtls_record(payload, tk, ft)
+                    else:
+                        if payload[0] == _DTLS_HANDSHAKE and self._dtls_hello is not None:
+                            self._dtls_learn(payload, tk)
+                        sid = self._extract(payload, ft, greased)
                     if sid is not None and sid.protocol == "quic" and payload[0] & 0x80:
                         # The plugin parsed the long header (RFC 8999 section 5.1): its ID
                         # is the DCID, or the SCID where the DCID is empty. Read the SCID
