@@ -23,6 +23,8 @@ import pytest
 from sidkit import InputValueError
 from sidkit.demo import MODE_LABEL, run_demo
 
+pytest.importorskip("sphinx", reason="the docs pages need Sphinx: pip install -e '.[docs]'")
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 sys.path.insert(0, str(DOCS / "_ext"))
 
