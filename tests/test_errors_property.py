@@ -272,6 +272,11 @@ def _leftover_cases() -> list[tuple[str, Callable[..., object], dict[str, object
         ("flows.merge_partials", flows.merge_partials, {"partials": [partial, later]}),
         ("PartialReport.merge", partial.merge, {"other": later}),
         ("flows.analyze_many", flows.analyze_many, {"captures": [CAPTURE], "jobs": 1}),
+        (
+            "flows.FlowAnalyzer",
+            flows.FlowAnalyzer,
+            {"protocols": ["quic"], "options": {}, "by": "sid", "reassembly": {"timeout_v4": 30}},
+        ),
         ("quiclb.Balancer", quiclb.Balancer, {"pools": pools, "table_size": 64}),
         ("quiclb.hash_fallback", quiclb.hash_fallback, {"targets": ["s1", "s2"], "seed": 3}),
         (

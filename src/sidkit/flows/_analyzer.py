@@ -65,6 +65,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import struct
 import sys
@@ -74,7 +75,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sidkit._errors import InputTypeError, InputValueError, SidkitError
-from sidkit._validate import as_bytes, check_uint
+from sidkit._validate import as_bytes, as_list, check_uint, show
 from sidkit.extract import Extractor
 from sidkit.flows._capture import Capture
 from sidkit.flows._decode import LINKTYPES, split_tuple_key, tuple_key
@@ -250,6 +251,32 @@ def _canonical(tk: bytes) -> bytes:
     return tk[a : a + a] + tk[:a] + tk[a + a + 2 :] + tk[a + a : a + a + 2]
 
 
+def check_analyzer_args(protocols: object, options: object, reassembly: object) -> None:
+    """The analyzer's arguments of the wrong type or with unknown keys as one sidkit error
+    each, before any is used (a foreign TypeError from deep inside is no answer)."""
+    if protocols is not None:
+        for name in as_list(protocols, "protocols", "a list of protocol names"):
+            if not isinstance(name, str):
+                raise InputTypeError(
+                    f"protocols must be names (str), not {type(name).__name__}",
+                    code="bad-protocol",
+                )
+    for label, value in (("options", options), ("reassembly", reassembly)):
+        if value is not None and not isinstance(value, Mapping):
+            raise InputTypeError(
+                f"{label} must be a mapping or None, not {type(value).__name__}",
+                code="not-a-mapping",
+            )
+    if isinstance(reassembly, Mapping):
+        known = inspect.signature(Reassembler).parameters
+        for key in reassembly:
+            if key not in known:
+                raise InputValueError(
+                    f"reassembly has no limit {show(key)} (known: {', '.join(known)})",
+                    code="bad-reassembly",
+                )
+
+
 class FlowAnalyzer:
     """Streaming flow grouping: feed it datagrams (:meth:`add`) or whole captures
     (:meth:`read`), then ask for the :meth:`report`.
@@ -289,6 +316,7 @@ class FlowAnalyzer:
         reassembly: Mapping[str, float] | None = None,
         max_flows: int = DEFAULT_MAX_FLOWS,
     ) -> None:
+        check_analyzer_args(protocols, options, reassembly)
         check_uint(max_flows, 32, "max_flows")
         if max_flows < 1:
             raise InputValueError("max_flows must be at least 1", code="bad-max-flows")
@@ -296,9 +324,13 @@ class FlowAnalyzer:
         self._live = 0  # flows alive (merged-away ones are not)
         self.over_limit = 0  # datagrams in no flow: the flow limit was reached
         if by not in ("sid", "tuple"):
-            raise InputValueError(f"by must be 'sid' or 'tuple', not {by!r}", code="bad-by")
+            raise InputValueError(f"by must be 'sid' or 'tuple', not {show(by)}", code="bad-by")
         self.by: By = by
         self.fast = bool(fast)
+        if host is not None and not isinstance(host, PluginHost):
+            raise InputTypeError(
+                f"host must be a PluginHost or None, not {type(host).__name__}", code="bad-host"
+            )
         host = host or default_host()
         per = split_options(options or {})
         if protocols is None:

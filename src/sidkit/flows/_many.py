@@ -28,7 +28,6 @@ partial reports."""
 from __future__ import annotations
 
 import glob
-import inspect
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,11 +38,10 @@ import attrs
 
 from sidkit._errors import InputTypeError, InputValueError
 from sidkit._validate import as_list, check_callable, show
-from sidkit.flows._analyzer import FlowAnalyzer
+from sidkit.flows._analyzer import FlowAnalyzer, check_analyzer_args
 from sidkit.flows._capture import Capture
 from sidkit.flows._decode import LINKTYPES
 from sidkit.flows._errors import CaptureError, UnsupportedLinkTypeError
-from sidkit.flows._reassembly import Reassembler
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats
 from sidkit.flows._state import DEFAULT_MAX_FLOWS, By
 
@@ -565,27 +563,7 @@ def _check_many_args(
 ) -> None:
     """The arguments analyze_many hands on (to the analyzer, to worker processes, to Dask)
     checked where they enter, so a wrong type is named here and not in a worker."""
-    if protocols is not None:
-        for name in as_list(protocols, "protocols", "a list of protocol names"):
-            if not isinstance(name, str):
-                raise InputTypeError(
-                    f"protocols must be names (str), not {type(name).__name__}",
-                    code="bad-protocol",
-                )
-    for label, value in (("options", options), ("reassembly", reassembly)):
-        if value is not None and not isinstance(value, Mapping):
-            raise InputTypeError(
-                f"{label} must be a mapping or None, not {type(value).__name__}",
-                code="not-a-mapping",
-            )
-    if isinstance(reassembly, Mapping):
-        known = inspect.signature(Reassembler).parameters
-        for key in reassembly:
-            if key not in known:
-                raise InputValueError(
-                    f"reassembly has no limit {show(key)} (known: {', '.join(known)})",
-                    code="bad-reassembly",
-                )
+    check_analyzer_args(protocols, options, reassembly)
     check_callable(progress, "progress", optional=True)
 
 
