@@ -648,19 +648,7 @@ class Table:
                         )
             else:
                 key = tuple
-        # resolve_normal_ct's ctinfo
-        st = e.status
-        if d:
-            ctinfo = Ctinfo.ESTABLISHED_REPLY
-        elif st & _SEEN_REPLY:
-            ctinfo = Ctinfo.ESTABLISHED
-        elif st & _EXPECTED:
-            ctinfo = Ctinfo.RELATED
-        else:
-            ctinfo = Ctinfo.NEW
-        tracker_packet(e, now, self.udp_timeouts)
-        if d and not e.status & _SEEN_REPLY:
-            e.status |= _SEEN_REPLY
+        ctinfo = self._account(e, d, now)
         if created:
             winner = self.confirm(e, now=now)
             if winner is None:
@@ -689,6 +677,24 @@ class Table:
             migration=migration,
             sid_fallback=fallback,
         )
+
+    def _account(self, e: Entry, d: int, now: float) -> Ctinfo:
+        """One packet seen on *e* in direction *d*: resolve_normal_ct's ctinfo (from the status
+        before this packet), then the UDP tracker's timeout and, for a reply, IPS_SEEN_REPLY --
+        the steps :meth:`packet` and :meth:`packet_many` share."""
+        st = e.status
+        if d:
+            ctinfo = Ctinfo.ESTABLISHED_REPLY
+        elif st & _SEEN_REPLY:
+            ctinfo = Ctinfo.ESTABLISHED
+        elif st & _EXPECTED:
+            ctinfo = Ctinfo.RELATED
+        else:
+            ctinfo = Ctinfo.NEW
+        tracker_packet(e, now, self.udp_timeouts)
+        if d and not e.status & _SEEN_REPLY:
+            e.status |= _SEEN_REPLY
+        return ctinfo
 
     def packet_many(
         self, tuples: Sequence[FiveTuple], *, now: float, zone: Zone = DEFAULT_ZONE
@@ -776,18 +782,7 @@ class Table:
         else:
             stats.hits += 1
             e, d = hit  # a tuple key never matches a SID-keyed node: no migration here
-        st = e.status
-        if d:
-            ctinfo = Ctinfo.ESTABLISHED_REPLY
-        elif st & _SEEN_REPLY:
-            ctinfo = Ctinfo.ESTABLISHED
-        elif st & _EXPECTED:
-            ctinfo = Ctinfo.RELATED
-        else:
-            ctinfo = Ctinfo.NEW
-        tracker_packet(e, now, self.udp_timeouts)
-        if d and not e.status & _SEEN_REPLY:
-            e.status |= _SEEN_REPLY
+        ctinfo = self._account(e, d, now)
         if created:
             winner = _lifecycle.confirm(
                 self._chains,
