@@ -166,15 +166,7 @@ class _Gen:
             self.raw()
             a.ldx(ebpf.W, 3, 10, _RAW)
             a.jmp(ebpf.JGE, 3, "cookie_miss", imm=self.slots)
-            a.stx(ebpf.W, 10, _U32, 3)
-            a.ld_map_fd(1, self.fds.slots)
-            a.mov64(2, 10)
-            a.alu64(ebpf.ADD, 2, imm=_U32)
-            a.call(ebpf.HELPER_MAP_LOOKUP_ELEM)
-            a.jmp(ebpf.JEQ, 0, "cookie_miss", imm=0)
-            a.ldx(ebpf.DW, 1, 0, 0)
-            a.jmp(ebpf.JEQ, 1, "cookie_miss", imm=0)
-            a.stx(ebpf.DW, 10, _COOKIE, 1)
+            self.slot_cookie("cookie_miss")
             self.select(10, _COOKIE, "cookie_stale")
             self.count("hit")
             self.ret_pass()
@@ -367,14 +359,20 @@ class _Gen:
             a.jmp(ebpf.JGE, 3, "pick_failed", src=2)
         a.ldx(ebpf.W, 1, c, 0)  # base slot of the working generation
         a.alu32(ebpf.ADD, 3, 1)
+        self.slot_cookie("pick_failed")
+
+    def slot_cookie(self, missing: str) -> None:
+        """The cookie of the socket in slot r3 (u32) onto the stack at _COOKIE; to *missing*
+        when the slots map has no such slot or the slot is empty (cookie 0)."""
+        a = self.asm
         a.stx(ebpf.W, 10, _U32, 3)
         a.ld_map_fd(1, self.fds.slots)
         a.mov64(2, 10)
         a.alu64(ebpf.ADD, 2, imm=_U32)
         a.call(ebpf.HELPER_MAP_LOOKUP_ELEM)
-        a.jmp(ebpf.JEQ, 0, "pick_failed", imm=0)
+        a.jmp(ebpf.JEQ, 0, missing, imm=0)
         a.ldx(ebpf.DW, 1, 0, 0)
-        a.jmp(ebpf.JEQ, 1, "pick_failed", imm=0)
+        a.jmp(ebpf.JEQ, 1, missing, imm=0)
         a.stx(ebpf.DW, 10, _COOKIE, 1)
 
     def lookups(self) -> None:
