@@ -54,6 +54,7 @@ from sidkit.bpf import netns
 from sidkit.bpf._syscall import SO_DETACH_REUSEPORT_BPF, bpf_available
 from sidkit.reuseport import HashRecorder, Member, Port
 from sidkit.steering import FixedOffset, SteeringHandle, SteeringPolicy, attach
+from sidkit.steering._attach import _group_key
 
 pytestmark = pytest.mark.oracle
 
@@ -181,16 +182,6 @@ def _drain(s: socket.socket) -> list[bytes]:
             return out
 
 
-def _release(handle: SteeringHandle) -> None:
-    """Free a handle's program and map without detaching through its (maybe moved) sockets."""
-    handle.attached = False
-    if handle.prog_fd is not None:
-        os.close(handle.prog_fd)
-        handle.prog_fd = None
-    if handle.map is not None:
-        handle.map.close()
-
-
 def _add_v6_addresses() -> None:
     """Add the probe and source addresses to lo and wait until each can be bound (an IPv6
     address is unusable while tentative; on a busy machine that outlasts the netlink call)."""
@@ -294,15 +285,17 @@ class PortMachine(RuleBasedStateMachine):
         self.model = type(self).model_factory()
         self.live: dict[str, socket.socket] = {}
         self.names = (f"s{i}" for i in itertools.count())
-        self.handles: dict[int, SteeringHandle] = {}
+        # (model group, handle): the group object itself, not its id, which a new group
+        # could reuse once the old one is collected
+        self.handles: list[tuple[Any, SteeringHandle]] = []
         self.turn = 0
         self.tags = itertools.count()
 
     def teardown(self) -> None:
         for s in self.live.values():
             s.close()
-        for h in self.handles.values():
-            _release(h)
+        for _, h in self.handles:
+            h.release()
 
     def _name(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from(sorted(self.live)), label="socket")
@@ -333,14 +326,15 @@ class PortMachine(RuleBasedStateMachine):
 
     def do_attach(self, name: str, how: str) -> None:
         group = self.model.group(name)
+        if group is not None and group.has_program:
+            return  # one program per group here (replacing one is the kernel's business)
+        self._release_other_groups(_group_key(self.live[name]))
         if group is None:  # a bound socket in no group: both refuse (EINVAL / InputValueError)
             with pytest.raises(OSError):
                 attach([self.live[name]], POLICY, "cbpf")
             with pytest.raises(ValueError):
                 self.model.attach(name, POLICY)
             return
-        if group.has_program:
-            return  # one program per group here (replacing one is the kernel's business)
         backend: Literal["cbpf", "ebpf"] = "cbpf" if how == "cbpf" else "ebpf"
         no_sid: Literal["pass", "drop"] = "drop" if how == "ebpf-drop" else "pass"
         members = [self.live[str(m.name)] for m in group.socks]  # the group's own order
@@ -352,7 +346,7 @@ class PortMachine(RuleBasedStateMachine):
                 if exc.errno != errno.EBUSY or attempt == 49:
                     raise
                 time.sleep(0.01)
-        self.handles[id(group)] = handle
+        self.handles.append((group, handle))
         self.model.attach(name, POLICY, backend=backend, on_no_sid=no_sid)
 
     def do_detach(self, name: str) -> None:
@@ -361,9 +355,28 @@ class PortMachine(RuleBasedStateMachine):
             return
         self.live[name].setsockopt(socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0)
         self.model.detach(name)
-        handle = self.handles.pop(id(group), None)
-        if handle is not None:  # free the map, or its sockets cannot enter another one
-            _release(handle)
+        for pair in [p for p in self.handles if p[0] is group]:
+            self.handles.remove(pair)
+            pair[1].release()  # free the map, or its sockets cannot enter another one
+
+    def _release_other_groups(self, key: tuple[object, ...]) -> None:
+        """Release the handles of groups the model says are gone, lost their program, or
+        are another group at the address about to be steered.
+
+        sidkit refuses a second program for a group a live handle still holds, judging
+        "still holds" by the handle's sockets being open and bound there; the kernel does
+        not say which group a socket is in, so a connect or disconnect that moves a socket
+        into a new group at the same address is the caller's to tell, with release() --
+        here the model tells (this is only reached for a group without a program).
+        """
+        live = {
+            id(g)
+            for name in self.live
+            if (g := self.model.group(name)) is not None and g.has_program
+        }
+        for pair in [p for p in self.handles if id(p[0]) not in live or p[1].key == key]:
+            self.handles.remove(pair)
+            pair[1].release()
 
     # --- rules: Hypothesis chooses the operations ---------------------------------------------
 

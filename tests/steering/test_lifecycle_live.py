@@ -10,11 +10,13 @@ kernel itself: SO_DETACH_REUSEPORT_BPF fails with ENOENT on a group without one
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
 import socket
 import struct
+import threading
 import time
 import warnings
 from typing import Any, Literal
@@ -25,6 +27,7 @@ from conftest import oracle_unavailable
 from sidkit import KernelOracleError
 from sidkit.bpf import _syscall, netns
 from sidkit.bpf._syscall import bpf_available
+from sidkit.reuseport import HashRecorder
 from sidkit.steering import FixedOffset, SteeringError, SteeringPolicy, attach
 from sidkit.steering._attach import PartialGroupWarning
 
@@ -236,3 +239,111 @@ def test_a_socket_in_another_programs_sockarray_is_named_in_words() -> None:
     assert "already belongs to another steering program's group" in message
     assert "EBUSY" not in message and "bpf(" not in message
     assert took >= 0.9  # it waited for a map being freed before saying so
+
+
+# -- one owner per group -------------------------------------------------------------------
+
+#: Every SID to index 0: a program whose effect cannot be mistaken for POLICY's or the hash's.
+ONE = SteeringPolicy(FixedOffset(1, 8), "jhash", 1, seed=7)
+
+
+def _receivers(socks: list[socket.socket], count: int = 32) -> list[int]:
+    """Which member received each of *count* datagrams with distinct SIDs (in send order)."""
+    addr = socks[0].getsockname()
+    for s in socks:
+        s.setblocking(False)
+    got: dict[bytes, int] = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        for i in range(count):
+            client.sendto(b"\x40" + struct.pack("!Q", 0x1000 + i * 7919), addr)
+        deadline = time.monotonic() + 2
+        while len(got) < count and time.monotonic() < deadline:
+            for idx, s in enumerate(socks):
+                with contextlib.suppress(BlockingIOError):
+                    got[s.recv(64)[1:9]] = idx
+    return [got.get(struct.pack("!Q", 0x1000 + i * 7919), -1) for i in range(count)]
+
+
+def _second_attach() -> dict[str, Any]:
+    socks = _group()
+    out: dict[str, Any] = {}
+    first = attach(socks, POLICY, "cbpf")
+    out["cbpf again"] = _refusal(lambda: attach(socks, ONE, "cbpf"))
+    out["ebpf on part"] = _refusal(lambda: attach(socks[2:], ONE, "ebpf"))
+    out["recorder"] = _refusal(lambda: HashRecorder(socks))
+    out["first steers"] = _receivers(socks) == [POLICY.select(p) for p in _sids(32)]
+    first.detach()
+    second = attach(socks, ONE, "ebpf")
+    first.detach()  # a stale handle's detach: a no-op, not the second program's removal
+    out["second steers after a stale detach"] = set(_receivers(socks)) == {0}
+    second.release()  # gives the group up and leaves the program steering it
+    out["released still steers"] = set(_receivers(socks)) == {0}
+    third = attach(socks, POLICY, "cbpf")  # the kernel's rule: the new program replaces it
+    out["third steers"] = _receivers(socks) == [POLICY.select(p) for p in _sids(32)]
+    third.detach()
+    return out
+
+
+def _sids(count: int) -> list[bytes]:
+    return [b"\x40" + struct.pack("!Q", 0x1000 + i * 7919) for i in range(count)]
+
+
+def test_a_second_program_for_a_steered_group_is_refused_and_a_stale_detach_is_harmless() -> None:
+    out = netns.run_isolated(_second_attach)
+    for what in ("cbpf again", "ebpf on part", "recorder"):
+        code, message = out[what]
+        assert code == "group-already-steered", (what, message)
+        assert "127.0.0.1:4433 is already steered by this process (cbpf program" in message
+        assert "detach() that handle first" in message
+    assert out["first steers"] is True
+    assert out["second steers after a stale detach"] is True
+    assert out["released still steers"] is True
+    assert out["third steers"] is True
+
+
+def _racing(threads: int) -> tuple[int, list[str]]:
+    socks = _group()
+    start = threading.Barrier(threads)
+    handles: list[Any] = []
+    refused: list[str] = []
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            handles.append(attach(socks, POLICY, "cbpf" if i % 2 else "ebpf"))
+        except SteeringError as exc:
+            refused.append(exc.code)
+
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    steered = _receivers(socks) == [POLICY.select(p) for p in _sids(32)]
+    for h in handles:
+        h.detach()
+    return len(handles) if steered else -1, refused
+
+
+def test_threads_attaching_to_one_group_get_one_handle() -> None:
+    for _ in range(5):
+        owners, refused = netns.run_isolated(_racing, 8)
+        assert owners == 1
+        assert refused == ["group-already-steered"] * 7
+
+
+def _dissolved() -> dict[str, Any]:
+    old = _group()
+    stale = attach(old, POLICY, "ebpf")
+    for s in old:
+        s.close()  # the group is gone with its last socket, and the program with it
+    new = _group()  # the same address and port: a new group
+    out: dict[str, Any] = {"attach": _refusal(lambda: attach(new, ONE, "cbpf").release())}
+    stale.detach()  # must not reach the new group's program
+    out["new steers"] = set(_receivers(new)) == {0}
+    return out
+
+
+def test_a_new_group_where_a_closed_one_was_is_free_and_the_old_handle_cannot_touch_it() -> None:
+    out = netns.run_isolated(_dissolved)
+    assert out == {"attach": ("accepted", ""), "new steers": True}

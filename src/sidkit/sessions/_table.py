@@ -377,11 +377,7 @@ class SessionTable:
         """Close this process's map fds but leave the program attached: the old server's
         last step in a handover (the maps live on in bpffs, the program in the group)."""
         if self.handle is not None:
-            if self.handle.prog_fd is not None:
-                os.close(self.handle.prog_fd)
-            if self.handle.map is not None:
-                self.handle.map.close()
-            self.handle.attached = False
+            self.handle.release()
         self.handle = None
         self._prog_fd = None
         for m in self.maps.values():

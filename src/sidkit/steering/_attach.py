@@ -5,14 +5,22 @@
 # errno (and the verifier log); every unusable socket a SteeringError before any syscall. The
 # handle owns what was created, so a detach or a failed attach leaves nothing behind.
 #
-# Lifecycle. Every socket given must be of one group (one netns, family, address and port).
-# A dropped handle is released by a weakref finalizer (also run at exit): it closes the
-# program and map fds this process holds, but does not detach -- the group holds its
-# program as it would after a plain close of the fd, and code that attaches and keeps only
-# the sockets keeps its steering. A second attach to a group replaces the first program
-# (the kernel's rule); sidkit does not refuse it, because the kernel does not say which
-# group a socket is in and a (dis)connect can move a socket to a new group at the same
-# address (udp_lib_rehash) -- a refusal built on guesses refused legitimate attaches.
+# Lifecycle. Every socket given must be of one group (one netns, family, address, port,
+# IPV6_V6ONLY, bound device and owner: udp_reuseport_add_sock's test). One owner per group:
+# this process keeps a registry of the group each live handle holds, and a second attach to
+# a group that a live handle still holds is refused with the holder's name in words -- the
+# kernel would let the last attach win and leave the first handle's detach() to remove the
+# second program. The kernel does not say which group a socket is in, so "still holds" is
+# decided from what sidkit can see: the handle is attached and one of its sockets is open and
+# still bound where the group is. A handle whose sockets all closed or moved (a wildcard
+# member that connects is rehashed out of the group) holds nothing, and its detach() never
+# reaches a group another handle owns. The case sidkit cannot see -- a disconnect rehashes a
+# wildcard member into a new group at the same address (udp_lib_rehash) -- is refused with
+# the way out in the message: release() the old handle. A dropped handle is released by a
+# weakref finalizer (also run at exit): it closes the program and map fds this process holds
+# and gives up the group, but does not detach -- the group holds its program as it would
+# after a plain close of the fd, and code that attaches and keeps only the sockets keeps its
+# steering.
 """Attaching steering programs to a live SO_REUSEPORT group."""
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import errno
 import os
 import socket
 import struct
+import threading
 import time
 import warnings
 import weakref
@@ -57,6 +66,7 @@ class SocketLike(Protocol):
 
 SO_DOMAIN: Final = 39  # include/uapi/asm-generic/socket.h
 SO_NETNS_COOKIE: Final = 71  # Linux 5.14+
+SO_BINDTOIFINDEX: Final = 62  # Linux 5.0+
 #: How long attach() retries a sockarray update refused with EBUSY: a socket leaves a
 #: REUSEPORT_SOCKARRAY only when that map is freed, after an RCU grace period and a work item
 #: (kernel/bpf/reuseport_array.c, reuseport_array_free), ~20 ms after the last fd closed.
@@ -91,9 +101,10 @@ def _release(prog: tuple[int, int | None] | None, owned_map: _syscall.Map | None
 class SteeringHandle:
     """An attached steering program; :meth:`detach` restores the kernel's hash selection.
 
-    Dropping the handle without detaching leaves the program in the group and releases what
-    this process held for it (the program and map fds, the group's ownership): see the
-    module comment.
+    A handle owns its group in this process: while it is attached and one of its sockets is
+    still bound where the group is, :func:`attach` refuses a second program for that group.
+    :meth:`release` (or dropping the handle) gives the group up and leaves the program in
+    it; :meth:`detach` takes the program out. See the module comment.
     """
 
     backend: Literal["cbpf", "ebpf"]
@@ -102,6 +113,8 @@ class SteeringHandle:
     map: _syscall.Map | None = None
     attached: bool = True
     group: tuple[SocketLike, ...] = ()
+    #: The group's key (see _group_key), set when the handle takes the group.
+    key: tuple[object, ...] | None = attrs.field(default=None, repr=False)
     _finalizer: weakref.finalize[Any, Any] | None = attrs.field(
         default=None, init=False, repr=False
     )
@@ -116,28 +129,68 @@ class SteeringHandle:
         prog = None if self.prog_fd is None else (self.prog_fd, _prog_id(self.prog_fd))
         self._finalizer = weakref.finalize(self, _release, prog, self.map)
 
+    def _members(self) -> list[SocketLike]:
+        """This handle's sockets that are open and still bound where its group is."""
+        out = []
+        for s in (self.sock, *self.group):
+            try:
+                if s.fileno() >= 0 and _group_key(s) == self.key and s not in out:
+                    out.append(s)
+            except OSError:
+                continue
+        return out
+
+    def holds_group(self) -> bool:
+        """Whether this handle still holds its group: attached, and one of its sockets is
+        open and bound where the group is (what :func:`attach` refuses a second program
+        for)."""
+        return self.attached and bool(self._members())
+
+    def _is_owner(self) -> bool:
+        ref = _OWNERS.get(self.key) if self.key is not None else None
+        return ref is not None and ref() is self
+
+    def release(self) -> None:
+        """Give the group up and close this process's fds, leaving the program in the group.
+
+        What dropping the handle does, said explicitly: for a process that attaches and
+        exits (the group keeps steering), for a handover to another process, and for a
+        group that is gone in a way sidkit cannot see (a disconnect rehashed its sockets
+        into a new group at the same address) so that a new attach is not refused. Idempotent.
+        """
+        with _OWNERS_LOCK:
+            if self._is_owner():
+                del _OWNERS[self.key]
+            self.attached = False
+            if self._finalizer is not None:
+                self._finalizer()  # closes the fds, once
+            self.prog_fd = None
+
     def detach(self) -> None:
         """Detach the program from the group and free the program and map (idempotent).
 
         The program belongs to the group, not to the socket it was attached through, so the
-        detach goes through any member that is still open (the attaching socket may have been
-        closed by a worker that left). When none is open the group is gone and the kernel
-        freed the program with it. SO_DETACH_REUSEPORT_BPF exists since Linux 5.7.
+        detach goes through any member that is still open and bound where the group is (the
+        attaching socket may have been closed by a worker that left). When none is, the
+        group is gone and the kernel freed the program with it; a handle whose group got a
+        new owner was released then (see :func:`attach`), so its detach() cannot remove
+        another handle's program. A group found without a program (someone detached it with a raw
+        setsockopt) is what detach() wanted. SO_DETACH_REUSEPORT_BPF exists since Linux 5.7.
         """
-        if not self.attached:
-            return
-        self.attached = False
-        try:
-            member = next((s for s in (self.sock, *self.group) if s.fileno() >= 0), None)
-            if member is not None:
-                member.setsockopt(socket.SOL_SOCKET, _syscall.SO_DETACH_REUSEPORT_BPF, 0)
-                self._empty_sockarray()
-        except OSError as exc:
-            raise _refused("SO_DETACH_REUSEPORT_BPF", exc) from exc
-        finally:
-            if self._finalizer is not None:
-                self._finalizer()  # closes the fds, once
-            self.prog_fd = None
+        with _OWNERS_LOCK:
+            if not self.attached:
+                return
+            try:
+                member = next(iter(self._members()), None)
+                if member is not None:
+                    try:
+                        member.setsockopt(socket.SOL_SOCKET, _syscall.SO_DETACH_REUSEPORT_BPF, 0)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOENT:
+                            raise _refused("SO_DETACH_REUSEPORT_BPF", exc) from exc
+                    self._empty_sockarray()
+            finally:
+                self.release()
 
     def _empty_sockarray(self) -> None:
         """Take the sockets out of the REUSEPORT_SOCKARRAY now that no program uses it.
@@ -163,6 +216,42 @@ class SteeringHandle:
         self.detach()
 
 
+#: Which handle of this process holds which group (by _group_key). Weak: a dropped handle
+#: gives its group up with no call. The lock makes "is it held? attach; take it" one step
+#: for threads that attach to the same group at once.
+_OWNERS: dict[tuple[object, ...] | None, weakref.ref[SteeringHandle]] = {}
+_OWNERS_LOCK = threading.RLock()
+
+
+def _check_owner(key: tuple[object, ...]) -> None:
+    """Refuse a second program for a group a live handle of this process holds."""
+    ref = _OWNERS.get(key)
+    holder = ref() if ref is not None else None
+    if holder is None or not holder.holds_group():
+        return
+    fds = ", ".join(str(s.fileno()) for s in holder._members())
+    raise SteeringError(
+        f"the reuseport group at {_describe(key)} is already steered by this process "
+        f"({holder.backend} program, attached through socket fd {fds}): one program per "
+        "group, and attaching another would replace it under the first handle; detach() "
+        "that handle first (or release() it if its group is gone and these sockets form a "
+        "new one at the same address)",
+        code="group-already-steered",
+    )
+
+
+def _take(handle: SteeringHandle, key: tuple[object, ...]) -> SteeringHandle:
+    """Make *handle* the holder of group *key* (the caller holds _OWNERS_LOCK and checked)."""
+    old = _OWNERS.get(key)
+    if old is not None and (previous := old()) is not None and previous is not handle:
+        # It held nothing any more (its sockets closed or moved): it must not reach this
+        # group through a socket that moves back into it.
+        previous.release()
+    handle.key = key
+    _OWNERS[key] = weakref.ref(handle)
+    return handle
+
+
 def _refused(what: str, exc: OSError) -> KernelOracleError:
     err = KernelOracleError(f"the kernel refused {what}: {exc.strerror or exc}")
     err.errno = exc.errno
@@ -185,17 +274,58 @@ def _netns_of(s: SocketLike) -> object:
 
 
 def _group_key(s: SocketLike) -> tuple[object, ...]:
-    """Which reuseport group *s* is in: the kernel groups SO_REUSEPORT sockets bound to the
-    same address and port of one family in one network namespace (net/core/sock_reuseport.c
-    reuseport_alloc/reuseport_add_sock, reached from udp_lib_get_port)."""
-    name = s.getsockname()
+    """Which reuseport group *s* is in: the kernel groups SO_REUSEPORT sockets of one
+    network namespace, family, IPV6_V6ONLY setting, port, bound device and owner whose bound
+    addresses are equal (net/ipv4/udp.c udp_reuseport_add_sock -> net/core/sock_reuseport.c
+    reuseport_add_sock, reached from udp_lib_get_port; the same test since Linux 4.5, the
+    owner and device conditions since 4.6).
+
+    Key layout: (netns, family, address, port, scope id, v6only, bound ifindex, owner uid).
+    """
+    name = tuple(s.getsockname())
     domain = s.getsockopt(socket.SOL_SOCKET, SO_DOMAIN)
-    return (_netns_of(s), domain, *tuple(name)[:2], *tuple(name)[3:4])
+    v6only = (
+        bool(s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+        if domain == socket.AF_INET6
+        else None
+    )
+    try:
+        ifindex: object = s.getsockopt(socket.SOL_SOCKET, SO_BINDTOIFINDEX)
+    except OSError:  # before Linux 5.0
+        ifindex = None
+    try:
+        uid: object = os.fstat(s.fileno()).st_uid
+    except OSError:
+        uid = None
+    return (
+        _netns_of(s),
+        domain,
+        *name[:2],
+        name[3] if len(name) > 3 else None,
+        v6only,
+        ifindex,
+        uid,
+    )
 
 
 def _describe(key: tuple[object, ...]) -> str:
     addr, port = key[2], key[3]
-    return f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"
+    where = f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"
+    extra = []
+    if key[5] is not None:
+        extra.append("IPV6_V6ONLY" if key[5] else "dual-stack")
+    if key[6]:
+        extra.append(f"bound to ifindex {key[6]}")
+    return f"{where} ({', '.join(extra)})" if extra else where
+
+
+def _differs(key: tuple[object, ...], other: tuple[object, ...]) -> str:
+    """Where *other*'s group is, in words that tell it from *key*'s."""
+    if other[0] != key[0]:
+        return "another network namespace"
+    if other[7] != key[7] and other[:7] == key[:7]:
+        return f"{_describe(other)} owned by uid {other[7]}"
+    return _describe(other)
 
 
 def _check_group(sockets: Sequence[SocketLike]) -> tuple[object, ...]:
@@ -226,7 +356,7 @@ def _check_group(sockets: Sequence[SocketLike]) -> tuple[object, ...]:
     for s in sockets[1:]:
         other = _group_key(s)
         if other != key:
-            where = "another network namespace" if other[0] != key[0] else _describe(other)
+            where = _differs(key, other)
             raise SteeringError(
                 f"sockets of different reuseport groups: fd {sockets[0].fileno()} is bound to "
                 f"{_describe(key)}, fd {s.fileno()} to {where}; one program steers one group"
@@ -253,7 +383,9 @@ def attach(
     ``type``, ``getsockopt``, ``setsockopt`` and ``getsockname`` are used.
 
     Raises :class:`SteeringError` for unusable sockets, sockets of more than one group
-    (another address, port, family or network namespace), and a socket
+    (another address, port, family, IPV6_V6ONLY setting, bound device, owner or network
+    namespace), a group that a live handle of this process already steers (one owner per
+    group: detach or :meth:`~SteeringHandle.release` that handle first), and a socket
     that is in another steering program's REUSEPORT_SOCKARRAY (after waiting up to
     ``EBUSY_RETRY_S`` for a just-closed map to be freed); and
     :class:`~sidkit.KernelOracleError` (an ``OSError``) when the kernel refuses: not Linux,
@@ -267,7 +399,7 @@ def attach(
     eBPF program finds an empty sockarray slot and passes (the kernel's hash decides) or,
     with ``on_no_sid="drop"``, drops. Those sessions are not steered.
     """
-    _check_group(sockets)
+    key = _check_group(sockets)
     if not isinstance(policy, SteeringPolicy):
         raise SteeringError(f"attach needs a SteeringPolicy, not {type(policy).__name__}")
     if policy.n > len(sockets):
@@ -284,7 +416,9 @@ def attach(
         raise SteeringError(f"backend must be 'cbpf' or 'ebpf', got {backend!r}")
     if backend == "cbpf" and on_no_sid != "pass":
         raise SteeringError("classic BPF cannot drop: on_no_sid must be 'pass' for cbpf")
-    return _attach_checked(sockets, policy, backend, on_no_sid)
+    with _OWNERS_LOCK:
+        _check_owner(key)
+        return _take(_attach_checked(sockets, policy, backend, on_no_sid), key)
 
 
 class PartialGroupWarning(UserWarning):
@@ -379,8 +513,26 @@ def attach_sk_reuseport(
 
     The returned handle owns *owned_map* (the map the program refers to) and the program: on
     failure both are freed here, on :meth:`SteeringHandle.detach` there. Used by
-    :func:`attach` and by :class:`sidkit.reuseport.HashRecorder`.
+    :func:`attach`, :class:`sidkit.reuseport.HashRecorder` and the session table; like
+    :func:`attach` it refuses a group a live handle of this process already steers.
     """
+    try:
+        key = _group_key(sock)
+    except OSError as exc:
+        owned_map.close()
+        raise SteeringError(f"socket fd {sock.fileno()} is not a bound socket: {exc}") from exc
+    with _OWNERS_LOCK:
+        try:
+            _check_owner(key)
+        except SteeringError:
+            owned_map.close()
+            raise
+        return _take(_load_and_attach(sock, insns, owned_map, name=name), key)
+
+
+def _load_and_attach(
+    sock: SocketLike, insns: Sequence[ebpf.Insn], owned_map: _syscall.Map, *, name: str
+) -> SteeringHandle:
     prog_fd: int | None = None
     try:
         prog_fd = _syscall.prog_load(
