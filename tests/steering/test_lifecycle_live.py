@@ -80,6 +80,14 @@ def _mixed_groups() -> dict[str, tuple[str, str]]:
     d = _group(2, addr="::1", port=4433)
     out["family"] = _refusal(lambda: attach([a[0], a[1], d[0], d[1]], POLICY, "cbpf"))
     out["twice"] = _refusal(lambda: attach([a[0], a[1], a[0], a[1]], POLICY, "cbpf"))
+    v6 = []
+    for v6only in (1, 0):  # udp_reuseport_add_sock: IPV6_V6ONLY must match
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+        s.bind(("::", 4435))
+        v6.append(s)
+    out["v6only"] = _refusal(lambda: attach(v6, POLICY, "cbpf"))
     netns._unshare_net()  # a second namespace: same address and port, another group
     e = _group(2)
     out["netns"] = _refusal(lambda: attach([a[0], a[1], e[0], e[1]], POLICY, "cbpf"))
@@ -96,6 +104,9 @@ def test_sockets_of_different_groups_are_refused() -> None:
     assert "127.0.0.2:4433" in out["address"][1]
     assert "[::1]:4433" in out["family"][1]
     assert "another network namespace" in out["netns"][1]
+    assert out["v6only"][0] == "bad-steering"
+    assert "[::]:4435 (IPV6_V6ONLY), fd" in out["v6only"][1]
+    assert "[::]:4435 (dual-stack); one program" in out["v6only"][1]
     assert out["twice"] == ("bad-steering", "a socket appears twice in the group list")
     assert out["one group"] == ("accepted", "")
 
