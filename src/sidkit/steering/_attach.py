@@ -134,7 +134,8 @@ class SteeringHandle:
         out = []
         for s in (self.sock, *self.group):
             try:
-                if s.fileno() >= 0 and _group_key(s) == self.key and s not in out:
+                here = self.key is None or _group_key(s) == self.key  # None: built by hand
+                if s.fileno() >= 0 and here and s not in out:
                     out.append(s)
             except OSError:
                 continue
