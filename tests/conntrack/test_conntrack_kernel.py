@@ -11,74 +11,32 @@ sit in the chain the kernel computes for it.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import oracle_unavailable
+from fixtures.kernel_programs import release_program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidkit.conntrack import DEFAULT_ZONE, MigrationPolicy, Nat, Table
 from sidkit.keys import FiveTuple, SidZoneConfig, Zone
 
-ROOT = Path(__file__).resolve().parents[2]
-GENERATE = ROOT / "conformance" / "kernel" / "generate.py"
-
-
-WORK = ROOT / "conformance" / "kernel" / "_work"
 PROBE = "conntrack_bucket 2 c0000201 1 c6336407 2 17 7 1 0 1 0 " + "00" * 16 + " 1024"
 
 
-def _built() -> dict[str, Path]:
-    """Harnesses already built by generate.py that understand conntrack_bucket."""
-    out = {}
-    for series in ("6.12", "6.1"):
-        exe = WORK / f"build-{series}" / "harness"
-        ver = WORK / f"linux-source-{series}.version"
-        if not (exe.is_file() and ver.is_file()):
-            return {}
-        probe = subprocess.run(
-            [str(exe)], input=PROBE + "\n", capture_output=True, text=True, check=False
-        )
-        if probe.returncode != 0:
-            return {}
-        out[ver.read_text().strip().split("-")[0]] = exe
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def harnesses() -> dict[str, Path] | str:
-    found = _built()
-    if found:
-        return found
-    proc = subprocess.run(
-        [sys.executable, str(GENERATE), "--build-only", "--no-fetch"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+def _understands_buckets(exe: Path) -> bool:
+    """The harness is new enough to answer conntrack_bucket."""
+    probe = subprocess.run(
+        [str(exe)], input=PROBE + "\n", capture_output=True, text=True, check=False
     )
-    if proc.returncode != 0:
-        return proc.stderr.strip() or f"generate.py --build-only exited {proc.returncode}"
-    out = {}
-    for text in proc.stdout.splitlines():
-        release, path = text.split(maxsplit=1)
-        out[release] = Path(path)
-    return out
+    return probe.returncode == 0
 
 
 def _exe(release: str) -> Path:
-    h = harnesses()
-    if isinstance(h, str):
-        oracle_unavailable(h)
-    if release not in h:
-        oracle_unavailable(f"no harness for {release}")
-    return h[release]
+    return release_program("harness", release, _understands_buckets)
 
 
 def kernel_buckets(release: str, lines: list[str]) -> list[int]:
