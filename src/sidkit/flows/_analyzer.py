@@ -65,11 +65,14 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import struct
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import BinaryIO
@@ -111,6 +114,37 @@ _set = object.__setattr__  # FiveTuple, Flow are frozen: their attrs __setattr__
 _PORTS = struct.Struct("!HH")
 # packed address -> its ipaddress object, for the FiveTuples the plugins are handed
 _IPS: dict[bytes, IPv4Address | IPv6Address] = {}
+
+
+# The cyclic garbage collector is paused while a capture is read and while its report is
+# built. Both make long-lived objects by the hundred thousand -- per flow a FlowState, its
+# dicts and lists, its tuple counters; per flow and tuple the report's values -- and every
+# collection that they trigger walks all of them (and the growing ID and path tables) to free
+# nothing: the analyzer makes no reference cycles that become garbage while it reads
+# (tests/flows/test_flows_gc.py holds it to that on every capture the tests have), its
+# temporaries are freed by reference counting. The walks were a quarter of the CPU time of a
+# handshake-heavy capture (issue 17). The pause is counted so that analyses in several
+# threads end it once, with the last, and it restores what it found: collection stays off
+# if the caller had turned it off.
+_GC_LOCK = threading.Lock()
+_gc_state = [0, False]  # pauses under way; whether collection was on when the first began
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Automatic cyclic garbage collection off for the block (see the note above)."""
+    with _GC_LOCK:
+        if not _gc_state[0]:
+            _gc_state[1] = gc.isenabled()
+            gc.disable()
+        _gc_state[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_state[0] -= 1
+            if not _gc_state[0] and _gc_state[1]:
+                gc.enable()
 
 
 def _stats_order(t: TupleStats) -> tuple[int, str, int, str, int]:
@@ -493,8 +527,12 @@ class FlowAnalyzer:
             cells[b[1]] = keep
             keep.sids.append(b)
             return
-        if gone is keep:
-            return
+        if gone is not keep:
+            self._merge(keep, gone)
+
+    def _merge(self, keep: FlowState, gone: FlowState) -> FlowState:
+        """Merge two flows: the older absorbs the younger, whose IDs are re-pointed and
+        whose cached counters are dropped. Returns the survivor."""
         if gone.order < keep.order:
             keep, gone = gone, keep
         self._path.empty.clear()  # counters move: see PathIndex
@@ -527,6 +565,7 @@ class FlowAnalyzer:
         for pairs, key in gone.pairs:
             pairs.pop(key, None)
         gone.pairs = []
+        return keep
 
     def _sid_datagram(self, protocol: str, value: bytes, ts: int, tk: bytes, length: int) -> None:
         st = self._sid_state(protocol, value, ts)
@@ -635,6 +674,58 @@ class FlowAnalyzer:
                     self._known_lengths = tuple(
                         sorted({*self._known_lengths, len(cid)}, reverse=True)
                     )
+
+    def _quic_long_sid(self, dcid: bytes, scid: bytes, tk: bytes, ts: int, length: int) -> None:
+        """A long header with a non-empty DCID under ``by="sid"``: :meth:`_quic_long` and
+        then :meth:`_sid_datagram` for the DCID, in one pass with one lookup per CID (the
+        handshake-heavy path: every connection starts with two of these). Past the flow
+        limit it raises before changing anything, as those do."""
+        cells = self._cells["quic"]
+        keep = cells.get(dcid)
+        if keep is None:
+            if self._live >= self.max_flows:
+                # a long header that would start a flow teaches nothing either (_quic_long)
+                raise FlowLimitReached
+            self._live += 1
+            keep = cells[dcid] = FlowState("quic", ts, len(self._states))
+            self._states.append(keep)
+            keep.sids.append(("quic", dcid))
+        a = (len(tk) - 4) >> 1  # _endpoints, inlined
+        src = tk[:a] + tk[a + a : a + a + 2]
+        n = len(scid)
+        self._path.empty.clear()  # lengths and links may change: see PathIndex
+        self._issued[src] = n
+        self._peer[tk[a : a + a] + tk[a + a + 2 :]] = n
+        self._fixed = 0
+        if n:
+            self._scid_lengths.add(n)
+            gone = cells.get(scid)
+            if gone is None:
+                cells[scid] = keep
+                keep.sids.append(("quic", scid))
+            elif gone is not keep:
+                keep = self._merge(keep, gone)
+        known = self._known
+        for cid in (dcid, scid) if n else (dcid,):
+            if cid not in known:
+                known.add(cid)
+                self._known_flows[cid] = keep
+                if len(cid) not in self._known_lengths:
+                    self._known_lengths = tuple(
+                        sorted({*self._known_lengths, len(cid)}, reverse=True)
+                    )
+        if keep.issued is None:
+            keep.issued = {src: n}
+        else:
+            keep.issued[src] = n
+        c = keep.tuples.get(tk)
+        if c is None:
+            keep.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, keep, self._seq)
+        else:
+            c.last = ts
+            c.n += 1
+            c.size += length
+            c.seq = self._seq
 
     def _quic_short(self, payload: bytes, tk: bytes, ft: FiveTuple) -> SessionId | str:
         """A short header's DCID with the length of its direction, through the plugin
@@ -805,6 +896,12 @@ class FlowAnalyzer:
                             self.with_sid += 1
                             self._quic_long(b"", sid.value, tk, ts)
                             self._empty_cid(ts, tk, length, sid.value)
+                            return sid
+                        if self.by == "sid" and sid.value:
+                            try:
+                                self._quic_long_sid(sid.value, scid, tk, ts, length)
+                            finally:  # counted, also when the flow limit refuses it
+                                self.with_sid += 1
                             return sid
                         self._linking(sid, self._quic_long, sid.value, scid, tk, ts)
                     elif sid is None and self._quic and payload[0] & 0x80:
@@ -982,10 +1079,11 @@ class FlowAnalyzer:
         a pcapng) and once at the end."""
         self.capture_name = capture.name
         self.format = capture.format
-        if self.fast and capture.layout is not None:
-            read_pcap(self, capture, capture.layout, progress, total)
-        else:
-            read_records(self, capture, progress, total)
+        with gc_paused():
+            if self.fast and capture.layout is not None:
+                read_pcap(self, capture, capture.layout, progress, total)
+            else:
+                read_records(self, capture, progress, total)
         self.errors.extend(capture.errors)
         if progress is not None:
             progress(capture.bytes_read, total)
@@ -994,6 +1092,10 @@ class FlowAnalyzer:
 
     def report(self) -> FlowReport:
         """The flows so far, ordered by first seen, and the summary."""
+        with gc_paused():
+            return self._report()
+
+    def _report(self) -> FlowReport:
         flows: list[Flow] = []
         names: dict[bytes, str] = {}  # packed address -> text, made once per address
         ports = _PORTS.unpack_from

@@ -1,0 +1,157 @@
+"""The flow analyzer pauses the cyclic garbage collector while it reads and reports
+(sidkit.flows._analyzer.gc_paused): the pause must end as it began -- collection on again
+only if it was on, also after an error and when analyses in several threads overlap -- and
+it is only safe because reading makes no cyclic garbage, which these tests check on every
+capture the tests have (and the capture corpus where it was fetched), on both paths, and on
+the benchmark's handshake-heavy captures.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import io
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidkit.flows import FlowAnalyzer, NotACaptureError, analyze
+from sidkit.flows._analyzer import gc_paused
+from sidkit.flows._read import read_into
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def gc_restored() -> Iterator[None]:
+    """Whatever a test does to the collector, the next one finds it on."""
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "bench_flows", ROOT / "benchmarks" / "bench_flows.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.usefixtures("gc_restored")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_pause_restores_what_it_found(enabled: bool) -> None:
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause is still under way
+    assert gc.isenabled() is enabled
+    with pytest.raises(ZeroDivisionError), gc_paused():
+        1 // 0  # noqa: B018 - an error inside the pause
+    assert gc.isenabled() is enabled
+
+
+@pytest.mark.usefixtures("gc_restored")
+def test_overlapping_pauses_in_threads_end_with_the_last() -> None:
+    gc.enable()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with gc_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with gc_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(gc.isenabled())  # the first pause ended, this one has not
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("gc_restored")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_analyze_leaves_the_collector_as_it_found_it(tmp_path: Path, enabled: bool) -> None:
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+    report = analyze(ROOT / "tests" / "data" / "quic-v1-migration.pcap")
+    assert report.flows
+    assert gc.isenabled() is enabled
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture at all, just text" * 4)
+    with pytest.raises(NotACaptureError):
+        analyze(junk)
+    assert gc.isenabled() is enabled
+
+
+def _captures() -> list[tuple[str, bytes]]:
+    paths = sorted(
+        {
+            *(ROOT / "tests").glob("**/*.pcap"),
+            *(ROOT / "tests").glob("**/*.pcapng"),
+            *(ROOT / "conformance" / "captures" / "_work").glob("**/*.pcap*"),
+        }
+    )
+    return [(p.name, p.read_bytes()) for p in paths if p.is_file()]
+
+
+def _garbage(data: bytes, fast: bool, **kwargs: Any) -> int:
+    """Reference cycles that became garbage while *data* was read and reported, counted
+    with the analyzer and its report still alive (their own cycles are not garbage yet)."""
+    analyzer = FlowAnalyzer(fast=fast, **kwargs)
+    gc.collect()
+    gc.disable()
+    try:
+        read_into(analyzer, io.BytesIO(data), "capture", None, None)
+        report = analyzer.report()
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert report.summary.frames > 0
+    return found
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("by", ["sid", "tuple"])
+def test_reading_makes_no_cyclic_garbage(fast: bool, by: str) -> None:
+    captures = _captures()
+    assert len(captures) >= 4  # the committed ones at least
+    for name, data in captures:
+        try:
+            found = _garbage(data, fast, by=by)
+        except NotACaptureError:
+            continue
+        assert found == 0, name
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_handshake_heavy_benchmark_capture_makes_no_cyclic_garbage(
+    tmp_path: Path, fast: bool
+) -> None:
+    bench = _bench()
+    path = tmp_path / "bench.pcap"
+    bench.make_capture(path, 4000, connections=50, zero_cids=0.3, lifetime=10)
+    assert _garbage(path.read_bytes(), fast) == 0
