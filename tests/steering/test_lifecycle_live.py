@@ -11,6 +11,7 @@ kernel itself: SO_DETACH_REUSEPORT_BPF fails with ENOENT on a group without one
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import gc
 import os
@@ -28,7 +29,7 @@ from sidkit import KernelOracleError
 from sidkit.bpf import _syscall, netns
 from sidkit.bpf._syscall import bpf_available
 from sidkit.reuseport import HashRecorder
-from sidkit.steering import FixedOffset, SteeringError, SteeringPolicy, attach
+from sidkit.steering import FixedOffset, SteeringError, SteeringPolicy, attach, detach_program
 from sidkit.steering._attach import PartialGroupWarning
 
 pytestmark = pytest.mark.oracle
@@ -80,6 +81,8 @@ def _mixed_groups() -> dict[str, tuple[str, str]]:
     d = _group(2, addr="::1", port=4433)
     out["family"] = _refusal(lambda: attach([a[0], a[1], d[0], d[1]], POLICY, "cbpf"))
     out["twice"] = _refusal(lambda: attach([a[0], a[1], a[0], a[1]], POLICY, "cbpf"))
+    dup = socket.socket(fileno=os.dup(a[0].fileno()))
+    out["dup"] = _refusal(lambda: attach([a[0], a[1], dup], POLICY, "ebpf"))
     v6 = []
     for v6only in (1, 0):  # udp_reuseport_add_sock: IPV6_V6ONLY must match
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -108,6 +111,8 @@ def test_sockets_of_different_groups_are_refused() -> None:
     assert "[::]:4435 (IPV6_V6ONLY), fd" in out["v6only"][1]
     assert "[::]:4435 (dual-stack); one program" in out["v6only"][1]
     assert out["twice"] == ("bad-steering", "a socket appears twice in the group list")
+    assert out["dup"][0] == "bad-steering"
+    assert "are the same socket (one was dup()ed from the other)" in out["dup"][1]
     assert out["one group"] == ("accepted", "")
 
 
@@ -177,9 +182,16 @@ def _dropped(close_first: bool) -> dict[str, Any]:
         time.sleep(0.01)
     out: dict[str, Any] = {"fds closed": fds_closed, "program exists": _prog_exists(prog_id)}
     if not close_first:
-        # still steering (the group holds its program) and free for a new owner
-        out["still attached"] = _has_program(socks[0])
-        out["new owner"] = _refusal(lambda: attach(socks, POLICY, "ebpf").detach())
+        # still steering (the group holds its program; asked by traffic, which leaves it)
+        out["still attached"] = _receivers(socks) == [POLICY.select(p) for p in _sids(32)]
+        # free for a new owner: eBPF once the old program, which keeps the sockets in its
+        # map, is out -- and the refusal says how; classic BPF at once (it replaces the old
+        # program, which frees it and its map)
+        out["new owner ebpf"] = _refusal(lambda: attach(socks, ONE, "ebpf"))
+        out["new owner cbpf"] = _refusal(lambda: attach(socks, ONE, "cbpf").release())
+        out["detach_program"] = detach_program(socks[1])
+        out["again"] = detach_program(socks[1])
+        out["new owner ebpf after"] = _refusal(lambda: attach(socks, ONE, "ebpf").detach())
     return out
 
 
@@ -193,7 +205,12 @@ def test_a_dropped_handle_of_a_live_group_keeps_steering_but_releases_the_group(
     assert out["fds closed"] is True
     assert out["program exists"] is True  # held by the group alone
     assert out["still attached"] is True
-    assert out["new owner"] == ("accepted", "")
+    assert out["new owner cbpf"] == ("accepted", "")
+    code, message = out["new owner ebpf"]
+    assert code == "socket-in-another-map"
+    assert "take that program out first (sidkit.steering.detach_program(sock))" in message
+    assert (out["detach_program"], out["again"]) == (True, False)
+    assert out["new owner ebpf after"] == ("accepted", "")
 
 
 # -- EBUSY ---------------------------------------------------------------------------------
@@ -264,14 +281,14 @@ def _receivers(socks: list[socket.socket], count: int = 32) -> list[int]:
     for s in socks:
         s.setblocking(False)
     got: dict[bytes, int] = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
-        for i in range(count):
+    for i in range(count):  # a new source port each: without a program the hash spreads them
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
             client.sendto(b"\x40" + struct.pack("!Q", 0x1000 + i * 7919), addr)
-        deadline = time.monotonic() + 2
-        while len(got) < count and time.monotonic() < deadline:
-            for idx, s in enumerate(socks):
-                with contextlib.suppress(BlockingIOError):
-                    got[s.recv(64)[1:9]] = idx
+    deadline = time.monotonic() + 2
+    while len(got) < count and time.monotonic() < deadline:
+        for idx, s in enumerate(socks):
+            with contextlib.suppress(BlockingIOError):
+                got[s.recv(64)[1:9]] = idx
     return [got.get(struct.pack("!Q", 0x1000 + i * 7919), -1) for i in range(count)]
 
 
@@ -358,3 +375,78 @@ def _dissolved() -> dict[str, Any]:
 def test_a_new_group_where_a_closed_one_was_is_free_and_the_old_handle_cannot_touch_it() -> None:
     out = netns.run_isolated(_dissolved)
     assert out == {"attach": ("accepted", ""), "new steers": True}
+
+
+def _member_moves(backend: Literal["cbpf", "ebpf"]) -> dict[str, Any]:
+    """A wildcard member connects and disconnects: it is rehashed out of the group (and is
+    in none) while its address is the group's again; detach() must still reach the group."""
+    a, b, c = netns.open_group(3, "0.0.0.0", 4433)
+    handle = attach([a, b, c], ONE, backend)
+    a.connect(("127.0.0.1", 9))
+    _disconnect(a)
+    handle.detach()
+    return {"program left": _has_program(b)}
+
+
+@pytest.mark.parametrize("backend", ["cbpf", "ebpf"])
+def test_detach_goes_through_a_socket_still_in_the_group(backend: str) -> None:
+    assert netns.run_isolated(_member_moves, backend) == {"program left": False}
+
+
+def _disconnect(s: socket.socket) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    addr = struct.pack("H14x", socket.AF_UNSPEC)
+    if libc.connect(s.fileno(), addr, len(addr)) != 0:
+        raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
+
+
+def _forked(backend: Literal["cbpf", "ebpf"]) -> dict[str, Any]:
+    """A pre-fork server: the parent attaches, a worker inherits the handle and leaves (a
+    ``with attach(...)`` unwinding in the child). The program belongs to the group and the
+    handle to the parent."""
+    socks = _group()
+    parents = attach(socks, ONE, backend)
+    done = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            holds = parents.holds_group()
+            parents.detach()  # closes the child's copies of the fds, nothing else
+            os.write(done[1], b"0" if holds else b"1")
+        finally:
+            os._exit(0)
+    child_saw_no_group = os.read(done[0], 1) == b"1"
+    os.waitpid(pid, 0)
+    out = {
+        "child saw no group": child_saw_no_group,
+        "parent still steers": set(_receivers(socks)) == {0},
+        "parent holds": parents.holds_group(),
+    }
+    parents.detach()
+    out["detached"] = not _has_program(socks[0])
+    return out
+
+
+@pytest.mark.parametrize("backend", ["cbpf", "ebpf"])
+def test_a_forked_childs_copy_of_a_handle_cannot_detach_the_parents_program(backend: str) -> None:
+    out = netns.run_isolated(_forked, backend)
+    assert out == {
+        "child saw no group": True,
+        "parent still steers": True,
+        "parent holds": True,
+        "detached": True,
+    }
+
+
+def _chowned() -> tuple[str, str]:
+    socks = _group()
+    held = attach(socks, POLICY, "cbpf")
+    os.fchown(socks[0].fileno(), 1000, -1)  # the key's owner changes, the group does not
+    refused = _refusal(lambda: attach([socks[0]], ONE, "cbpf"))
+    held.detach()
+    return refused
+
+
+def test_a_member_is_known_by_its_cookie_whatever_its_key_says() -> None:
+    code, message = netns.run_isolated(_chowned)
+    assert code == "group-already-steered", message

@@ -13,6 +13,7 @@ from sidkit.steering._attach import (
     SteeringHandle,
     attach,
     attach_sk_reuseport,
+    detach_program,
 )
 from sidkit.steering._policy import (
     AnyOf,
@@ -42,5 +43,6 @@ __all__ = [
     "attach_sk_reuseport",
     "compile_cbpf",
     "compile_ebpf",
+    "detach_program",
     "mint_cid",
 ]
