@@ -178,10 +178,13 @@ class SteeringHandle:
         inside: set[int] | None = None
         if self._roster is not None and not self._roster.closed:
             inside = set()
-            for i in range(self._roster.max_entries):
-                value = self._roster.lookup(struct.pack("=I", i))
-                if value is not None:
-                    inside.add(struct.unpack("=Q", value)[0])
+            try:
+                for i in range(self._roster.max_entries):
+                    value = self._roster.lookup(struct.pack("=I", i))
+                    if value is not None:
+                        inside.add(struct.unpack("=Q", value)[0])
+            except OSError:  # closed by a release() in another thread just now
+                return []
         out: list[SocketLike] = []
         seen: set[int | None] = set()
         for s in (self.sock, *self.group):
