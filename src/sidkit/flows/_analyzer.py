@@ -86,7 +86,14 @@ from sidkit.flows._errors import CaptureError
 from sidkit.flows._protocols import default_protocols, split_options
 from sidkit.flows._read import Progress, read_into, read_pcap, read_records
 from sidkit.flows._reassembly import Reassembler
-from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats, addr, trusted_stats
+from sidkit.flows._report import (
+    Flow,
+    FlowReport,
+    Summary,
+    addr,
+    trusted_flow,
+    trusted_stats,
+)
 from sidkit.flows._state import (
     DEFAULT_MAX_FLOWS,
     KIND_EXACT,
@@ -145,10 +152,6 @@ def gc_paused() -> Iterator[None]:
             _gc_state[0] -= 1
             if not _gc_state[0] and _gc_state[1]:
                 gc.enable()
-
-
-def _stats_order(t: TupleStats) -> tuple[int, str, int, str, int]:
-    return (t.first_ns, t.src, t.sport, t.dst, t.dport)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1096,59 +1099,62 @@ class FlowAnalyzer:
             return self._report()
 
     def _report(self) -> FlowReport:
-        flows: list[Flow] = []
+        # One pass over the flows in creation order; the tuples of a flow and then the flows
+        # are ordered by sorting plain tuples whose leading items are the sort keys (compared
+        # in C, no key function per item) -- a unique index before the object keeps the
+        # order of equal keys, as a stable sort by key does, and never compares the object.
+        rows: list[tuple[int, str, str, int, Flow]] = []
         names: dict[bytes, str] = {}  # packed address -> text, made once per address
         ports = _PORTS.unpack_from
+        stats = trusted_stats
+        sid_flows = 0
         for st in self._states:
-            if not st.alive or not st.tuples:
+            tuples = st.tuples
+            if not tuples or not st.alive:
                 continue
-            stats = []
             datagrams = nbytes = 0
-            latest = None
-            for k, v in st.tuples.items():
+            seq = last = -2  # the latest datagram's (highest sequence number): see FlowState
+            parts: list[tuple[int, str, int, str, int, int, TupleCounter]] = []
+            for k, v in tuples.items():
                 a = (len(k) - 4) >> 1  # split_tuple_key, inlined: one call per tuple
                 src, dst = k[:a], k[a : a + a]
                 sport, dport = ports(k, a + a)
                 datagrams += v.n
                 nbytes += v.size
-                if latest is None or v.seq > latest.seq:
-                    latest = v
-                stats.append(
-                    trusted_stats(
+                if v.seq > seq:
+                    seq, last = v.seq, v.last
+                parts.append(
+                    (
+                        v.first,
                         names.get(src) or names.setdefault(src, addr(src)),
                         sport,
                         names.get(dst) or names.setdefault(dst, addr(dst)),
                         dport,
-                        v.first,
-                        v.last,
-                        v.n,
-                        v.size,
+                        len(parts),
+                        v,
                     )
                 )
-            if len(stats) > 1:
-                stats.sort(key=_stats_order)
-            assert latest is not None
-            sids = tuple(v.hex() for _p, v in st.sids)
+            if len(parts) > 1:
+                parts.sort()  # by first seen, then src, sport, dst, dport (TupleStats' fields)
+            made = tuple(
+                [stats(s, sp, d, dp, f, v.last, v.n, v.size) for f, s, sp, d, dp, _i, v in parts]
+            )
+            sids = tuple([v.hex() for _p, v in st.sids])
             if st.protocol is not None:
-                flow = _new(Flow)
-                _set(flow, "kind", "sid")
-                _set(flow, "protocol", st.protocol)
-                _set(flow, "sid", sids[0])
+                sid_flows += 1
+                flow = trusted_flow(
+                    "sid", st.protocol, sids[0], sids, st.first, last, datagrams, nbytes, made
+                )
+                rows.append((st.first, "sid", sids[0], len(rows), flow))
             else:
                 protocols = {p for p, _v in st.sids}
-                flow = _new(Flow)
-                _set(flow, "kind", "tuple")
-                _set(flow, "protocol", next(iter(protocols)) if len(protocols) == 1 else None)
-                _set(flow, "sid", None)
-            # the rest of Flow's slots, written as trusted_stats writes TupleStats'
-            _set(flow, "sids", sids)
-            _set(flow, "first_ns", st.first)
-            _set(flow, "last_ns", latest.last)  # the latest datagram's: see FlowState
-            _set(flow, "datagrams", datagrams)
-            _set(flow, "bytes", nbytes)
-            _set(flow, "tuples", tuple(stats))
-            flows.append(flow)
-        flows.sort(key=lambda f: (f.first_ns, f.kind, f.sid or ""))
+                protocol = next(iter(protocols)) if len(protocols) == 1 else None
+                flow = trusted_flow(
+                    "tuple", protocol, None, sids, st.first, last, datagrams, nbytes, made
+                )
+                rows.append((st.first, "tuple", "", len(rows), flow))
+        rows.sort()  # by first seen, kind, sid (the order of FlowReport.flows)
+        flows = [row[4] for row in rows]
         summary = Summary(
             capture=self.capture_name,
             format=self.format,
@@ -1162,8 +1168,8 @@ class FlowAnalyzer:
             skipped=dict(sorted(self.skipped.items())),
             no_sid=dict(sorted(self.no_sid.items())),
             errors=tuple(self.errors),
-            sid_flows=sum(1 for f in flows if f.kind == "sid"),
-            tuple_flows=sum(1 for f in flows if f.kind == "tuple"),
+            sid_flows=sid_flows,
+            tuple_flows=len(flows) - sid_flows,
             max_flows=self.max_flows,
             over_limit=self.over_limit,
             reassembly=self.reassembler.summary(),
@@ -1218,28 +1224,29 @@ def analyze(
     analyzer = FlowAnalyzer(
         protocols, options, by=by, host=host, fast=fast, reassembly=reassembly, max_flows=max_flows
     )
-    if isinstance(source, str | Path):
-        path = os.fspath(source)
-        if path == "-":
-            read_into(analyzer, sys.stdin.buffer, "<stdin>", None, progress)
-        else:
-            try:
-                fh = open(path, "rb")  # noqa: SIM115 - closed below
-            except OSError as exc:
-                raise CaptureError(
-                    f"{path}: cannot open: {exc.strerror or exc}", code="unreadable"
-                ) from None
-            with fh:
+    with gc_paused():  # one pause for reading and report (they pause too: see gc_paused)
+        if isinstance(source, str | Path):
+            path = os.fspath(source)
+            if path == "-":
+                read_into(analyzer, sys.stdin.buffer, "<stdin>", None, progress)
+            else:
                 try:
-                    total: int | None = os.fstat(fh.fileno()).st_size
-                except OSError:  # pragma: no cover
-                    total = None
-                read_into(analyzer, fh, path, total, progress)
-    elif hasattr(source, "read"):
-        read_into(analyzer, source, getattr(source, "name", "<stream>"), None, progress)
-    else:
-        raise InputTypeError(
-            f"source must be a path or a binary file, not {type(source).__name__}",
-            code="bad-source",
-        )
-    return analyzer.report()
+                    fh = open(path, "rb")  # noqa: SIM115 - closed below
+                except OSError as exc:
+                    raise CaptureError(
+                        f"{path}: cannot open: {exc.strerror or exc}", code="unreadable"
+                    ) from None
+                with fh:
+                    try:
+                        total: int | None = os.fstat(fh.fileno()).st_size
+                    except OSError:  # pragma: no cover
+                        total = None
+                    read_into(analyzer, fh, path, total, progress)
+        elif hasattr(source, "read"):
+            read_into(analyzer, source, getattr(source, "name", "<stream>"), None, progress)
+        else:
+            raise InputTypeError(
+                f"source must be a path or a binary file, not {type(source).__name__}",
+                code="bad-source",
+            )
+        return analyzer.report()
