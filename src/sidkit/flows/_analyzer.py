@@ -81,7 +81,7 @@ from sidkit._errors import InputTypeError, InputValueError, SidkitError
 from sidkit._validate import as_bytes, as_list, check_uint, show
 from sidkit.extract import Extractor
 from sidkit.flows._capture import Capture
-from sidkit.flows._decode import LINKTYPES, split_tuple_key, tuple_key
+from sidkit.flows._decode import LINKTYPES, tuple_key
 from sidkit.flows._errors import CaptureError
 from sidkit.flows._protocols import default_protocols, split_options
 from sidkit.flows._read import Progress, read_into, read_pcap, read_records
@@ -117,7 +117,13 @@ from sidkit.plugin import PluginError, PluginHost, default_host
 __all__ = ["FlowAnalyzer", "analyze", "sid_key"]
 
 _new = object.__new__
-_set = object.__setattr__  # FiveTuple, Flow are frozen: their attrs __setattr__ refuses
+# FiveTuple is frozen (its attrs __setattr__ refuses): _five_tuple writes its slots through
+# their descriptors, as sidkit.keys does for SessionId
+_FT = FiveTuple.__dict__
+_ft_src, _ft_sport, _ft_dst, _ft_dport = (_FT[n].__set__ for n in ("src", "sport", "dst", "dport"))
+_ft_protocol, _ft_ct_ctx, _ft_ct_hash = (
+    _FT[n].__set__ for n in ("protocol", "_ct_ctx", "_ct_hash")
+)
 _PORTS = struct.Struct("!HH")
 # packed address -> its ipaddress object, for the FiveTuples the plugins are handed
 _IPS: dict[bytes, IPv4Address | IPv6Address] = {}
@@ -392,8 +398,9 @@ class FlowAnalyzer:
         self._by_length: dict[int, Extractor] = {}
         # QUIC length learning: CIDs seen in long headers, their lengths, and per endpoint
         # (address + port bytes) the SCID length it chose (issued) and its peers chose (peer).
-        self._known: set[bytes] = set()
-        self._known_flows: dict[bytes, FlowState] = {}  # by="sid": known CID -> its flow
+        # every CID seen in a long header -> its flow (None under by="tuple", which keeps no
+        # flows by ID): one table for "is it known" and "whose is it"
+        self._known: dict[bytes, FlowState | None] = {}
         self._known_lengths: tuple[int, ...] = ()
         self._issued: dict[bytes, int] = {}
         self._peer: dict[bytes, int] = {}
@@ -545,7 +552,7 @@ class FlowAnalyzer:
                 keep.issued = {}
             keep.issued.update(gone.issued)
         keep.sids.extend(gone.sids)
-        known = self._known_flows
+        known = self._known
         for protocol, value in gone.sids:
             self._cells[protocol][value] = keep
             if protocol == "quic" and value in known:
@@ -670,9 +677,7 @@ class FlowAnalyzer:
             owner.issued[src] = n
         for cid in (dcid, scid):
             if cid and cid not in self._known:
-                self._known.add(cid)
-                if sid:
-                    self._known_flows[cid] = self._sid_state("quic", cid, ts)
+                self._known[cid] = self._sid_state("quic", cid, ts) if sid else None
                 if len(cid) not in self._known_lengths:
                     self._known_lengths = tuple(
                         sorted({*self._known_lengths, len(cid)}, reverse=True)
@@ -711,8 +716,7 @@ class FlowAnalyzer:
         known = self._known
         for cid in (dcid, scid) if n else (dcid,):
             if cid not in known:
-                known.add(cid)
-                self._known_flows[cid] = keep
+                known[cid] = keep
                 if len(cid) not in self._known_lengths:
                     self._known_lengths = tuple(
                         sorted({*self._known_lengths, len(cid)}, reverse=True)
@@ -830,24 +834,26 @@ class FlowAnalyzer:
         """The FiveTuple the plugins are handed, made per slow-path datagram (a cache per
         tuple would cost memory per flow) without the public constructor's checks: a tuple
         key holds two addresses of one family and two u16 ports by construction."""
-        src, sport, dst, dport = split_tuple_key(tk)
+        a = (len(tk) - 4) >> 1  # split_tuple_key, inlined
+        src, dst = tk[:a], tk[a : a + a]
+        sport, dport = _PORTS.unpack_from(tk, a + a)
         ips = _IPS
-        a = ips.get(src)
-        b = ips.get(dst)
-        if a is None or b is None:
+        a_ip = ips.get(src)
+        b_ip = ips.get(dst)
+        if a_ip is None or b_ip is None:
             if len(ips) >= 4096:  # a bounded cache (servers' addresses repeat), not per flow
                 ips.clear()
             ip = IPv4Address if len(src) == 4 else IPv6Address
-            a = ips[src] = ip(src)
-            b = ips[dst] = ip(dst)
+            a_ip = ips[src] = ip(src)
+            b_ip = ips[dst] = ip(dst)
         ft: FiveTuple = _new(FiveTuple)
-        _set(ft, "src", a)
-        _set(ft, "sport", sport)
-        _set(ft, "dst", b)
-        _set(ft, "dport", dport)
-        _set(ft, "protocol", 17)
-        _set(ft, "_ct_ctx", None)
-        _set(ft, "_ct_hash", 0)
+        _ft_src(ft, a_ip)
+        _ft_sport(ft, sport)
+        _ft_dst(ft, b_ip)
+        _ft_dport(ft, dport)
+        _ft_protocol(ft, 17)
+        _ft_ct_ctx(ft, None)
+        _ft_ct_hash(ft, 0)
         return ft
 
     def _slow(self, ts: int, tk: bytes, payload: bytes, length: int) -> SessionId | None:
@@ -865,7 +871,8 @@ class FlowAnalyzer:
         sid: SessionId | None = None
         reason = "none"
         empty_scid: bytes | None = None
-        if self._extractor is not None and payload:
+        extractor = self._extractor
+        if extractor is not None and payload:
             ft = self._five_tuple(tk)
             try:
                 if payload[0] in self._learn:
@@ -875,9 +882,12 @@ class FlowAnalyzer:
                     else:
                         sid = found
                 else:
-                    greased = self._greased_cid(payload)
-                    if (
-                        greased is None
+                    if payload[0] & 0x80:
+                        # a long-header byte: no learned length, greasing or DTLS CID
+                        # record concerns it (those are all below 0x80): the Extractor's
+                        sid = extractor.extract(payload, ft)
+                    elif (
+                        (greased := self._greased_cid(payload)) is None
                         and payload[0] in self._dtls_bytes
                         and self._dtls_lengths
                         and _endpoints(tk)[1] in self._dtls_lengths

@@ -70,7 +70,7 @@ class _AnalyzerLike(Protocol):
     _kind: list[int]
     _exact: list[tuple[ExactLocation, ...]]
     _base: list[int]
-    _known_flows: dict[bytes, FlowState]
+    _known: dict[bytes, FlowState | None]
     _known_lengths: tuple[int, ...]
     _fixed: int
     _path: PathIndex
@@ -175,7 +175,7 @@ def read_pcap(
     decoder = DECODERS[linktype]
     inline = linktype == LINKTYPE_ETHERNET and analyzer.by == "sid"
     kind, exact, base = analyzer._kind, analyzer._exact, analyzer._base
-    known = analyzer._known_flows
+    known = analyzer._known
     quic = analyzer._pairs.setdefault("quic", {})
     pair = pair_counter
     lengths = analyzer._known_lengths
