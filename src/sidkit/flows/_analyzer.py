@@ -133,12 +133,13 @@ _IPS: dict[bytes, IPv4Address | IPv6Address] = {}
 # built. Both make long-lived objects by the hundred thousand -- per flow a FlowState, its
 # dicts and lists, its tuple counters; per flow and tuple the report's values -- and every
 # collection that they trigger walks all of them (and the growing ID and path tables) to free
-# nothing: the analyzer makes no reference cycles that become garbage while it reads
-# (tests/flows/test_flows_gc.py holds it to that on every capture the tests have), its
-# temporaries are freed by reference counting. The walks were a quarter of the CPU time of a
-# handshake-heavy capture (issue 17). The pause is counted so that analyses in several
-# threads end it once, with the last, and it restores what it found: collection stays off
-# if the caller had turned it off.
+# nothing: the analyzer makes no reference cycles that become garbage while it reads, and
+# holds none itself (a counter names its flow by index), so reference counting frees its
+# temporaries at once and the whole analyzer when it is dropped
+# (tests/flows/test_flows_gc.py holds it to both on every capture the tests have). The walks
+# were a quarter of the CPU time of a handshake-heavy capture (issue 17). The pause is
+# counted so that analyses in several threads end it once, with the last, and it restores
+# what it found: collection stays off if the caller had turned it off.
 _GC_LOCK = threading.Lock()
 _gc_state = [0, False]  # pauses under way; whether collection was on when the first began
 
@@ -559,7 +560,7 @@ class FlowAnalyzer:
                 known[value] = keep
         for tk, g in gone.tuples.items():
             k = keep.tuples.get(tk)
-            g.state = keep  # the path index may point at it
+            g.flow = keep.order  # the path index may point at it
             if k is None:
                 keep.tuples[tk] = g
             else:
@@ -581,7 +582,7 @@ class FlowAnalyzer:
         st = self._sid_state(protocol, value, ts)
         c = st.tuples.get(tk)
         if c is None:
-            st.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
+            st.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, st.order, self._seq)
         else:
             c.last = ts
             c.n += 1
@@ -595,13 +596,15 @@ class FlowAnalyzer:
             st = self._by_tuple.get(canon)
             if st is None:
                 st = self._by_tuple[canon] = self._new_state(None, ts)
-            c = self._tcount[tk] = st.tuples[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
+            c = self._tcount[tk] = st.tuples[tk] = TupleCounter(
+                ts, ts, 1, length, st.order, self._seq
+            )
         else:
             c.last = ts
             c.n += 1
             c.size += length
             c.seq = self._seq
-            st = c.state
+            st = self._states[c.flow]
         if key is not None and (st.sidset is None or key not in st.sidset):
             if st.sidset is None:
                 st.sidset = set()
@@ -727,7 +730,9 @@ class FlowAnalyzer:
             keep.issued[src] = n
         c = keep.tuples.get(tk)
         if c is None:
-            keep.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, keep, self._seq)
+            keep.tuples[tk] = self._path[tk] = TupleCounter(
+                ts, ts, 1, length, keep.order, self._seq
+            )
         else:
             c.last = ts
             c.n += 1
@@ -770,9 +775,12 @@ class FlowAnalyzer:
         tuple (the SID flow that last started using its reverse), if its long headers said
         one and only one: how a client's new address after a NAT rebinding is known."""
         c = self._path.get(_reverse(tk))
-        if c is None or c.state.protocol != "quic":
+        if c is None:
             return None
-        lengths = {n for e, n in (c.state.issued or {}).items() if e != src}
+        st = self._states[c.flow]
+        if st.protocol != "quic":
+            return None
+        lengths = {n for e, n in (st.issued or {}).items() if e != src}
         return lengths.pop() if len(lengths) == 1 else None
 
     def _empty_cid(self, ts: int, tk: bytes, length: int, scid: bytes, short: bool = False) -> None:
@@ -783,7 +791,9 @@ class FlowAnalyzer:
             self._tuple_datagram(ts, tk, length, ("quic", scid) if scid else None)
             return
         c = self._path.get(_reverse(tk)) or self._path.get(tk)
-        st = c.state if c is not None and c.state.protocol == "quic" else None
+        st = self._states[c.flow] if c is not None else None
+        if st is not None and st.protocol != "quic":
+            st = None
         if scid:
             own = self._sid_state("quic", scid, ts)
             if st is None:
@@ -796,7 +806,7 @@ class FlowAnalyzer:
             return
         c = st.tuples.get(tk)
         if c is None:
-            st.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, st, self._seq)
+            st.tuples[tk] = self._path[tk] = TupleCounter(ts, ts, 1, length, st.order, self._seq)
         else:
             c.last = ts
             c.n += 1

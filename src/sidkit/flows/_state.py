@@ -71,20 +71,21 @@ ExactLocation = tuple[
 
 class TupleCounter:
     """One tuple's counters in one flow: its first and latest datagram's times, datagrams,
-    payload bytes on the wire, the flow's state, and the sequence number of its latest
-    datagram. A slotted object, so that counting a datagram writes into one small block of
-    memory (a list's items live in a second one)."""
+    payload bytes on the wire, the flow (its index in the analyzer's list of flows,
+    ``FlowState.order``), and the sequence number of its latest datagram. A slotted object,
+    so that counting a datagram writes into one small block of memory (a list's items live
+    in a second one). The flow is named by its index rather than held: a flow holds its
+    counters, and a counter holding its flow would make every flow a reference cycle, which
+    only the cyclic garbage collector can free (see sidkit.flows._analyzer.gc_paused)."""
 
-    __slots__ = ("first", "last", "n", "seq", "size", "state")
+    __slots__ = ("first", "flow", "last", "n", "seq", "size")
 
-    def __init__(
-        self, first: int, last: int, n: int, size: int, state: FlowState, seq: int
-    ) -> None:
+    def __init__(self, first: int, last: int, n: int, size: int, flow: int, seq: int) -> None:
         self.first = first
         self.last = last
         self.n = n
         self.size = size
-        self.state = state
+        self.flow = flow
         self.seq = seq
 
 
@@ -168,7 +169,7 @@ def pair_counter(
     (the analyzer's path index: the SID flow that last started using a tuple)."""
     c = st.tuples.get(tk)
     if c is None:
-        c = st.tuples[tk] = path[tk] = TupleCounter(ts, ts, 0, 0, st, -1)
+        c = st.tuples[tk] = path[tk] = TupleCounter(ts, ts, 0, 0, st.order, -1)
     pairs[key] = c
     st.pairs.append((pairs, key))
     return c
