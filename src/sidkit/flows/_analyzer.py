@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import operator
 import os
 import struct
 import sys
@@ -125,6 +126,9 @@ _ft_protocol, _ft_ct_ctx, _ft_ct_hash = (
     _FT[n].__set__ for n in ("protocol", "_ct_ctx", "_ct_hash")
 )
 _PORTS = struct.Struct("!HH")
+_second = operator.itemgetter(1)
+_dict_set = dict.__setitem__
+_hex = bytes.hex
 # packed address -> its ipaddress object, for the FiveTuples the plugins are handed
 _IPS: dict[bytes, IPv4Address | IPv6Address] = {}
 
@@ -730,9 +734,10 @@ class FlowAnalyzer:
             keep.issued[src] = n
         c = keep.tuples.get(tk)
         if c is None:
-            keep.tuples[tk] = self._path[tk] = TupleCounter(
-                ts, ts, 1, length, keep.order, self._seq
-            )
+            c = keep.tuples[tk] = TupleCounter(ts, ts, 1, length, keep.order, self._seq)
+            # a plain dict write: PathIndex's own would drop entries of ``empty``, which was
+            # cleared above
+            _dict_set(self._path, tk, c)
         else:
             c.last = ts
             c.n += 1
@@ -1159,7 +1164,7 @@ class FlowAnalyzer:
             made = tuple(
                 [stats(s, sp, d, dp, f, v.last, v.n, v.size) for f, s, sp, d, dp, _i, v in parts]
             )
-            sids = tuple([v.hex() for _p, v in st.sids])
+            sids = tuple(map(_hex, map(_second, st.sids)))  # each ID's bytes as hex
             if st.protocol is not None:
                 sid_flows += 1
                 flow = trusted_flow(
@@ -1269,4 +1274,8 @@ def analyze(
                 f"source must be a path or a binary file, not {type(source).__name__}",
                 code="bad-source",
             )
-        return analyzer.report()
+        report = analyzer.report()
+        # freed here, by reference counting (it holds no cycle), so that the collection
+        # after the pause walks the report and not the analyzer's tables as well
+        del analyzer
+    return report
