@@ -107,6 +107,28 @@ def test_analyze_leaves_the_collector_as_it_found_it(tmp_path: Path, enabled: bo
     assert gc.isenabled() is enabled
 
 
+@pytest.mark.usefixtures("gc_restored")
+def test_the_pause_leaves_nothing_frozen_and_keeps_what_the_program_froze() -> None:
+    """The pause ends by moving the survivors into the oldest generation through
+    gc.freeze() + gc.unfreeze(): nothing may stay frozen, and objects the program froze
+    itself must stay frozen (then the move is skipped)."""
+    gc.enable()
+    assert gc.get_freeze_count() == 0  # no test freezes objects and leaves them so
+    analyze(ROOT / "tests" / "data" / "quic-v1-migration.pcap")
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
+    kept = [[i] for i in range(100)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)
+        report = analyze(ROOT / "tests" / "data" / "quic-v1-migration.pcap")
+        assert report.flows
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def _captures() -> list[tuple[str, bytes]]:
     paths = sorted(
         {

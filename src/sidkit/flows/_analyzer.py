@@ -143,7 +143,13 @@ _IPS: dict[bytes, IPv4Address | IPv6Address] = {}
 # (tests/flows/test_flows_gc.py holds it to both on every capture the tests have). The walks
 # were a quarter of the CPU time of a handshake-heavy capture (issue 17). The pause is
 # counted so that analyses in several threads end it once, with the last, and it restores
-# what it found: collection stays off if the caller had turned it off.
+# what it found: collection stays off if the caller had turned it off. When it ends, what
+# was made during it and survives -- the report -- is moved into the oldest generation,
+# where surviving objects end up anyway, instead of being walked by the young-generation
+# collection that the first allocation after the pause would run over every object made
+# during it (gc.freeze() then gc.unfreeze(): two list splices, no walk). That is skipped if
+# the program has frozen objects itself (gc.get_freeze_count()), which unfreezing would
+# release.
 _GC_LOCK = threading.Lock()
 _gc_state = [0, False]  # pauses under way; whether collection was on when the first began
 
@@ -162,6 +168,9 @@ def gc_paused() -> Iterator[None]:
         with _GC_LOCK:
             _gc_state[0] -= 1
             if not _gc_state[0] and _gc_state[1]:
+                if not gc.get_freeze_count():
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()
 
 
