@@ -143,7 +143,8 @@ _IPS: dict[bytes, IPv4Address | IPv6Address] = {}
 # (tests/flows/test_flows_gc.py holds it to both on every capture the tests have). The walks
 # were a quarter of the CPU time of a handshake-heavy capture (issue 17). The pause is
 # counted so that analyses in several threads end it once, with the last, and it restores
-# what it found: collection stays off if the caller had turned it off. When it ends, what
+# what it found: collection stays off if the caller had turned it off (a progress callback
+# runs inside the pause: what it leaves in cycles waits for the end). When it ends, what
 # was made during it and survives -- the report -- is moved into the oldest generation,
 # where surviving objects end up anyway, instead of being walked by the young-generation
 # collection that the first allocation after the pause would run over every object made
