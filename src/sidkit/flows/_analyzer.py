@@ -731,13 +731,14 @@ class FlowAnalyzer:
             elif gone is not keep:
                 keep = self._merge(keep, gone)
         known = self._known
-        for cid in (dcid, scid) if n else (dcid,):
-            if cid not in known:
-                known[cid] = keep
-                if len(cid) not in self._known_lengths:
-                    self._known_lengths = tuple(
-                        sorted({*self._known_lengths, len(cid)}, reverse=True)
-                    )
+        if dcid not in known:
+            known[dcid] = keep
+            if len(dcid) not in self._known_lengths:
+                self._learn_length(len(dcid))
+        if n and scid not in known:
+            known[scid] = keep
+            if n not in self._known_lengths:
+                self._learn_length(n)
         if keep.issued is None:
             keep.issued = {src: n}
         else:
@@ -753,6 +754,11 @@ class FlowAnalyzer:
             c.n += 1
             c.size += length
             c.seq = self._seq
+
+    def _learn_length(self, n: int) -> None:
+        """A CID of a new length was seen in a long header: short headers are tried with
+        it too (the longest first)."""
+        self._known_lengths = tuple(sorted({*self._known_lengths, n}, reverse=True))
 
     def _quic_short(self, payload: bytes, tk: bytes, ft: FiveTuple) -> SessionId | str:
         """A short header's DCID with the length of its direction, through the plugin
