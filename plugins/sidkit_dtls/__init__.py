@@ -31,7 +31,7 @@ from typing import Final, Literal
 
 from sidkit import InputTypeError, InputValueError
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import SessionId
 from sidkit.plugin import DETAIL_VALIDATED, Option, ProtocolSpec, hookimpl
 
 __all__ = [
@@ -297,7 +297,6 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """The CID of a tls12_cid record or a unified header with C set; else ``None``."""

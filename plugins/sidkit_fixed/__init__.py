@@ -14,7 +14,7 @@ from typing import Final
 
 from sidkit import InputTypeError, InputValueError
 from sidkit.extract import Guard, SidLocation
-from sidkit.keys import MAX_IDLEN, FiveTuple, SessionId
+from sidkit.keys import MAX_IDLEN, SessionId
 from sidkit.plugin import Option, ProtocolSpec, hookimpl
 
 __all__ = ["NAME", "location"]
@@ -130,7 +130,6 @@ def sidkit_first_bytes(protocol: str, options: Mapping[str, object]) -> Collecti
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """The bytes at offset..offset+offlen when the guards pass and the payload is long

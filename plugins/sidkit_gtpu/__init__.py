@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import SessionId
 from sidkit.plugin import ProtocolSpec, hookimpl
 
 __all__ = ["MESSAGE_TYPES", "NAME"]
@@ -48,7 +48,6 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """TS 29.281 section 5.1, Figure 5.1-1: flags(1) type(1) length(2) TEID(4); the Length

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import SessionId
 from sidkit.plugin import ProtocolSpec, hookimpl
 
 __all__ = ["CONTROL_OPCODES", "NAME", "P_DATA_V1", "P_DATA_V2"]
@@ -54,7 +54,6 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """Control: opcode|key_id(1) session_id(8). P_DATA_V2: opcode|key_id(1) peer_id(3)."""

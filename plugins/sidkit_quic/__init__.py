@@ -32,7 +32,7 @@ import attrs
 
 from sidkit import InputTypeError, InputValueError
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId, trusted_session_id
+from sidkit.keys import SessionId, trusted_session_id
 from sidkit.plugin import DETAIL_VALIDATED, Option, ProtocolSpec, hookimpl
 
 __all__ = [
@@ -524,7 +524,6 @@ def _short_details(source: str) -> dict[str, object]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """The first packet's DCID -- or, for a long header whose DCID is empty, its SCID

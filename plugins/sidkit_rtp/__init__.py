@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import SessionId
 from sidkit.plugin import ProtocolSpec, hookimpl
 
 __all__ = ["NAME"]
@@ -37,7 +37,6 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """RTP: V(2) P X CC | M PT | sequence(16) | timestamp(32) | SSRC(32) at offset 8

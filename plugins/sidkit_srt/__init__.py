@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sidkit.extract import MalformedPacketError, SidLocation
-from sidkit.keys import FiveTuple, SessionId
+from sidkit.keys import SessionId
 from sidkit.plugin import ProtocolSpec, hookimpl
 
 __all__ = ["CONTROL_TYPES", "NAME"]
@@ -49,7 +49,6 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """draft-sharabayko-srt-01 section 3, Figure 2: F(1) + 31 bits, 32 bits, Timestamp(32),

@@ -15,7 +15,7 @@ from typing import Final
 
 from sidkit import InputValueError
 from sidkit.extract import SidLocation
-from sidkit.keys import FiveTuple, SessionId, trusted_session_id
+from sidkit.keys import SessionId, trusted_session_id
 from sidkit.plugin import Option, ProtocolSpec, hookimpl
 
 __all__ = ["MESSAGES", "NAME"]
@@ -86,7 +86,6 @@ def sidkit_protocols() -> Sequence[ProtocolSpec]:
 def sidkit_extract(
     protocol: str,
     payload: bytes,
-    five_tuple: FiveTuple | None,
     options: Mapping[str, object],
 ) -> SessionId | None:
     """The index a WireGuard message is addressed by; ``None`` for anything else."""

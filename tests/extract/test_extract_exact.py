@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 import pytest
 import sidkit_wireguard
+from fixtures.hooks import call_hook
 from fixtures.packets import PROTOCOL_OPTIONS, PROTOCOL_PACKETS
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,7 +97,9 @@ def exactness_property(
             if value is None:
                 continue
             expected = SessionId(location.protocol, value)
-            direct = hook(protocol=protocol, payload=payload, five_tuple=five, options=options)
+            direct = call_hook(
+                hook, protocol=protocol, payload=payload, five_tuple=five, options=options
+            )
             assert isinstance(direct, SessionId), (payload.hex(), location, direct)
             assert direct == expected and direct.value == value, (payload.hex(), location)
             via = extractor.extract(payload, five)
@@ -190,7 +193,7 @@ class _OverclaimingWireGuard:
     def sidkit_extract(
         self, protocol: str, payload: bytes, five_tuple: FiveTuple | None
     ) -> SessionId | None:
-        sid = sidkit_wireguard.sidkit_extract("wireguard", payload, five_tuple, {})
+        sid = sidkit_wireguard.sidkit_extract("wireguard", payload, {})
         return None if sid is None else SessionId(self.name, sid.value)
 
     @hookimpl

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 import pytest
 import sidkit_dtls
 import sidkit_quic
+from fixtures.hooks import call_hook
 from fixtures.packets import PROTOCOL_OPTIONS, PROTOCOL_PACKETS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -89,7 +90,7 @@ def damaged(draw: st.DrawFn, protocol: str) -> bytes:
 def _check(protocol: str, payload: bytes) -> SessionId | None:
     fn, options = _hook(protocol)
     try:
-        direct = fn(protocol=protocol, payload=payload, five_tuple=None, options=options)
+        direct = call_hook(fn, protocol=protocol, payload=payload, five_tuple=None, options=options)
     except SidkitError:
         direct = SidkitError
     assert direct is None or direct is SidkitError or isinstance(direct, SessionId)

@@ -194,9 +194,7 @@ def test_any_bytes_under_any_options(payload: bytes, options: dict[str, object])
 
     extractor = Extractor(["quic"], options)
     try:
-        direct: object = sidkit_quic.sidkit_extract(
-            "quic", payload, None, extractor.options("quic")
-        )
+        direct: object = sidkit_quic.sidkit_extract("quic", payload, extractor.options("quic"))
     except SidkitError:
         direct = SidkitError
     try:

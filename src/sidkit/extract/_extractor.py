@@ -124,15 +124,22 @@ def _exact_details(
 
 
 _CANONICAL: Final = ("protocol", "payload", "five_tuple", "options")
+#: The signature of a plugin that has no use for the datagram's addresses: leaving
+#: ``five_tuple`` out tells a caller it need not build one (sidkit flows skips it).
+_NO_TUPLE: Final = ("protocol", "payload", "options")
 _Call = Callable[[str, bytes, FiveTuple | None, Mapping[str, object]], object]
 
 
 def _direct(impl: pluggy.HookImpl, bound: _Bound) -> _Call:
     """The implementation itself where it takes the four hook arguments in order, else an
     adapter to its bound form (see :func:`_bind`)."""
-    if tuple(impl.argnames) == _CANONICAL:
+    names = tuple(impl.argnames)
+    if names == _CANONICAL:
         fn: _Call = impl.function
         return fn
+    if names == _NO_TUPLE:
+        three = impl.function
+        return lambda protocol, payload, _ft, options: three(protocol, payload, options)
     return lambda _protocol, payload, ft, _options: bound(payload, ft)
 
 
@@ -146,6 +153,8 @@ def _bind(impl: pluggy.HookImpl, protocol: str, options: Mapping[str, object]) -
     names = tuple(impl.argnames)
     if names == _CANONICAL:
         return lambda payload, ft: fn(protocol, payload, ft, options)
+    if names == _NO_TUPLE:
+        return lambda payload, _ft: fn(protocol, payload, options)
     fixed: dict[str, object] = {
         k: v for k, v in (("protocol", protocol), ("options", options)) if k in names
     }
@@ -218,11 +227,14 @@ class Extractor:
         self._bound: dict[str, _Bound] = {}
         direct: dict[str, _Call] = {}
         claims: list[tuple[str, frozenset[int]]] = []
+        takes_tuple: set[str] = set()
         for spec in specs:
             opts = self._options[spec.name]
             impl = host.impl("sidkit_extract", spec.name)
             if impl is None:  # pragma: no cover - PluginHost refuses such plugins
                 raise PluginError(f"protocol {spec.name!r} has no sidkit_extract")
+            if "five_tuple" in impl.argnames:
+                takes_tuple.add(spec.name)
             self._bound[spec.name] = _bind(impl, spec.name, opts)
             direct[spec.name] = _direct(impl, self._bound[spec.name])
             claims.append((spec.name, self._first_bytes(spec, opts)))
@@ -232,6 +244,12 @@ class Extractor:
             table.append(tuple((n, self._bound[n]) for n, c in claims if byte in c))
             calls.append(tuple((n, direct[n], self._options[n]) for n, c in claims if byte in c))
         self._table = tuple(table)
+        #: The first bytes some protocol claiming them reads the FiveTuple for (its
+        #: sidkit_extract takes ``five_tuple``): for any other byte :meth:`extract` may be
+        #: given ``None`` with the same answer, and a caller can skip building one.
+        self.tuple_bytes: frozenset[int] = frozenset(
+            b for b in range(256) if any(n in takes_tuple for n, _fn in table[b])
+        )
         # extract()'s view of the same table: each implementation called with all four
         # hook arguments positionally, so that the common signature costs no frame of ours
         self._calls = tuple(calls)

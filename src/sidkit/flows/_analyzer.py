@@ -650,7 +650,7 @@ class FlowAnalyzer:
             self._base[byte] = KIND_SLOW
             self._exact[byte] = ()
 
-    def _dtls_record(self, payload: bytes, tk: bytes, ft: FiveTuple) -> SessionId | None:
+    def _dtls_record(self, payload: bytes, tk: bytes, ft: FiveTuple | None) -> SessionId | None:
         """A CID record sent to an endpoint whose hello said its CID length, through the
         plugin with ``cid_length`` set to that length."""
         length = self._dtls_lengths[_endpoints(tk)[1]]
@@ -760,7 +760,7 @@ class FlowAnalyzer:
         it too (the longest first)."""
         self._known_lengths = tuple(sorted({*self._known_lengths, n}, reverse=True))
 
-    def _quic_short(self, payload: bytes, tk: bytes, ft: FiveTuple) -> SessionId | str:
+    def _quic_short(self, payload: bytes, tk: bytes, ft: FiveTuple | None) -> SessionId | str:
         """A short header's DCID with the length of its direction, through the plugin
         (module note), or the reason there is none."""
         length: int | None = None
@@ -904,7 +904,8 @@ class FlowAnalyzer:
         empty_scid: bytes | None = None
         extractor = self._extractor
         if extractor is not None and payload:
-            ft = self._five_tuple(tk)
+            # only for the bytes whose plugins read it (IPsec): most leave five_tuple out
+            ft = self._five_tuple(tk) if payload[0] in extractor.tuple_bytes else None
             try:
                 if payload[0] in self._learn:
                     found = self._quic_short(payload, tk, ft)
@@ -1009,7 +1010,9 @@ class FlowAnalyzer:
                 return payload[1 : 1 + n]
         return None
 
-    def _extract(self, payload: bytes, ft: FiveTuple, greased: bytes | None) -> SessionId | None:
+    def _extract(
+        self, payload: bytes, ft: FiveTuple | None, greased: bytes | None
+    ) -> SessionId | None:
         """The Extractor's answer, with a greased short header whose DCID starts with the
         learned CID *greased* claimed by QUIC in QUIC's configured place: the protocols
         configured before QUIC that claim the byte are asked first (their ID, or their
