@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from fixtures.modules import load_file
 
 from sidkit.cli._main import _parser
 
@@ -19,13 +20,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def _cliref() -> ModuleType:
     if importlib.util.find_spec("sphinx") is None:
         pytest.skip("the CLI reference is a Sphinx extension: pip install -e '.[docs]'")
-    spec = importlib.util.spec_from_file_location(
-        "sidkit_cliref_examples", DOCS / "_ext" / "sidkit_cliref.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("sidkit_cliref_examples", DOCS / "_ext" / "sidkit_cliref.py")
 
 
 def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

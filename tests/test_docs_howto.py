@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from conftest import oracle_unavailable
+from fixtures.modules import load_file
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -140,13 +141,7 @@ def test_block_reader_finds_the_live_blocks() -> None:
 def _cliref() -> ModuleType:
     if importlib.util.find_spec("sphinx") is None:
         pytest.skip("the CLI reference is a Sphinx extension: pip install -e '.[docs]'")
-    spec = importlib.util.spec_from_file_location(
-        "sidkit_cliref", DOCS / "_ext" / "sidkit_cliref.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("sidkit_cliref", DOCS / "_ext" / "sidkit_cliref.py")
 
 
 def _help_of(path: list[str]) -> str:

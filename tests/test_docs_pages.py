@@ -13,12 +13,12 @@ session are read back from the drawn figure and compared with the run's own data
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.modules import load_file
 
 from sidkit import InputValueError
 from sidkit.demo import MODE_LABEL, run_demo
@@ -199,12 +199,7 @@ def test_bad_figure_arguments_are_one_sidkit_error(tmp_path: Path) -> None:
 
 
 def test_the_docs_draw_the_figure_from_the_tutorials_run() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "sidkit_figures", DOCS / "_ext" / "sidkit_figures.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file("sidkit_figures", DOCS / "_ext" / "sidkit_figures.py")
     tutorial = (DOCS / "tutorial.rst").read_text(encoding="utf-8")
     assert "run_demo(model_only=True, seed=1)" in tutorial  # the run the extension draws
     for page in ("index.rst", "tutorial.rst"):

@@ -17,7 +17,6 @@ result unchanged.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import ipaddress
 import json
 import re
@@ -33,6 +32,7 @@ import attrs
 import jsonschema
 import pytest
 from conftest import oracle_unavailable
+from fixtures.modules import load_file
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,12 +69,7 @@ class Harness:
 
 
 def _generate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sidkit_kernel_generate", GENERATE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file("sidkit_kernel_generate", GENERATE, register=True)
 
 
 def _prelude(build: Path) -> str:

@@ -5,13 +5,13 @@ under a stated bound."""
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import struct
 import tracemalloc
 from pathlib import Path
 
 import pytest
+from fixtures.modules import bench_flows
 
 import sidkit.cli
 from sidkit import SidkitError
@@ -114,13 +114,7 @@ QUIC_FLOW_BOUND = 1700
 
 
 def _bench() -> object:
-    spec = importlib.util.spec_from_file_location(
-        "bench_flows", Path(__file__).parents[2] / "benchmarks" / "bench_flows.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_flows()
 
 
 def _held(path: Path, **kwargs: int) -> tuple[int, FlowAnalyzer]:

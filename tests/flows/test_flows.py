@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import io
 import json
 import struct
@@ -22,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from fixtures.modules import bench_flows
 from fixtures.tshark import fields, tshark
 from hypothesis import given
 from hypothesis import strategies as st
@@ -296,13 +296,7 @@ def test_any_bytes_as_a_capture(data: bytes) -> None:
 
 
 def _bench() -> object:
-    spec = importlib.util.spec_from_file_location(
-        "bench_flows", Path(__file__).parents[2] / "benchmarks" / "bench_flows.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_flows()
 
 
 def test_memory_is_flat_in_the_number_of_datagrams(tmp_path: Path) -> None:

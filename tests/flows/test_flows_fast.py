@@ -18,7 +18,6 @@ earliest, last_seen the time of the flow's latest datagram in capture order).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import struct
@@ -28,6 +27,7 @@ from typing import Any
 import dpkt
 import pytest
 from fixtures import packets as pk
+from fixtures.modules import bench_flows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -315,13 +315,7 @@ def test_fast_and_reference_paths_agree_on_committed_captures(
 
 
 def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "bench_flows", Path(__file__).parents[2] / "benchmarks" / "bench_flows.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_flows()
 
 
 @pytest.mark.parametrize("by", ["sid", "tuple"])

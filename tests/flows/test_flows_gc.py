@@ -9,7 +9,6 @@ benchmark's handshake-heavy captures."""
 from __future__ import annotations
 
 import gc
-import importlib.util
 import io
 import threading
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.modules import bench_flows
 
 from sidkit.flows import FlowAnalyzer, NotACaptureError, analyze
 from sidkit.flows._analyzer import gc_paused
@@ -35,13 +35,7 @@ def gc_restored() -> Iterator[None]:
 
 
 def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "bench_flows", ROOT / "benchmarks" / "bench_flows.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_flows()
 
 
 @pytest.mark.usefixtures("gc_restored")

@@ -9,12 +9,12 @@ seven of the eight QuicServers would not know its connection ID.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from conftest import oracle_unavailable
+from fixtures.modules import load_file
 
 from sidkit.bpf import netns
 from sidkit.bpf._syscall import bpf_available
@@ -26,11 +26,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "quic_sess
 
 def _example() -> ModuleType:
     pytest.importorskip("aioquic", reason="the test extra (pip install 'sidkit[test]')")
-    spec = importlib.util.spec_from_file_location("quic_sessions_server", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("quic_sessions_server", EXAMPLE)
 
 
 def test_aioquic_connections_survive_a_restart() -> None:
