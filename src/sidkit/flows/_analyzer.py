@@ -81,9 +81,8 @@ from typing import BinaryIO
 from sidkit._errors import InputTypeError, InputValueError, SidkitError
 from sidkit._validate import as_bytes, as_list, check_uint, show
 from sidkit.extract import Extractor
-from sidkit.flows._capture import Capture
+from sidkit.flows._capture import Capture, open_capture
 from sidkit.flows._decode import LINKTYPES, tuple_key
-from sidkit.flows._errors import CaptureError
 from sidkit.flows._protocols import default_protocols, split_options
 from sidkit.flows._read import Progress, read_into, read_pcap, read_records
 from sidkit.flows._reassembly import Reassembler
@@ -1274,13 +1273,7 @@ def analyze(
             if path == "-":
                 read_into(analyzer, sys.stdin.buffer, "<stdin>", None, progress)
             else:
-                try:
-                    fh = open(path, "rb")  # noqa: SIM115 - closed below
-                except OSError as exc:
-                    raise CaptureError(
-                        f"{path}: cannot open: {exc.strerror or exc}", code="unreadable"
-                    ) from None
-                with fh:
+                with open_capture(path) as fh:
                     try:
                         total: int | None = os.fstat(fh.fileno()).st_size
                     except OSError:  # pragma: no cover

@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections.abc import Callable, Generator, Iterator
@@ -84,6 +85,16 @@ _NG_STRUCTS: Final[dict[str, tuple[_Unpack, _Unpack, _Unpack, _Unpack]]] = {
     )
     for e in "<>"
 }
+
+
+def open_capture(path: str | os.PathLike[str]) -> BinaryIO:
+    """*path* opened for reading as a capture, or sidkit's one-line error naming it."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise CaptureError(
+            f"{os.fspath(path)}: cannot open: {exc.strerror or exc}", code="unreadable"
+        ) from None
 
 
 @attrs.frozen

@@ -39,7 +39,7 @@ import attrs
 from sidkit._errors import InputTypeError, InputValueError
 from sidkit._validate import as_list, check_callable, show
 from sidkit.flows._analyzer import FlowAnalyzer, check_analyzer_args
-from sidkit.flows._capture import Capture
+from sidkit.flows._capture import Capture, open_capture
 from sidkit.flows._decode import LINKTYPES
 from sidkit.flows._errors import CaptureError, UnsupportedLinkTypeError
 from sidkit.flows._report import Flow, FlowReport, Summary, TupleStats
@@ -469,13 +469,7 @@ def expand_captures(items: Iterable[str | Path]) -> list[Path]:
 def first_timestamp(path: Path) -> int | None:
     """The timestamp (ns) of the first record of the capture at *path*, ``None`` if it has
     none. Raises what opening a capture raises (not a capture, unreadable)."""
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise CaptureError(
-            f"{path}: cannot open: {exc.strerror or exc}", code="unreadable"
-        ) from None
-    with fh:
+    with open_capture(path) as fh:
         for ts, _lt, _frame, _wire in Capture(fh, name=str(path)):
             return ts
     return None
@@ -499,13 +493,7 @@ def order_captures(paths: Iterable[Path]) -> list[Path]:
 
 def _read_file(analyzer: FlowAnalyzer, path: Path, progress: Callable[[int], None] | None) -> None:
     """One capture into *analyzer* (which may hold earlier captures)."""
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise CaptureError(
-            f"{path}: cannot open: {exc.strerror or exc}", code="unreadable"
-        ) from None
-    with fh:
+    with open_capture(path) as fh:
         capture = Capture(fh, name=str(path))
         if progress is None:
             analyzer.read(capture)
