@@ -333,7 +333,8 @@ def _check_owner(key: tuple[object, ...], sockets: Sequence[SocketLike]) -> None
         if held != key and not shared:
             continue
         fds = ", ".join(str(s.fileno()) for s in members)
-        where = _describe(key) if held == key else f"{_describe(cast(Any, held))}, where"
+        # a shared socket whose key changed (fchown) is still in the holder's group
+        where = _describe(cast(Any, held))
         raise SteeringError(
             f"the reuseport group at {where} is already steered by this process "
             f"({holder.backend} program, held through socket fd {fds}): one program per "
