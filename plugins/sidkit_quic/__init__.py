@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Final
 
@@ -42,6 +43,7 @@ __all__ = [
     "QUIC_V2",
     "QuicHeader",
     "known_version",
+    "long_header_ids",
     "parse_header",
     "split_datagram",
 ]
@@ -78,6 +80,7 @@ keeps the v1 invariants-based header. RFC 8999 section 5.1 allows up to 255 in g
 # RFC 9000 section 17.2, Table 5 (v1) and RFC 9369 section 3.2 (v2).
 _V1_TYPES: Final = ("initial", "0rtt", "handshake", "retry")
 _V2_TYPES: Final = ("retry", "initial", "0rtt", "handshake")
+_U32: Final = struct.Struct("!I").unpack_from
 
 
 @attrs.frozen
@@ -164,15 +167,6 @@ def _validated(data: bytes, ptype: str, dcid: bytes, scid: bytes, offset: int) -
     return ptype != "unknown"
 
 
-def _long_type(version: int, first: int) -> str:
-    bits = (first >> 4) & 0x03
-    if version == QUIC_V1:
-        return _V1_TYPES[bits]
-    if version == QUIC_V2:
-        return _V2_TYPES[bits]
-    return "unknown"
-
-
 # (version, packet type, DCID, SCID, end): a long header's fields as a plain tuple, which
 # extraction (one per datagram) makes instead of a QuicHeader.
 _LongFields = tuple[int, str, bytes, bytes, int]
@@ -196,14 +190,21 @@ def _long_fields(data: bytes, pos: int, unknown_versions: bool = True) -> _LongF
     not a well-formed Version Negotiation packet or a known version. The fixed bit of a known
     version may be clear (RFC 9287: a peer that negotiated greasing sends either value; RFC
     9000 section 17.2 makes a receiver that did not discard it, which is its decision, not a
-    router's)."""
-    fixed = data[pos] & 0x40
-    if len(data) - pos < 5:
+    router's).
+
+    Written for the common case, every handshake's first packets: v1 and v2 are tested
+    before the other versions, the length is read once, and the one- and two-byte varints
+    of a token length and a Length field are read in line (larger ones through
+    :func:`_varint`)."""
+    size = len(data)
+    if size - pos < 5:
         return None  # no version to claim by (a NAT-T keep-alive is the byte 0xff)
-    version = int.from_bytes(data[pos + 1 : pos + 5], "big")
-    if not unknown_versions and not known_version(version):
+    first = data[pos]
+    version = _U32(data, pos + 1)[0]
+    v1_or_v2 = version in (QUIC_V1, QUIC_V2)
+    if not v1_or_v2 and not unknown_versions and not known_version(version):
         return None
-    if not fixed and version == 0:
+    if not first & 0x40 and version == 0:
         # RFC 8999 section 6 leaves the 7 low bits of a Version Negotiation packet arbitrary,
         # and about half of real ones have 0x40 clear. In RTP's range, claim only a packet
         # whose every field checks out, and never call it malformed.
@@ -212,45 +213,57 @@ def _long_fields(data: bytes, pos: int, unknown_versions: bool = True) -> _LongF
             return None
         assert quiet.scid is not None
         return 0, quiet.packet_type, quiet.dcid, quiet.scid, quiet.end
-    if len(data) - pos < 7:
+    if size - pos < 7:
         raise MalformedPacketError("long header shorter than 7 bytes", protocol=NAME)
     dcil = data[pos + 5]
     dcid_end = pos + 6 + dcil
-    if dcid_end >= len(data):
+    if dcid_end >= size:
         raise MalformedPacketError(
             f"destination connection ID of {dcil} bytes runs past the datagram", protocol=NAME
         )
     scil = data[dcid_end]
     scid_end = dcid_end + 1 + scil
-    if scid_end > len(data):
+    if scid_end > size:
         raise MalformedPacketError(
             f"source connection ID of {scil} bytes runs past the datagram", protocol=NAME
         )
     dcid = data[pos + 6 : dcid_end]
     scid = data[dcid_end + 1 : scid_end]
-    if version == 0:
-        # RFC 8999 section 6: Version Negotiation; the rest is a list of 32-bit versions.
-        return 0, "version_negotiation", dcid, scid, len(data)
-    if version not in (QUIC_V1, QUIC_V2):
+    if not v1_or_v2:
+        if version == 0:
+            # RFC 8999 section 6: Version Negotiation; the rest is a list of 32-bit versions.
+            return 0, "version_negotiation", dcid, scid, size
         # Another version: only the invariants are read; the packet runs to the end.
-        return version, "unknown", dcid, scid, len(data)
+        return version, "unknown", dcid, scid, size
     if dcil > MAX_CID_V1 or scil > MAX_CID_V1:
         raise MalformedPacketError(
             f"version {version:#x} connection IDs are at most {MAX_CID_V1} bytes, "
             f"got {dcil}/{scil}",
             protocol=NAME,
         )
-    ptype = _long_type(version, data[pos])
+    ptype = (_V1_TYPES if version == QUIC_V1 else _V2_TYPES)[(first >> 4) & 0x03]
     if ptype == "retry":
         # RFC 9000 section 17.2.5: no Length field; a Retry is the rest of the datagram.
-        return version, ptype, dcid, scid, len(data)
+        return version, ptype, dcid, scid, size
     cursor = scid_end
     if ptype == "initial":
-        token_length, cursor = _varint(data, cursor)  # RFC 9000 section 17.2.2
-        cursor += token_length
-    length, cursor = _varint(data, cursor)  # Length covers packet number and payload
+        # RFC 9000 section 17.2.2: Token Length (a varint), then the token
+        b = data[cursor] if cursor < size else 0xFF
+        if b < 0x40:
+            cursor += 1 + b
+        else:
+            token_length, cursor = _varint(data, cursor)
+            cursor += token_length
+    # Length (a varint) covers the packet number and the payload
+    b = data[cursor] if cursor < size else 0xFF
+    if b < 0x40:
+        length, cursor = b, cursor + 1
+    elif b < 0x80 and cursor + 1 < size:
+        length, cursor = ((b & 0x3F) << 8) | data[cursor + 1], cursor + 2
+    else:
+        length, cursor = _varint(data, cursor)
     end = cursor + length
-    if end > len(data):
+    if end > size:
         raise MalformedPacketError(
             f"{ptype} packet Length {length} runs past the datagram", protocol=NAME
         )
@@ -520,6 +533,36 @@ def _short_details(source: str) -> dict[str, object]:
     return {**_SHORT_DETAILS, "cid_source": source}
 
 
+def long_header_ids(payload: bytes, options: Mapping[str, object]) -> tuple[bytes, bytes] | None:
+    """The Destination and Source Connection IDs of the long header that starts *payload*,
+    as :func:`sidkit_extract` reads them under *options* (the plugin's options, complete,
+    as :meth:`sidkit.extract.Extractor.options` gives them): ``None`` where it returns
+    ``None``, else ``(dcid, scid)`` where its ID is ``dcid or scid``; it raises
+    :class:`~sidkit.extract.MalformedPacketError` where that does.
+
+    For a caller that wants both IDs and no :class:`~sidkit.keys.SessionId`:
+    :mod:`sidkit.flows` links the two IDs of every long header into one flow, and on a
+    capture where connections come and go, two long headers start each of them.
+
+    >>> long_header_ids(bytes.fromhex("c00000000104a1b2c3d40201020000"),
+    ...                 {"unknown_versions": False})
+    (b'\\xa1\\xb2\\xc3\\xd4', b'\\x01\\x02')
+    """
+    if payload.__class__ is not bytes:
+        raise InputTypeError(
+            f"payload must be bytes, not {type(payload).__name__}", code="not-bytes"
+        )
+    if not payload or not payload[0] & 0x80:
+        raise InputValueError(
+            "a long header starts with a byte that has 0x80 set (RFC 8999 section 5.1)",
+            code="not-long-header",
+        )
+    fields = _long_fields(payload, 0, bool(options["unknown_versions"]))
+    if fields is None or not (fields[2] or fields[3]):
+        return None
+    return fields[2], fields[3]
+
+
 @hookimpl
 def sidkit_extract(
     protocol: str,
@@ -543,7 +586,7 @@ def sidkit_extract(
             return None
         _version, _ptype, dcid, scid, _end = fields
         if not (dcid or scid):
-            return None
+            return None  # long_header_ids() says the same: keep the two together
         # An empty DCID: the receiver chose zero-length CIDs and finds its connection by
         # address (RFC 9000 section 5.2); the sender's SCID is the one ID the packet names.
         # The details are made when first read (most callers never do): the parse above has

@@ -99,6 +99,7 @@ from sidkit.flows._state import (
     KIND_EXACT,
     KIND_GREASED,
     KIND_KNOWN,
+    KIND_LONG,
     KIND_NONE,
     KIND_SLOW,
     By,
@@ -249,6 +250,23 @@ def _quic_known_version(extractor: Extractor | None, host: PluginHost) -> Callab
         impl = None
     known = getattr(getattr(impl, "plugin", None), "known_version", None)
     return known if callable(known) else _default_known_version
+
+
+LongIds = Callable[[bytes, Mapping[str, object]], "tuple[bytes, bytes] | None"]
+
+
+def _quic_long_ids(extractor: Extractor | None, host: PluginHost) -> LongIds | None:
+    """The QUIC plugin's ``long_header_ids`` (a long header's DCID and SCID as its
+    ``sidkit_extract`` reads them, without a SessionId) when ``quic`` is configured and its
+    plugin has one; a plugin without it has every long header go through the Extractor."""
+    if extractor is None or "quic" not in extractor.protocols:
+        return None
+    try:
+        impl = host.impl("sidkit_extract", "quic")
+    except SidkitError:  # pragma: no cover - quic is configured, so its plugin is there
+        return None
+    found = getattr(getattr(impl, "plugin", None), "long_header_ids", None)
+    return found if callable(found) else None
 
 
 # DTLS: the handshake content type (hellos, RFC 6347 section 4.1) and the first bytes of
@@ -451,6 +469,10 @@ class FlowAnalyzer:
             and self._extractor is not None
             and self._extractor.claimants(b) == ("dtls",)
         )
+        self._long_ids = _quic_long_ids(self._extractor, host) if by == "sid" else None
+        self._quic_options: Mapping[str, object] = {}
+        if self._long_ids is not None and self._extractor is not None:
+            self._quic_options = self._extractor.options("quic")
         self._kind, self._exact, self._base = self._fast_tables()
         self._quic = "quic" in self.protocols
         self._known_version = _quic_known_version(self._extractor, host)
@@ -516,6 +538,13 @@ class FlowAnalyzer:
             )
             kind[byte] = KIND_EXACT if compiled else KIND_SLOW
             exact[byte] = compiled
+            if (
+                byte & 0x80
+                and self._long_ids is not None
+                and not table[byte]  # the Extractor asks the plugin, no location first
+                and extractor.claimants(byte)[0] == "quic"
+            ):
+                kind[byte] = KIND_LONG
         base = kind[:]
         for byte in self._greased:
             kind[byte] = KIND_GREASED
@@ -753,6 +782,30 @@ class FlowAnalyzer:
             c.n += 1
             c.size += length
             c.seq = self._seq
+
+    def _quic_long_fast(self, ts: int, tk: bytes, payload: bytes, length: int) -> None:
+        """A datagram whose first byte is ``KIND_LONG``: QUIC claims it first and no exact
+        location answers for it, so the Extractor would hand it to the QUIC plugin, whose
+        ID is the DCID (or the SCID where the DCID is empty). Its ``long_header_ids`` gives
+        both IDs without a SessionId, and a non-empty DCID is linked and counted as
+        :meth:`_slow` does it (:meth:`_quic_long_sid`). Anything else -- no ID, an empty
+        DCID, a malformed header, a plugin that fails -- goes through :meth:`_slow`, which
+        counts it the long way (and turns a failure into the Extractor's error)."""
+        long_ids = self._long_ids
+        assert long_ids is not None
+        try:
+            ids = long_ids(payload, self._quic_options)
+        except Exception:  # _slow asks again, and reports it as it should
+            ids = None
+        if ids is None or not ids[0]:
+            self._slow(ts, tk, payload, length)
+            return
+        self.udp += 1
+        self.with_sid += 1  # also when the flow limit refuses it, as _slow counts it
+        try:
+            self._quic_long_sid(ids[0], ids[1], tk, ts, length)
+        except FlowLimitReached:
+            self.over_limit += 1
 
     def _learn_length(self, n: int) -> None:
         """A CID of a new length was seen in a long header: short headers are tried with
@@ -1082,6 +1135,9 @@ class FlowAnalyzer:
                 if size >= needed and all(payload[g] & m == v for g, m, v in guards):
                     protocol, value = p, payload[off : off + n]
                     break
+        elif k == KIND_LONG:
+            self._quic_long_fast(ts, tk, payload, length)
+            return
         elif k == KIND_NONE:
             self.udp += 1
             self.no_sid["none"] = self.no_sid.get("none", 0) + 1

@@ -37,6 +37,8 @@ from sidkit.flows._state import (
     KIND_EXACT,
     KIND_GREASED,
     KIND_KNOWN,
+    KIND_LONG,
+    KIND_NONE,
     KIND_SLOW,
     By,
     ExactLocation,
@@ -85,6 +87,7 @@ class _AnalyzerLike(Protocol):
     ) -> None: ...
     def _slow(self, ts: int, tk: bytes, payload: bytes, length: int) -> SessionId | None: ...
     def _fast(self, ts: int, tk: bytes, payload: bytes, length: int) -> None: ...
+    def _quic_long_fast(self, ts: int, tk: bytes, payload: bytes, length: int) -> None: ...
     def _tuple_datagram(self, ts: int, tk: bytes, length: int, key: SidKey | None) -> None: ...
     def _sid_state(self, protocol: str, value: bytes, ts: int) -> FlowState: ...
 
@@ -186,6 +189,7 @@ def read_pcap(
     cells = analyzer._cells.setdefault("quic", {})
     tcount = analyzer._tcount
     slow, fast, tuple_datagram = analyzer._slow, analyzer._fast, analyzer._tuple_datagram
+    long_header = analyzer._quic_long_fast
     new_sid = analyzer._sid_state
     skipped = analyzer.skipped
     pack = tuple_key
@@ -296,7 +300,7 @@ def read_pcap(
                                 if st is not None:  # else past the flow limit: _slow counts it
                                     c = pair(st, pairs, key, tk, ts, path)
                             break
-                    else:  # KIND_NONE: no session ID, a tuple flow
+                    elif k == KIND_NONE:  # no session ID, a tuple flow
                         try:
                             c = tcount[tk]
                         except KeyError:
@@ -320,7 +324,10 @@ def read_pcap(
                         continue
                     others += 1
                     analyzer._seq = seq
-                    slow(ts, tk, buf[f + 42 : f + stop], n)
+                    if k == KIND_LONG:  # a long header, which no branch above counts
+                        long_header(ts, tk, buf[f + 42 : f + stop], n)
+                    else:
+                        slow(ts, tk, buf[f + 42 : f + stop], n)
                     lengths = analyzer._known_lengths
                     longest = lengths[0] if len(lengths) == 1 else 0
                     fixed = analyzer._fixed

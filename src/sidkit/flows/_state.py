@@ -18,6 +18,7 @@ __all__ = [
     "KIND_EXACT",
     "KIND_GREASED",
     "KIND_KNOWN",
+    "KIND_LONG",
     "KIND_NONE",
     "KIND_SLOW",
     "By",
@@ -55,6 +56,9 @@ KIND_EXACT: Final = 3  # try the exact locations of the protocol that owns the b
 # a QUIC short header with the fixed bit clear (RFC 9287): QUIC -- through the Extractor --
 # when its DCID starts with a CID seen in a long header, else the byte's base kind
 KIND_GREASED: Final = 4
+# a QUIC long header (QUIC claims the byte first, its plugin has long_header_ids): the two IDs
+# from the plugin, linked and counted without a SessionId; anything else goes the slow way
+KIND_LONG: Final = 5
 
 # An exact location, compiled: (offset, length, needed, guards on other bytes, the
 # protocol's SID -> flow map, its SID + tuple key -> counters cache, protocol).
