@@ -8,6 +8,7 @@ of the same rules are in test_tshark_quic.py.
 
 from __future__ import annotations
 
+import re
 import struct
 
 import pytest
@@ -16,6 +17,7 @@ from fixtures import packets as pk
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidkit import InputTypeError, InputValueError
 from sidkit.extract import Extractor
 from sidkit.flows import DEFAULT_PROTOCOLS
 from sidkit.keys import FiveTuple
@@ -206,3 +208,63 @@ def test_any_bytes_under_any_options(payload: bytes, options: dict[str, object])
         assert via == direct
     else:
         assert via is None
+
+
+_LONG_PAYLOADS = st.one_of(
+    st.binary(min_size=1, max_size=80).map(lambda b: bytes([b[0] | 0x80]) + b[1:]),
+    st.builds(
+        pk.quic_long,
+        st.sampled_from([pk.QUIC_V1, pk.QUIC_V2]),
+        st.sampled_from(["initial", "handshake", "0rtt", "retry"]),
+        st.sampled_from([b"", SCID, DCID, bytes(20), bytes(21)]),
+        st.sampled_from([b"", SCID, DCID, bytes(21)]),
+        st.binary(max_size=30),
+        fixed_bit=st.booleans(),
+    ).flatmap(lambda p: st.integers(1, len(p)).map(lambda n: p[:n])),  # whole or cut short
+    st.builds(
+        pk.quic_invariant_long,
+        st.integers(0, 0x7F),
+        st.sampled_from([0, 0xFF00001D, 0x1A2A3A4A, 0xDEADBEEF]),
+        st.sampled_from([b"", SCID, bytes(40)]),
+        st.sampled_from([b"", DCID]),
+        st.binary(max_size=12),
+    ),
+)
+
+
+@given(_LONG_PAYLOADS, st.booleans())
+def test_long_header_ids_say_what_sidkit_extract_says(payload: bytes, unknown: bool) -> None:
+    """``long_header_ids`` (what ``sidkit flows`` asks for every long header) against the
+    hook: ``None`` where it gives ``None``, the same error where it raises, else (dcid, scid)
+    with the hook's ID ``dcid or scid`` and the SCID its details name."""
+    from sidkit import SidkitError  # noqa: PLC0415
+
+    options = Extractor(["quic"], {"unknown_versions": unknown}).options("quic")
+    try:
+        sid = sidkit_quic.sidkit_extract("quic", payload, options)
+    except SidkitError as exc:
+        with pytest.raises(type(exc), match="^" + re.escape(str(exc)) + "$"):
+            sidkit_quic.long_header_ids(payload, options)
+        return
+    ids = sidkit_quic.long_header_ids(payload, options)
+    if sid is None:
+        assert ids is None
+    else:
+        assert ids is not None and (ids[0] or ids[1]) == sid.value
+        assert ids[1] == sid.details["scid"]
+        assert sid.details["field"] == ("dcid" if ids[0] else "scid")
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (bytearray(b"\xc0\x00\x00\x00\x01"), InputTypeError),
+        ("c0", InputTypeError),
+        (b"", InputValueError),
+        (b"\x40\x01\x02", InputValueError),  # a short header
+    ],
+)
+def test_long_header_ids_refuses_what_is_no_long_header(payload: object, error: type) -> None:
+    options = Extractor(["quic"]).options("quic")
+    with pytest.raises(error):
+        sidkit_quic.long_header_ids(payload, options)  # type: ignore[arg-type]
