@@ -733,20 +733,31 @@ class FlowAnalyzer:
         then :meth:`_sid_datagram` for the DCID, in one pass with one lookup per CID (the
         handshake-heavy path: every connection starts with two of these). Past the flow
         limit it raises before changing anything, as those do."""
+        # Under by="sid" every CID in _known is in the QUIC cells too (both are written
+        # together), so an ID new to the cells is new to _known and needs no second lookup.
         cells = self._cells["quic"]
+        known = self._known
         keep = cells.get(dcid)
         if keep is None:
             if self._live >= self.max_flows:
                 # a long header that would start a flow teaches nothing either (_quic_long)
                 raise FlowLimitReached
             self._live += 1
-            keep = cells[dcid] = FlowState("quic", ts, len(self._states))
+            keep = cells[dcid] = known[dcid] = FlowState("quic", ts, len(self._states))
             self._states.append(keep)
             keep.sids.append(("quic", dcid))
+            if len(dcid) not in self._known_lengths:
+                self._learn_length(len(dcid))
+        elif dcid not in known:
+            known[dcid] = keep
+            if len(dcid) not in self._known_lengths:
+                self._learn_length(len(dcid))
         a = (len(tk) - 4) >> 1  # _endpoints, inlined
         src = tk[:a] + tk[a + a : a + a + 2]
         n = len(scid)
-        self._path.empty.clear()  # lengths and links may change: see PathIndex
+        empty = self._path.empty
+        if empty:
+            empty.clear()  # lengths and links may change: see PathIndex
         self._issued[src] = n
         self._peer[tk[a : a + a] + tk[a + a + 2 :]] = n
         self._fixed = 0
@@ -754,19 +765,17 @@ class FlowAnalyzer:
             self._scid_lengths.add(n)
             gone = cells.get(scid)
             if gone is None:
-                cells[scid] = keep
+                cells[scid] = known[scid] = keep
                 keep.sids.append(("quic", scid))
-            elif gone is not keep:
-                keep = self._merge(keep, gone)
-        known = self._known
-        if dcid not in known:
-            known[dcid] = keep
-            if len(dcid) not in self._known_lengths:
-                self._learn_length(len(dcid))
-        if n and scid not in known:
-            known[scid] = keep
-            if n not in self._known_lengths:
-                self._learn_length(n)
+                if n not in self._known_lengths:
+                    self._learn_length(n)
+            else:
+                if gone is not keep:
+                    keep = self._merge(keep, gone)
+                if scid not in known:
+                    known[scid] = keep
+                    if n not in self._known_lengths:
+                        self._learn_length(n)
         if keep.issued is None:
             keep.issued = {src: n}
         else:
