@@ -76,7 +76,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sidkit._errors import InputTypeError, InputValueError, SidkitError
 from sidkit._validate import as_bytes, as_list, check_uint, show
@@ -244,12 +244,25 @@ def _quic_known_version(extractor: Extractor | None, host: PluginHost) -> Callab
         return _default_known_version
     if extractor.options("quic").get("unknown_versions"):
         return lambda _version: True
+    known = _plugin_function(extractor, host, "quic", "known_version")
+    return known or _default_known_version
+
+
+def _plugin_function(
+    extractor: Extractor | None, host: PluginHost, protocol: str, name: str
+) -> Callable[..., Any] | None:
+    """The function *name* of the module that implements *protocol*'s ``sidkit_extract``,
+    when *protocol* is configured and its plugin has one: what the analyzer learns from
+    beyond the hooks (QUIC's ``known_version`` and ``long_header_ids``, DTLS's
+    ``hello_cid_length``). A plugin without it leaves the analyzer to its default."""
+    if extractor is None or protocol not in extractor.protocols:
+        return None
     try:
-        impl = host.impl("sidkit_extract", "quic")
-    except SidkitError:  # pragma: no cover - quic is configured, so its plugin is there
-        impl = None
-    known = getattr(getattr(impl, "plugin", None), "known_version", None)
-    return known if callable(known) else _default_known_version
+        impl = host.impl("sidkit_extract", protocol)
+    except SidkitError:  # pragma: no cover - configured, so its plugin is there
+        return None
+    found = getattr(getattr(impl, "plugin", None), name, None)
+    return found if callable(found) else None
 
 
 LongIds = Callable[[bytes, Mapping[str, object]], "tuple[bytes, bytes] | None"]
@@ -259,14 +272,8 @@ def _quic_long_ids(extractor: Extractor | None, host: PluginHost) -> LongIds | N
     """The QUIC plugin's ``long_header_ids`` (a long header's DCID and SCID as its
     ``sidkit_extract`` reads them, without a SessionId) when ``quic`` is configured and its
     plugin has one; a plugin without it has every long header go through the Extractor."""
-    if extractor is None or "quic" not in extractor.protocols:
-        return None
-    try:
-        impl = host.impl("sidkit_extract", "quic")
-    except SidkitError:  # pragma: no cover - quic is configured, so its plugin is there
-        return None
-    found = getattr(getattr(impl, "plugin", None), "long_header_ids", None)
-    return found if callable(found) else None
+    found: LongIds | None = _plugin_function(extractor, host, "quic", "long_header_ids")
+    return found
 
 
 # DTLS: the handshake content type (hellos, RFC 6347 section 4.1) and the first bytes of
@@ -280,14 +287,10 @@ def _dtls_hello_length(
 ) -> Callable[[bytes], tuple[str, int] | None] | None:
     """The DTLS plugin's ``hello_cid_length`` when ``dtls`` is configured and its plugin
     has one (a plugin without it: nothing is learned, the configured lengths apply)."""
-    if extractor is None or "dtls" not in extractor.protocols:
-        return None
-    try:
-        impl = host.impl("sidkit_extract", "dtls")
-    except SidkitError:  # pragma: no cover - dtls is configured, so its plugin is there
-        return None
-    found = getattr(getattr(impl, "plugin", None), "hello_cid_length", None)
-    return found if callable(found) else None
+    found: Callable[[bytes], tuple[str, int] | None] | None = _plugin_function(
+        extractor, host, "dtls", "hello_cid_length"
+    )
+    return found
 
 
 def quic_empty_dcid_scid(
