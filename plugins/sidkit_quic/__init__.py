@@ -313,10 +313,12 @@ def parse_header(
     well-formed. Raises :class:`~sidkit.extract.MalformedPacketError` for a header cut
     short.
     """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise InputTypeError("payload must be bytes-like", code="not-bytes")
     known = frozenset(known_cids)
     lengths = tuple(sorted({len(c) for c in known}, reverse=True))
     return _parse_at(
-        payload, 0, cid_length, quic_lb, known, lengths, grease_quic_bit, unknown_versions
+        bytes(payload), 0, cid_length, quic_lb, known, lengths, grease_quic_bit, unknown_versions
     )
 
 

@@ -268,3 +268,11 @@ def test_long_header_ids_refuses_what_is_no_long_header(payload: object, error: 
     options = Extractor(["quic"]).options("quic")
     with pytest.raises(error):
         sidkit_quic.long_header_ids(payload, options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("payload", [[0xC0, 0, 0, 0, 1, 1, 0xAA, 0, 0, 0], "c0", 7])
+def test_parse_header_refuses_what_is_not_bytes(payload: object) -> None:
+    """Found by review: a list of ints was parsed (and a str raised TypeError from inside);
+    the parser takes bytes-like payloads, as split_datagram does."""
+    with pytest.raises(InputTypeError):
+        sidkit_quic.parse_header(payload)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import types
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidkit.flows import FlowAnalyzer, FlowReport, analyze
+from sidkit.plugin import PluginHost
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -682,3 +684,49 @@ def test_empty_dcid_short_headers_follow_their_path_through_the_cache(
     # the handshake, the first short header on each new path, and the first empty-DCID one
     # after each change; the rest came from the cache
     assert len(calls) < len(datagrams) - 12
+
+
+_REEXPORTING_QUIC = """
+import sidkit_quic
+from sidkit_quic import *  # known_version, long_header_ids, ... : not this plugin's parser
+from sidkit.keys import SessionId
+from sidkit.plugin import hookimpl
+
+
+@hookimpl
+def sidkit_protocols():
+    return sidkit_quic.sidkit_protocols()
+
+
+@hookimpl
+def sidkit_extract(protocol, payload, options):
+    # its own rule: a long header's ID is its last four bytes
+    if protocol == "quic" and len(payload) > 8 and payload[0] & 0x80:
+        return SessionId("quic", payload[-4:])
+    return None
+"""
+
+
+def test_a_plugin_that_imports_the_builtin_functions_is_asked_itself() -> None:
+    """Found by review: the analyzer asks functions beside a plugin's sidkit_extract
+    (long_header_ids, known_version) only where that module defines them. A third-party
+    "quic" plugin that star-imports sidkit_quic and parses its own way must not have its
+    long headers answered by the built-in parser on the fast path."""
+    module = types.ModuleType("reexporting_quic")
+    exec(_REEXPORTING_QUIC, module.__dict__)
+    host = PluginHost(entry_points=False)
+    host.register(module)
+    analyzer = FlowAnalyzer(["quic"], host=host)
+    assert analyzer._long_ids is None
+    assert FlowAnalyzer(["quic"])._long_ids is not None  # the built-in plugin's own
+    frames = []
+    for i in range(6):
+        payload = pk.quic_long(pk.QUIC_V1, "initial", bytes([i]) * 8, b"\xaa" * 4, b"x" * 9)
+        frame, wire = _frame("plain", V4[0], 50000 + i, V4[1], 443, payload)
+        frames.append((1_700_000_000_000_000_000 + i * 1000, frame, wire))
+    data = _pcap(frames)
+    fast, slow = (
+        _analyze(FlowAnalyzer(["quic"], host=host, fast=flag), data) for flag in (True, False)
+    )
+    assert fast == slow
+    assert {f.sid for f in fast.flows} == {"7878" * 2}  # its rule: one flow, "xxxx"

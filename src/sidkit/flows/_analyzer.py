@@ -254,7 +254,11 @@ def _plugin_function(
     """The function *name* of the module that implements *protocol*'s ``sidkit_extract``,
     when *protocol* is configured and its plugin has one: what the analyzer learns from
     beyond the hooks (QUIC's ``known_version`` and ``long_header_ids``, DTLS's
-    ``hello_cid_length``). A plugin without it leaves the analyzer to its default."""
+    ``hello_cid_length``). A plugin without it leaves the analyzer to its default.
+
+    The function must be defined where that ``sidkit_extract`` is: a plugin that imports the
+    built-in one's functions (``from sidkit_quic import *``) and parses its own way would
+    otherwise have the analyzer answer for it with a parser that is not its own."""
     if extractor is None or protocol not in extractor.protocols:
         return None
     try:
@@ -262,7 +266,10 @@ def _plugin_function(
     except SidkitError:  # pragma: no cover - configured, so its plugin is there
         return None
     found = getattr(getattr(impl, "plugin", None), name, None)
-    return found if callable(found) else None
+    if not callable(found):
+        return None
+    home = getattr(getattr(impl, "function", None), "__module__", None)
+    return found if getattr(found, "__module__", None) == home else None
 
 
 LongIds = Callable[[bytes, Mapping[str, object]], "tuple[bytes, bytes] | None"]
