@@ -39,10 +39,14 @@ def test_version_negotiation_any_low_bits(low_bits: int) -> None:
 
 
 @pytest.mark.parametrize("rest", [b"", b"\x00\x00\x00", b"\x00\x00\x00\x01\x02"])
-def test_version_negotiation_with_fixed_bit_clear_must_be_well_formed(rest: bytes) -> None:
+@pytest.mark.parametrize("low_bits", [0x00, 0x01, 0x3F])
+def test_version_negotiation_with_fixed_bit_clear_must_be_well_formed(
+    rest: bytes, low_bits: int
+) -> None:
     """In RTP's range (RFC 9443: 128..191) a VN packet is claimed only when its version list
-    is a non-empty multiple of 4 bytes, and a broken one is not called malformed."""
-    packet = pk.quic_invariant_long(0x00, 0, DCID, SCID, rest)
+    is a non-empty multiple of 4 bytes, and a broken one is not called malformed -- whatever
+    the 6 bits below the fixed bit say (the mutation sample found 0x40 read as 0x41)."""
+    packet = pk.quic_invariant_long(low_bits, 0, DCID, SCID, rest)
     assert Extractor(["quic"]).extract(packet) is None
     assert Extractor(["quic"]).extract(packet[:6]) is None
     # with the fixed bit set it is a long header and says so
