@@ -559,10 +559,16 @@ def long_header_ids(payload: bytes, options: Mapping[str, object]) -> tuple[byte
             "a long header starts with a byte that has 0x80 set (RFC 8999 section 5.1)",
             code="not-long-header",
         )
-    fields = _long_fields(payload, 0, bool(options["unknown_versions"]))
-    if fields is None or not (fields[2] or fields[3]):
-        return None
-    return fields[2], fields[3]
+    fields = _naming_long_fields(payload, bool(options["unknown_versions"]))
+    return None if fields is None else (fields[2], fields[3])
+
+
+def _naming_long_fields(data: bytes, unknown_versions: bool) -> _LongFields | None:
+    """The long header at the start of *data* (:func:`_long_fields`), ``None`` also where it
+    names no ID (both CIDs empty): what :func:`sidkit_extract` and :func:`long_header_ids`
+    both answer from."""
+    fields = _long_fields(data, 0, unknown_versions)
+    return fields if fields is not None and (fields[2] or fields[3]) else None
 
 
 @hookimpl
@@ -583,12 +589,10 @@ def sidkit_extract(
     data = payload if payload.__class__ is bytes else bytes(payload)
     first = data[0]
     if first & 0x80:
-        fields = _long_fields(data, 0, bool(options["unknown_versions"]))
+        fields = _naming_long_fields(data, bool(options["unknown_versions"]))
         if fields is None:
             return None
         _version, _ptype, dcid, scid, _end = fields
-        if not (dcid or scid):
-            return None  # long_header_ids() says the same: keep the two together
         # An empty DCID: the receiver chose zero-length CIDs and finds its connection by
         # address (RFC 9000 section 5.2); the sender's SCID is the one ID the packet names.
         # The details are made when first read (most callers never do): the parse above has

@@ -272,15 +272,9 @@ def _plugin_function(
     return found if getattr(found, "__module__", None) == home else None
 
 
+# The QUIC plugin's long_header_ids: a long header's DCID and SCID as its sidkit_extract reads
+# them, without a SessionId
 LongIds = Callable[[bytes, Mapping[str, object]], "tuple[bytes, bytes] | None"]
-
-
-def _quic_long_ids(extractor: Extractor | None, host: PluginHost) -> LongIds | None:
-    """The QUIC plugin's ``long_header_ids`` (a long header's DCID and SCID as its
-    ``sidkit_extract`` reads them, without a SessionId) when ``quic`` is configured and its
-    plugin has one; a plugin without it has every long header go through the Extractor."""
-    found: LongIds | None = _plugin_function(extractor, host, "quic", "long_header_ids")
-    return found
 
 
 # DTLS: the handshake content type (hellos, RFC 6347 section 4.1) and the first bytes of
@@ -479,7 +473,12 @@ class FlowAnalyzer:
             and self._extractor is not None
             and self._extractor.claimants(b) == ("dtls",)
         )
-        self._long_ids = _quic_long_ids(self._extractor, host) if by == "sid" else None
+        # a QUIC plugin without long_header_ids has every long header go through the Extractor
+        self._long_ids: LongIds | None = (
+            _plugin_function(self._extractor, host, "quic", "long_header_ids")
+            if by == "sid"
+            else None
+        )
         self._quic_options: Mapping[str, object] = {}
         if self._long_ids is not None and self._extractor is not None:
             self._quic_options = self._extractor.options("quic")
@@ -756,12 +755,8 @@ class FlowAnalyzer:
             keep = cells[dcid] = known[dcid] = FlowState("quic", ts, len(self._states))
             self._states.append(keep)
             keep.sids.append(("quic", dcid))
-            if len(dcid) not in self._known_lengths:
-                self._learn_length(len(dcid))
         elif dcid not in known:
             known[dcid] = keep
-            if len(dcid) not in self._known_lengths:
-                self._learn_length(len(dcid))
         a = (len(tk) - 4) >> 1  # _endpoints, inlined
         src = tk[:a] + tk[a + a : a + a + 2]
         n = len(scid)
@@ -777,15 +772,16 @@ class FlowAnalyzer:
             if gone is None:
                 cells[scid] = known[scid] = keep
                 keep.sids.append(("quic", scid))
-                if n not in self._known_lengths:
-                    self._learn_length(n)
             else:
                 if gone is not keep:
                     keep = self._merge(keep, gone)
                 if scid not in known:
                     known[scid] = keep
-                    if n not in self._known_lengths:
-                        self._learn_length(n)
+        # both IDs are known now, so their lengths must be (a no-op where they were before)
+        if len(dcid) not in self._known_lengths:
+            self._learn_length(len(dcid))
+        if n and n not in self._known_lengths:
+            self._learn_length(n)
         if keep.issued is None:
             keep.issued = {src: n}
         else:
