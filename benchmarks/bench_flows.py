@@ -219,13 +219,7 @@ _CLOCK: list[Callable[[], float]] = [time.perf_counter]
 
 
 def _best(repeat: int, run: Callable[[], object]) -> tuple[float, object]:
-    clock = _CLOCK[0]
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t0 = clock()
-        result = run()
-        best = min(best, clock() - t0)
-    return best, result
+    return _alternate(repeat, run)[0]
 
 
 def _alternate(repeat: int, *runs: Callable[[], object]) -> list[tuple[float, object]]:
